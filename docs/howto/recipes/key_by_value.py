@@ -1,0 +1,40 @@
+"""Per-user locks in a Manager dict, keyed by users with value equality."""
+
+import dataclasses
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    id: int
+    name: str = dataclasses.field(compare=False)  # not part of eq or hash
+
+
+def handle_query(user, user_locks, query_times, counter_lock):
+    with user_locks[user]:
+        pass  # work on this user's data here
+    with counter_lock:
+        query_times.value += 1
+
+
+def main():
+    context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
+    users = [User(1, "alice"), User(2, "bob")]
+    with context.Manager() as manager:
+        user_locks = manager.dict({user: manager.Lock() for user in users})
+        query_times, counter_lock = manager.Value("i", 0), manager.Lock()
+        with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
+            jobs = [
+                pool.submit(handle_query, user, user_locks, query_times, counter_lock)
+                for user in users * 10
+            ]
+            for job in jobs:
+                job.result()  # re-raises any exception from the worker
+        print("query_times:", query_times.value)
+        assert query_times.value == 20
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""Run sphinx-gallery examples that start processes as if they were scripts.
+
+sphinx-gallery executes an example inside the ``sphinx-build`` process, in a
+synthetic ``__main__`` module that has no file. Under the ``spawn`` and
+``forkserver`` start methods a child process rebuilds ``__main__`` from the
+parent's, so it cannot find classes or functions the example defines: a Manager
+server fails to unpickle them, and a ``Pool`` respawns dying workers forever.
+
+This extension makes every child started while an example runs do what it does
+for ``python example.py``: re-import the example file as ``__mp_main__`` (its
+``if __name__ == "__main__":`` block does not run). In the build process it
+points ``sys.modules["__mp_main__"]`` at the example's module, so objects that
+children send back unpickle. It also
+
+* bounds each example's run time (``mpguide_example_timeout`` seconds): an
+  example still running then fails with :class:`ExampleTimeoutError` naming it,
+  and if even that cannot interrupt it the build exits with every thread's
+  traceback shortly after;
+* terminates child processes an example left running, with a warning;
+* checks that each example listed in ``mpguide_expected_errors`` (path relative
+  to the Sphinx source directory, mapped to an exception name) failed with
+  exactly that exception, not with some other error.
+
+Use it with ``reset_modules_order = "both"`` in ``sphinx_gallery_conf``; the
+extension adds its hook to ``reset_modules`` itself.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import multiprocessing
+import multiprocessing.spawn
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any
+
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+#: Seconds the build waits, after an example timed out, for it to unwind
+#: before faulthandler dumps every thread and exits.
+HARD_EXIT_GRACE = 30.0
+
+
+class ExampleTimeoutError(RuntimeError):
+    """An example ran longer than ``mpguide_example_timeout`` seconds."""
+
+
+@dataclass
+class _RunningExample:
+    name: str
+    timeout: float
+    started: float = field(default_factory=time.monotonic)
+    previous_mp_main: ModuleType | None = None
+    module: ModuleType | None = None
+
+
+class GalleryProcesses:
+    """State of the extension: which example runs now, and the patched hooks."""
+
+    def __init__(self) -> None:
+        self.build_main: ModuleType | None = sys.modules.get("__main__")
+        self.running: _RunningExample | None = None
+        self.timeout = 0.0
+        self._original_preparation_data: Callable[[str], dict[str, Any]] | None = None
+
+    # -- install / uninstall -------------------------------------------------
+
+    def install(self) -> None:
+        """Wrap :func:`multiprocessing.spawn.get_preparation_data` once."""
+        if self._original_preparation_data is not None:
+            return
+        original = multiprocessing.spawn.get_preparation_data
+        self._original_preparation_data = original
+
+        def get_preparation_data(name: str) -> dict[str, Any]:
+            data = original(name)
+            self._point_child_at_example(data)
+            return data
+
+        multiprocessing.spawn.get_preparation_data = get_preparation_data
+
+    def uninstall(self) -> None:
+        if self._original_preparation_data is not None:
+            multiprocessing.spawn.get_preparation_data = self._original_preparation_data
+            self._original_preparation_data = None
+
+    # -- while an example runs ------------------------------------------------
+
+    def _point_child_at_example(self, data: dict[str, Any]) -> None:
+        running = self.running
+        if running is None:
+            return
+        example_path = Path(sys.argv[0])
+        if example_path.name != running.name:
+            raise ExtensionError(
+                f"mpguide.sphinxext: a process was started while {running.name} ran, "
+                f"but sys.argv[0] is {sys.argv[0]!r}; this sphinx-gallery version "
+                "no longer sets it to the example, so children cannot find it"
+            )
+        data.pop("init_main_from_name", None)
+        data["init_main_from_path"] = str(example_path.resolve())
+        self._alias_mp_main(running)
+
+    def _alias_mp_main(self, running: _RunningExample) -> None:
+        # While a code block executes, sphinx-gallery's module is __main__.
+        current_main = sys.modules.get("__main__")
+        if running.module is None and current_main is not self.build_main:
+            running.module = current_main
+            running.previous_mp_main = sys.modules.get("__mp_main__")
+            sys.modules["__mp_main__"] = current_main  # type: ignore[assignment]
+
+    def reset_hook(self, gallery_conf: dict[str, Any], fname: str, when: str) -> None:
+        """sphinx-gallery ``reset_modules`` callable: brackets each example."""
+        if fname is None:  # entering a directory of examples
+            return
+        if when == "before":
+            self.running = _RunningExample(name=Path(fname).name, timeout=self.timeout)
+            self._arm_timer(self.running)
+        else:
+            self._finish(self.running)
+            self.running = None
+
+    def _finish(self, running: _RunningExample | None) -> None:
+        self._disarm_timer()
+        if running is None:
+            return
+        if running.module is not None:
+            if running.previous_mp_main is None:
+                sys.modules.pop("__mp_main__", None)
+            else:
+                sys.modules["__mp_main__"] = running.previous_mp_main
+        leftovers = multiprocessing.active_children()
+        for child in leftovers:
+            child.terminate()
+        for child in leftovers:
+            child.join(5)
+        if leftovers:
+            logger.warning(
+                "%s left %d child process(es) running (%s); they were terminated. "
+                "Shut managers and pools down before the example ends.",
+                running.name,
+                len(leftovers),
+                ", ".join(child.name for child in leftovers),
+                type="mpguide",
+                subtype="leftover_process",
+            )
+
+    # -- time limit ------------------------------------------------------------
+
+    def _arm_timer(self, running: _RunningExample) -> None:
+        if running.timeout <= 0:
+            return
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGALRM, self._on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, running.timeout)
+        # Backstop when the alarm cannot interrupt the example.
+        faulthandler.dump_traceback_later(running.timeout + HARD_EXIT_GRACE, exit=True)
+
+    def _disarm_timer(self) -> None:
+        faulthandler.cancel_dump_traceback_later()
+        if threading.current_thread() is threading.main_thread():
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        running = self.running
+        name = running.name if running is not None else "an example"
+        sys.__stderr__.write(  # type: ignore[union-attr]
+            f"\nmpguide: {name} is still running after {self.timeout:g} s; "
+            "interrupting it\n"
+        )
+        raise ExampleTimeoutError(
+            f"{name} did not finish within {self.timeout:g} seconds "
+            "(mpguide_example_timeout); a worker or the manager is probably stuck"
+        )
+
+
+#: The extension's state in this build process.
+STATE = GalleryProcesses()
+
+
+class ResetHook:
+    """The ``reset_modules`` callable added to sphinx-gallery's configuration.
+
+    Sphinx pickles its configuration, and sphinx-gallery compares its ``repr``
+    between builds, so this holds no state and has a constant ``repr``.
+    """
+
+    def __call__(self, gallery_conf: dict[str, Any], fname: str, when: str) -> None:
+        STATE.reset_hook(gallery_conf, fname, when)
+
+    def __repr__(self) -> str:
+        return f"{__name__}.ResetHook()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ResetHook)
+
+    def __hash__(self) -> int:
+        return hash(ResetHook)
+
+
+def _configure(app: Sphinx, config: Config) -> None:
+    state = STATE
+    timeout = config.mpguide_example_timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+        raise ExtensionError(
+            f"mpguide_example_timeout must be a number of seconds >= 0, got {timeout!r}"
+        )
+    state.timeout = float(timeout)
+    gallery_conf = config.sphinx_gallery_conf
+    order = gallery_conf.get("reset_modules_order", "before")
+    if order != "both":
+        raise ExtensionError(
+            "mpguide.sphinxext.gallery_processes needs "
+            "sphinx_gallery_conf['reset_modules_order'] = 'both' "
+            f"(got {order!r}): it brackets every example with its reset hook"
+        )
+    resets = tuple(gallery_conf.get("reset_modules", ()))
+    if ResetHook() not in resets:
+        gallery_conf["reset_modules"] = (*resets, ResetHook())
+    expected = config.mpguide_expected_errors
+    if not isinstance(expected, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in expected.items()
+    ):
+        raise ExtensionError(
+            "mpguide_expected_errors must map example paths (relative to the "
+            f"Sphinx source directory) to exception names, got {expected!r}"
+        )
+    listed = set(gallery_conf.get("expected_failing_examples", ()))
+    gallery_conf["expected_failing_examples"] = listed | set(expected)
+    state.install()
+
+
+def check_expected_errors(app: Sphinx, *args: Any) -> None:
+    """Fail the build if an expected failure failed with another exception."""
+    expected: dict[str, str] = app.config.mpguide_expected_errors
+    gallery_conf = app.config.sphinx_gallery_conf
+    src_dir = Path(gallery_conf["src_dir"])
+    failures: dict[str, str] = gallery_conf.get("failing_examples", {})
+    problems = []
+    for relative, exception_name in expected.items():
+        source = str((src_dir / relative).resolve(strict=False))
+        traceback_text = failures.get(source)
+        if traceback_text is None:
+            continue  # not executed in this build, or sphinx-gallery reports it
+        last_line = traceback_text.strip().splitlines()[-1]
+        if not last_line.startswith(f"{exception_name}:") and last_line != exception_name:
+            problems.append(
+                f"{relative} should fail with {exception_name}, but failed with:\n"
+                f"{traceback_text}"
+            )
+    if problems:
+        raise ExtensionError("\n".join(problems))
+
+
+def _uninstall(app: Sphinx, exception: BaseException | None) -> None:
+    STATE.uninstall()
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Register the extension; sphinx-gallery must be loaded first."""
+    if "sphinx_gallery.gen_gallery" not in app.extensions:
+        raise ExtensionError(
+            "mpguide.sphinxext.gallery_processes needs sphinx_gallery.gen_gallery, "
+            "listed before it in extensions"
+        )
+    app.add_config_value("mpguide_example_timeout", 120.0, "", types=(int, float))
+    app.add_config_value("mpguide_expected_errors", {}, "", types=(dict,))
+    # After sphinx-gallery fills in its defaults (priority 10): we extend the
+    # filled configuration, which is the one it reads during the build.
+    app.connect("config-inited", _configure, priority=400)
+    app.connect("env-before-read-docs", check_expected_errors)
+    app.connect("build-finished", _uninstall)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
