@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from pathlib import Path
 
 import mpguide
+from mpguide.sphinxext.gallery_processes import start_method_from_environment
 
 project = "mpguide"
 author = "mpguide developers"
@@ -14,17 +13,10 @@ copyright = "2026, mpguide developers"
 release = version = mpguide.__version__
 
 # -- Start method -------------------------------------------------------------
-# Examples run inside this process and read MPGUIDE_START_METHOD. The site is
-# built with spawn unless told otherwise: it is what macOS and Windows use, and
-# the strictest of the three (nothing is inherited from the parent).
-START_METHOD_VARIABLE = "MPGUIDE_START_METHOD"
-start_method = os.environ.get(START_METHOD_VARIABLE) or "spawn"
-if start_method not in multiprocessing.get_all_start_methods():
-    raise ValueError(
-        f"{START_METHOD_VARIABLE}={start_method!r} is not a start method on this "
-        f"platform; choose one of {', '.join(multiprocessing.get_all_start_methods())}"
-    )
-os.environ[START_METHOD_VARIABLE] = start_method
+# MPGUIDE_START_METHOD chooses how the examples start processes (default
+# spawn); mpguide.sphinxext.gallery_processes validates it and passes it on.
+start_method = start_method_from_environment()
+mpguide_start_method = start_method
 
 # -- General --------------------------------------------------------------------
 extensions = [

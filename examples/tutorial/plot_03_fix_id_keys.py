@@ -65,7 +65,11 @@ if __name__ == "__main__":
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         futures = [
             pool.submit(
-                handle_query, user_id, user_locks, queries_per_user, query_times,
+                handle_query,
+                user_id,
+                user_locks,
+                queries_per_user,
+                query_times,
                 counter_lock,
             )
             for user_id in queries

@@ -70,8 +70,10 @@ if __name__ == "__main__":
     print("start method:", context.get_start_method())
     for user in (User(1, "alice"), FrozenUser(1, "alice")):
         copy = pickle.loads(pickle.dumps(user))
-        print(f"{type(user).__name__}: copy is user: {copy is user},",
-              f"copy == user: {copy == user}, same hash: {hash(copy) == hash(user)}")
+        print(
+            f"{type(user).__name__}: copy is user: {copy is user},",
+            f"copy == user: {copy == user}, same hash: {hash(copy) == hash(user)}",
+        )
 
 # %%
 # The report's lookup works, with the objects as keys
@@ -111,14 +113,20 @@ if __name__ == "__main__":
         with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
             futures = [
                 pool.submit(
-                    handle_query, user, locks, queries_per_user, query_times,
+                    handle_query,
+                    user,
+                    locks,
+                    queries_per_user,
+                    query_times,
                     counter_lock,
                 )
                 for user in queries
             ]
             answered_by = Counter(future.result() for future in futures)
-        print(f"{type(users[0]).__name__} keys: per user {dict(queries_per_user)},",
-              f"answered by {sorted(answered_by)}")
+        print(
+            f"{type(users[0]).__name__} keys: per user {dict(queries_per_user)},",
+            f"answered by {sorted(answered_by)}",
+        )
         assert dict(queries_per_user) == Counter(queries)
     print("query_times:", query_times.value)
     assert query_times.value == 2 * len(queries)

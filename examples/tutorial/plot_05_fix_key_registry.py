@@ -97,14 +97,21 @@ if __name__ == "__main__":
     query_times = manager.Value("i", 0)
     counter_lock = manager.Lock()
     queries_per_user = manager.dict({token: 0 for token in tokens})
-    queries = list(zip(tokens, users_list)) * 6
+    queries = list(zip(tokens, users_list, strict=True)) * 6
     with ProcessPoolExecutor(
-        max_workers=2, mp_context=context,
-        initializer=share_registry, initargs=(registry,),
+        max_workers=2,
+        mp_context=context,
+        initializer=share_registry,
+        initargs=(registry,),
     ) as pool:
         futures = [
             pool.submit(
-                handle_query, token, user, user_locks, queries_per_user, query_times,
+                handle_query,
+                token,
+                user,
+                user_locks,
+                queries_per_user,
+                query_times,
                 counter_lock,
             )
             for token, user in queries
@@ -115,7 +122,9 @@ if __name__ == "__main__":
     print("session tokens:", session_tokens)
     assert query_times.value == len(queries)
     assert dict(queries_per_user) == Counter(token for token, _ in queries)
-    assert session_tokens == list(range(len(users_list) + 1, len(users_list) + 1 + len(queries)))
+    assert session_tokens == list(
+        range(len(users_list) + 1, len(users_list) + 1 + len(queries))
+    )
     manager.shutdown()
 
 # %%

@@ -40,12 +40,18 @@ def draw_round_trip(processes: Sequence[str], hops: Sequence[Hop], title: str) -
     def box(x: float, y: float, label: str) -> None:
         ax.add_patch(
             FancyBboxPatch(
-                (x - 0.55, y - 0.22), 1.1, 0.44, boxstyle="round,pad=0.02",
-                fc="white", ec="0.3", zorder=2,
+                (x - 0.55, y - 0.22),
+                1.1,
+                0.44,
+                boxstyle="round,pad=0.02",
+                fc="white",
+                ec="0.3",
+                zorder=2,
             )
         )
-        ax.text(x, y, label, ha="center", va="center", fontsize=8, family="monospace",
-                zorder=3)
+        ax.text(
+            x, y, label, ha="center", va="center", fontsize=8, family="monospace", zorder=3
+        )
 
     for step, hop in enumerate(hops):
         x0, x1 = 1.6 * step + 0.6, 1.6 * (step + 1) + 0.6
@@ -53,11 +59,21 @@ def draw_round_trip(processes: Sequence[str], hops: Sequence[Hop], title: str) -
         box(x0, y0, hop.source_address)
         box(x1, y1, hop.target_address)
         ax.annotate(
-            "", xy=(x1 - 0.55, y1), xytext=(x0 + 0.55, y0),
-            arrowprops={"arrowstyle": "-|>", "color": "tab:red", "lw": 1.5}, zorder=1,
+            "",
+            xy=(x1 - 0.55, y1),
+            xytext=(x0 + 0.55, y0),
+            arrowprops={"arrowstyle": "-|>", "color": "tab:red", "lw": 1.5},
+            zorder=1,
         )
-        ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.3, hop.caption, ha="center",
-                va="bottom", fontsize=8, color="tab:red")
+        ax.text(
+            (x0 + x1) / 2,
+            (y0 + y1) / 2 + 0.3,
+            hop.caption,
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="tab:red",
+        )
     ax.set_xlim(-0.2, width + 0.4)
     ax.set_ylim(-0.8, len(processes) - 0.2)
     ax.set_title(title, fontsize=11)

@@ -17,7 +17,7 @@ from typing import Any
 
 
 class UnregisteredObjectError(LookupError):
-    """Raised by :meth:`KeyRegistry.token_of` for an object this process never registered."""
+    """An object, or a token, that this process never registered."""
 
 
 class KeyRegistry:
@@ -105,8 +105,7 @@ class KeyRegistry:
             return self._objects[token]
         except KeyError:
             raise UnregisteredObjectError(
-                f"no object was registered under token {token!r} in process "
-                f"{os.getpid()}"
+                f"no object was registered under token {token!r} in process {os.getpid()}"
             ) from None
 
     def forget(self, obj: object) -> None:

@@ -29,8 +29,9 @@ def main():
         query_times, counter_lock = manager.Value("i", 0), manager.Lock()
         with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
             jobs = [
-                pool.submit(handle_query, token, user, user_locks, query_times,
-                            counter_lock)
+                pool.submit(
+                    handle_query, token, user, user_locks, query_times, counter_lock
+                )
                 for token, user in list(tokens.items()) * 10
             ]
             for job in jobs:

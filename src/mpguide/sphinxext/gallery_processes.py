@@ -19,7 +19,12 @@ children send back unpickle. It also
 * terminates child processes an example left running, with a warning;
 * checks that each example listed in ``mpguide_expected_errors`` (path relative
   to the Sphinx source directory, mapped to an exception name) failed with
-  exactly that exception, not with some other error.
+  exactly that exception, not with some other error;
+* selects the start method: ``mpguide_start_method``, else the environment
+  variable ``MPGUIDE_START_METHOD``, else ``spawn``. It is validated, exported
+  to the examples in ``MPGUIDE_START_METHOD``, and recorded in each gallery
+  directory: when it changes, the cached outputs there are deleted, so no page
+  shows what another start method did.
 
 Use it with ``reset_modules_order = "both"`` in ``sphinx_gallery_conf``; the
 extension adds its hook to ``reset_modules`` itself.
@@ -30,6 +35,8 @@ from __future__ import annotations
 import faulthandler
 import multiprocessing
 import multiprocessing.spawn
+import os
+import shutil
 import signal
 import sys
 import threading
@@ -46,6 +53,14 @@ from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
+
+#: The environment variable that examples and tests read.
+START_METHOD_VARIABLE = "MPGUIDE_START_METHOD"
+#: The start method when nothing is chosen: that of macOS and Windows, and the
+#: strictest, since children inherit nothing.
+DEFAULT_START_METHOD = "spawn"
+#: File in each gallery output directory naming the method its outputs came from.
+START_METHOD_STAMP = ".mpguide-start-method"
 
 #: Seconds the build waits, after an example timed out, for it to unwind
 #: before faulthandler dumps every thread and exits.
@@ -92,7 +107,8 @@ class GalleryProcesses:
 
     def uninstall(self) -> None:
         if self._original_preparation_data is not None:
-            multiprocessing.spawn.get_preparation_data = self._original_preparation_data
+            original = self._original_preparation_data
+            multiprocessing.spawn.get_preparation_data = original  # type: ignore[assignment]
             self._original_preparation_data = None
 
     # -- while an example runs ------------------------------------------------
@@ -177,8 +193,11 @@ class GalleryProcesses:
         name = running.name if running is not None else "an example"
         sys.__stderr__.write(  # type: ignore[union-attr]
             f"\nmpguide: {name} is still running after {self.timeout:g} s; "
-            "interrupting it\n"
+            "terminating its child processes and interrupting it\n"
         )
+        # Otherwise unwinding would wait again, e.g. for a pool's stuck worker.
+        for child in multiprocessing.active_children():
+            child.terminate()
         raise ExampleTimeoutError(
             f"{name} did not finish within {self.timeout:g} seconds "
             "(mpguide_example_timeout); a worker or the manager is probably stuck"
@@ -209,8 +228,55 @@ class ResetHook:
         return hash(ResetHook)
 
 
+def start_method_from_environment() -> str:
+    """The start method named by ``MPGUIDE_START_METHOD``, or the default.
+
+    :raises ValueError: if the variable names no start method of this platform.
+    """
+    return validate_start_method(os.environ.get(START_METHOD_VARIABLE) or None)
+
+
+def validate_start_method(method: str | None) -> str:
+    """Return ``method`` (or the default for ``None``) if this platform has it."""
+    chosen = DEFAULT_START_METHOD if method is None else method
+    available = multiprocessing.get_all_start_methods()
+    if chosen not in available:
+        raise ValueError(
+            f"start method {chosen!r} (from mpguide_start_method or "
+            f"{START_METHOD_VARIABLE}) is not available here; choose one of "
+            f"{', '.join(available)}"
+        )
+    return chosen
+
+
+def _forget_outputs_of_other_start_methods(app: Sphinx, method: str) -> None:
+    gallery_conf = app.config.sphinx_gallery_conf
+    for gallery_dir in gallery_conf.get("gallery_dirs", ()):
+        target = Path(app.srcdir, gallery_dir)
+        stamp = target / START_METHOD_STAMP
+        if target.exists() and (not stamp.exists() or stamp.read_text() != method):
+            logger.info(
+                "mpguide: %s was built with another start method; "
+                "re-running its examples with %s",
+                gallery_dir,
+                method,
+            )
+            shutil.rmtree(target)
+        target.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(method)
+
+
 def _configure(app: Sphinx, config: Config) -> None:
     state = STATE
+    try:
+        method = validate_start_method(
+            config.mpguide_start_method or os.environ.get(START_METHOD_VARIABLE) or None
+        )
+    except ValueError as error:
+        raise ExtensionError(str(error)) from None
+    config.mpguide_start_method = method
+    os.environ[START_METHOD_VARIABLE] = method
+    _forget_outputs_of_other_start_methods(app, method)
     timeout = config.mpguide_example_timeout
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
         raise ExtensionError(
@@ -276,6 +342,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
         )
     app.add_config_value("mpguide_example_timeout", 120.0, "", types=(int, float))
     app.add_config_value("mpguide_expected_errors", {}, "", types=(dict,))
+    app.add_config_value("mpguide_start_method", "", "env", types=(str,))
     # After sphinx-gallery fills in its defaults (priority 10): we extend the
     # filled configuration, which is the one it reads during the build.
     app.connect("config-inited", _configure, priority=400)

@@ -1,0 +1,55 @@
+"""Sessions: ``docs``, ``docs_all``, ``tests``, ``lint``."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "tests", "docs"]
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+
+START_METHODS = ("fork", "spawn", "forkserver")
+SPHINX_BUILD = ("sphinx-build", "-n", "-W", "--keep-going", "-b", "html")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the site with MPGUIDE_START_METHOD (default spawn), warnings as errors."""
+    session.install(".[docs]")
+    session.run(*SPHINX_BUILD, "docs", "docs/_build/html", env={"MPLBACKEND": "Agg"})
+    session.log("The site is in docs/_build/html/index.html")
+
+
+@nox.session
+def docs_all(session: nox.Session) -> None:
+    """Build the site once per start method, into docs/_build/<method>/html."""
+    session.install(".[docs]")
+    for method in START_METHODS:
+        session.run(
+            *SPHINX_BUILD,
+            "docs",
+            f"docs/_build/{method}/html",
+            env={"MPLBACKEND": "Agg", "MPGUIDE_START_METHOD": method},
+        )
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run pytest: unit tests, and every example and recipe under every start method."""
+    session.install(".[tests]")
+    session.run("pytest", *session.posargs, env={"MPLBACKEND": "Agg"})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) on everything; mypy --strict on src/."""
+    session.install(".[lint,docs]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")

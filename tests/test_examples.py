@@ -1,0 +1,159 @@
+"""Each gallery example, run as a script under every start method, does as its page says."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, run_script
+
+TUTORIAL = ROOT / "examples" / "tutorial"
+ADDRESS = r"0x[0-9a-f]+"
+PROCESS_CLASS = {
+    "fork": "ForkProcess",
+    "spawn": "SpawnProcess",
+    "forkserver": "ForkServerProcess",
+}
+
+
+def run_ok(name: str, start_method: str) -> str:
+    result = run_script(TUTORIAL / name, start_method)
+    assert result.returncode == 0, result.stderr
+    assert f"start method: {start_method}" in result.stdout
+    return result.stdout
+
+
+def line_after(label: str, output: str) -> str:
+    match = re.search(rf"^{re.escape(label)}\s*(.*)$", output, re.MULTILINE)
+    assert match, f"no line starting with {label!r} in:\n{output}"
+    return match.group(1)
+
+
+def user_addresses(text: str, module: str = r"__m(?:p_)?main__") -> list[str]:
+    return re.findall(rf"<{module}\.User object at ({ADDRESS})>", text)
+
+
+def server_module(start_method: str) -> str:
+    """How the server names the example's module: a fork copies __main__."""
+    return "__main__" if start_method == "fork" else "__mp_main__"
+
+
+def assert_workers_answered(output: str, start_method: str) -> None:
+    for line in re.findall(r"answered by:? \[(.*?)\]", output):
+        names = re.findall(r"'([^']+)'", line)
+        assert names, output
+        assert all(name.startswith(f"{PROCESS_CLASS[start_method]}-") for name in names)
+
+
+def test_reproduce_raises_the_reports_keyerror(start_method: str) -> None:
+    result = run_script(TUTORIAL / "plot_01_reproduce.py", start_method)
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(rf"KeyError: <__main__\.User object at ({ADDRESS})>", last_line)
+    assert "print(user_locks[users_list[0]])" in result.stderr
+
+    keys_line = line_after("user_locks", result.stdout)
+    keys = user_addresses(keys_line, server_module(start_method))
+    assert len(keys) == 2, keys_line
+    users = user_addresses(line_after("users_list", result.stdout), "__main__")
+    assert len(users) == 2
+    (named,) = user_addresses(last_line, "__main__")
+    # Three sets of distinct objects: the dict's keys, the users, the KeyError's user.
+    assert len({*keys, *users, named}) == 5
+
+
+def test_why_shows_each_copy(start_method: str) -> None:
+    output = run_ok("plot_02_why.py", start_method)
+    assert line_after("User.__eq__ is object.__eq__:", output) == "True"
+    assert line_after("User.__hash__ is object.__hash__:", output) == "True"
+    assert line_after("same data:", output) == "True"
+    assert line_after("copy == alice:", output) == "False"
+    assert line_after("hash(copy) == hash(alice):", output) == "False"
+    assert line_after("hash(alice) == id(alice) >> 4:", output) == "True"
+    assert "SyncManager-1" in line_after("children:", output)
+
+    server_keys = user_addresses(
+        line_after("user_locks", output), server_module(start_method)
+    )
+    users = user_addresses(line_after("users_list", output), "__main__")
+    user_1_trail = re.findall(rf"({ADDRESS}) in (\S+)", line_after("user 1:", output))
+    assert [process for _, process in user_1_trail] == [
+        "MainProcess",
+        "SyncManager-1",
+        "MainProcess",
+    ]
+    assert user_1_trail[0][0] == users[0] and user_1_trail[1][0] == server_keys[0]
+
+    sent = line_after("sends:", output)
+    assert re.fullmatch(
+        rf"\('[0-9a-f]+', '__getitem__', \(<__main__\.User object at "
+        rf"{users[0]}>,\), \{{\}}\)",
+        sent,
+    ), sent
+
+    lost_trail = re.findall(rf"({ADDRESS}) in (\S+)", line_after("KeyError names:", output))
+    (original, _), (looked_up, server), (lost, _) = lost_trail
+    assert original == users[0] and server == "SyncManager-1"
+    assert looked_up != server_keys[0], "the server looked up a new copy, not its key"
+    assert lost not in (original, *users)
+    assert line_after("lost is users_list[0]:", output) == "False"
+    assert line_after("lost == users_list[0]:", output) == "False"
+
+
+def test_fix_id_keys_works_in_workers(start_method: str) -> None:
+    output = run_ok("plot_03_fix_id_keys.py", start_method)
+    assert "AcquirerProxy" in line_after("user_locks", output)
+    assert line_after("query_times:", output) == "12 for 12 queries"
+    assert line_after("queries per user:", output) == "{1: 6, 2: 6}"
+    assert_workers_answered(output, start_method)
+
+
+def test_fix_eq_hash_works_in_workers(start_method: str) -> None:
+    output = run_ok("plot_04_fix_eq_hash.py", start_method)
+    for kind in ("User", "FrozenUser"):
+        assert f"{kind}: copy is user: False, copy == user: True, same hash: True" in output
+    assert line_after("a new User(1, 'alice') finds it too:", output) == "True"
+    assert line_after("query_times:", output) == "24"
+    assert "User keys: per user {User(1, 'alice'): 6, User(2, 'bob'): 6}" in output
+    assert_workers_answered(output, start_method)
+
+
+def test_fix_key_registry_works_in_workers(start_method: str) -> None:
+    output = run_ok("plot_05_fix_key_registry.py", start_method)
+    assert line_after("tokens:", output) == "[1, 2, 3]"
+    assert line_after("again:", output) == "[1, 2, 3]"
+    assert "was never registered in process" in line_after(
+        "UnregisteredObjectError:", output
+    )
+    assert line_after("query_times:", output) == "18 for 18 queries"
+    assert line_after("session tokens:", output) == str(list(range(4, 22)))
+
+
+def test_every_example_is_tested() -> None:
+    tested = set(re.findall(r'"(plot_\w+\.py)"', Path(__file__).read_text()))
+    assert tested == {path.name for path in TUTORIAL.glob("plot_*.py")}
+
+
+def test_an_unknown_start_method_is_a_clear_error() -> None:
+    result = run_script(TUTORIAL / "plot_03_fix_id_keys.py", "threads")
+    assert result.returncode == 1
+    assert "ValueError: cannot find context for 'threads'" in result.stderr
+
+
+def test_examples_do_not_run_their_demo_on_import() -> None:
+    """Under spawn, children import the example: the guard must keep that silent."""
+    for path in sorted(TUTORIAL.glob("plot_*.py")):
+        code = f"import runpy; runpy.run_path({str(path)!r}, run_name='__mp_main__')"
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "MPLBACKEND": "Agg"},
+        )
+        assert result.returncode == 0, (path.name, result.stderr)
+        assert result.stdout == "", (path.name, result.stdout)

@@ -1,0 +1,224 @@
+"""mpguide.sphinxext.gallery_processes, tested on small throwaway Sphinx projects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+EXAMPLE_HEADER = '"""\nExample\n=======\n\nAn example.\n"""\n'
+
+POINTS = """
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+
+class Point:
+    def __init__(self, x):
+        self.x = x
+
+
+def double(point):
+    return Point(point.x * 2)
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ["MPGUIDE_START_METHOD"])
+    print("method:", context.get_start_method())
+    with context.Manager() as manager:
+        shared = manager.list([Point(1)])
+        print("manager sent back:", type(shared[0]).__name__, shared[0].x)
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        print("pool doubled:", [p.x for p in pool.map(double, [Point(1), Point(2)])])
+"""
+
+HANG = """
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ["MPGUIDE_START_METHOD"])
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        pool.submit(time.sleep, 3600).result()
+"""
+
+RAISE_KEYERROR = """
+if __name__ == "__main__":
+    {}["missing"]
+"""
+
+LEAK = """
+import multiprocessing
+import os
+import time
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ["MPGUIDE_START_METHOD"])
+    context.Process(target=time.sleep, args=(3600,), name="sleeper").start()
+"""
+
+
+def make_project(
+    root: Path, example: str, *, extension: bool = True, **conf: object
+) -> Path:
+    """A Sphinx project with one gallery example, ``plot_example.py``."""
+    (root / "examples").mkdir(parents=True)
+    (root / "examples" / "GALLERY_HEADER.rst").write_text("Gallery\n=======\n")
+    (root / "examples" / "plot_example.py").write_text(EXAMPLE_HEADER + example)
+    (root / "index.rst").write_text("Test\n====\n\n.. toctree::\n\n   gallery/index\n")
+    settings = {
+        "extensions": ["sphinx_gallery.gen_gallery"]
+        + (["mpguide.sphinxext.gallery_processes"] if extension else []),
+        "sphinx_gallery_conf": {
+            "examples_dirs": ["examples"],
+            "gallery_dirs": ["gallery"],
+            "filename_pattern": "/plot_",
+            "reset_modules": (),
+            "reset_modules_order": "both" if extension else "before",
+        },
+        "exclude_patterns": ["_build", "examples"],
+        **conf,
+    }
+    (root / "conf.py").write_text(
+        "".join(f"{name} = {value!r}\n" for name, value in settings.items())
+    )
+    return root
+
+
+def build(
+    project: Path, start_method: str, *, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MPGUIDE_START_METHOD": start_method}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "-b",
+            "html",
+            "-q",
+            str(project),
+            str(project / "_build"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=project,
+        check=False,
+    )
+
+
+def page(project: Path) -> str:
+    return (project / "_build" / "gallery" / "plot_example.html").read_text()
+
+
+def test_examples_define_their_own_classes_under_every_method(
+    tmp_path: Path, start_method: str
+) -> None:
+    project = make_project(tmp_path, POINTS)
+    result = build(project, start_method)
+    assert result.returncode == 0, result.stderr
+    html = page(project)
+    assert f"method: {start_method}" in html
+    assert "manager sent back: Point 1" in html
+    assert "pool doubled: [2, 4]" in html
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_without_the_extension_children_cannot_find_the_examples_classes(
+    tmp_path: Path, start_method: str
+) -> None:
+    """The problem the extension solves: it is real, and it is not a KeyError."""
+    project = make_project(tmp_path, POINTS, extension=False)
+    result = build(project, start_method)
+    assert result.returncode != 0
+    assert "Can't get attribute 'Point'" in result.stdout + result.stderr
+
+
+def test_a_hung_example_fails_the_build_in_bounded_time_naming_it(tmp_path: Path) -> None:
+    project = make_project(tmp_path, HANG, mpguide_example_timeout=3)
+    started = time.monotonic()
+    result = build(project, "spawn", timeout=120)
+    elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "plot_example.py did not finish within 3 seconds" in output
+    assert "ExampleTimeoutError" in output
+    assert elapsed < 60, f"the build took {elapsed:.0f} s to give up"
+
+
+def test_an_expected_error_must_be_the_declared_exception(tmp_path: Path) -> None:
+    expected = {"examples/plot_example.py": "KeyError"}
+    ok = build(
+        make_project(tmp_path / "ok", RAISE_KEYERROR, mpguide_expected_errors=expected),
+        "spawn",
+    )
+    assert ok.returncode == 0, ok.stderr
+    html = page(tmp_path / "ok")
+    assert "KeyError" in html and "missing" in html
+
+    wrong = {"examples/plot_example.py": "ValueError"}
+    bad = build(
+        make_project(tmp_path / "bad", RAISE_KEYERROR, mpguide_expected_errors=wrong),
+        "spawn",
+    )
+    assert bad.returncode != 0
+    assert "examples/plot_example.py should fail with ValueError" in bad.stderr
+
+
+def test_an_expected_error_that_does_not_happen_fails_the_build(tmp_path: Path) -> None:
+    expected = {"examples/plot_example.py": "KeyError"}
+    project = make_project(tmp_path, "print('fine')\n", mpguide_expected_errors=expected)
+    result = build(project, "spawn")
+    assert result.returncode != 0
+    assert "Examples expected to fail, but not failing (1)" in result.stderr
+
+
+def test_a_leftover_child_is_terminated_and_fails_the_build(
+    tmp_path: Path, start_method: str
+) -> None:
+    result = build(make_project(tmp_path, LEAK), start_method)
+    assert result.returncode != 0
+    assert "plot_example.py left 1 child process(es) running (sleeper)" in result.stderr
+
+
+def test_changing_the_start_method_reruns_the_examples(tmp_path: Path) -> None:
+    project = make_project(tmp_path, POINTS)
+    for method in ("fork", "spawn", "fork"):
+        result = build(project, method)
+        assert result.returncode == 0, result.stderr
+        assert f"method: {method}" in page(project)
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"mpguide_start_method": "threads"}, "start method 'threads'"),
+        ({"mpguide_example_timeout": -1}, "mpguide_example_timeout must be"),
+        ({"mpguide_expected_errors": {"x.py": ""}}, "mpguide_expected_errors must map"),
+    ],
+)
+def test_bad_configuration_is_a_clear_error(
+    tmp_path: Path, conf: dict[str, object], message: str
+) -> None:
+    result = build(make_project(tmp_path, "print(1)\n", **conf), "spawn")
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_reset_modules_order_must_be_both(tmp_path: Path) -> None:
+    project = make_project(tmp_path, "print(1)\n")
+    conf = project / "conf.py"
+    conf.write_text(conf.read_text().replace("'both'", "'before'"))
+    result = build(project, "spawn")
+    assert result.returncode != 0
+    assert "reset_modules_order'] = 'both'" in result.stderr
