@@ -56,8 +56,8 @@ logger = logging.getLogger(__name__)
 
 #: The environment variable that examples and tests read.
 START_METHOD_VARIABLE = "MPGUIDE_START_METHOD"
-#: The start method when nothing is chosen: that of macOS and Windows, and the
-#: strictest, since children inherit nothing.
+#: The start method used when none is chosen. It is what macOS and Windows
+#: use, and the strictest, since children inherit nothing.
 DEFAULT_START_METHOD = "spawn"
 #: File in each gallery output directory naming the method its outputs came from.
 START_METHOD_STAMP = ".mpguide-start-method"
