@@ -163,9 +163,33 @@ if __name__ == "__main__":
     figure = draw_round_trip(
         processes=[here, server],
         hops=[
-            Hop(here, original, server, dict_key, "manager.dict({user: ...})"),
-            Hop(here, original, server, looked_up, "user_locks[user]"),
-            Hop(server, looked_up, here, hex(id(lost)), "KeyError(key) sent back"),
+            Hop(
+                here,
+                original,
+                server,
+                dict_key,
+                "manager.dict(...)",
+                "users_list[0]",
+                "dict key",
+            ),
+            Hop(
+                here,
+                original,
+                server,
+                looked_up,
+                "user_locks[user]",
+                "users_list[0]",
+                "looked up",
+            ),
+            Hop(
+                server,
+                looked_up,
+                here,
+                hex(id(lost)),
+                "KeyError sent back",
+                "looked up",
+                "in the KeyError",
+            ),
         ],
         title="users_list[0] and its copies: none equals another",
     )

@@ -13,69 +13,80 @@ if TYPE_CHECKING:
 
 
 class Hop(NamedTuple):
-    """One pickled copy: an object at ``source`` became a new one at ``target``."""
+    """One pickled copy: the object at ``source`` became a new one at ``target``."""
 
     source_process: str
     source_address: str
     target_process: str
     target_address: str
     caption: str
+    source_role: str = ""
+    target_role: str = ""
 
 
 def draw_round_trip(processes: Sequence[str], hops: Sequence[Hop], title: str) -> Figure:
     """Draw processes as lanes and each pickled copy as an arrow between objects.
 
-    Every object is a box labelled with its address; time runs left to right.
+    Every object is a box with its role and address; time runs left to right.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
-    lane_y = {name: len(processes) - 1 - row for row, name in enumerate(processes)}
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 1.6 * len(processes)))
-    width = 1.6 * (len(hops) + 1)
+    step, half_width, half_height = 2.0, 0.72, 0.3
+    lane_y = {name: 1.4 * (len(processes) - 1 - row) for row, name in enumerate(processes)}
+    fig, ax = plt.subplots(figsize=(10, 1.0 + 1.5 * len(processes)))
+    right = step * len(hops) + 1.0 + half_width + 0.2
     for name, y in lane_y.items():
-        ax.axhline(y, color="0.85", lw=12, zorder=0, solid_capstyle="butt")
-        ax.text(-0.2, y, name, ha="right", va="center", fontsize=10, weight="bold")
+        ax.plot([0.1, right], [y, y], color="0.88", lw=14, zorder=0, solid_capstyle="butt")
+        ax.text(0.0, y, name, ha="right", va="center", fontsize=10, weight="bold")
 
-    def box(x: float, y: float, label: str) -> None:
+    drawn: set[tuple[float, float]] = set()
+
+    def box(x: float, y: float, role: str, address: str) -> None:
+        if (x, y) in drawn:
+            return
+        drawn.add((x, y))
         ax.add_patch(
             FancyBboxPatch(
-                (x - 0.55, y - 0.22),
-                1.1,
-                0.44,
-                boxstyle="round,pad=0.02",
+                (x - half_width, y - half_height),
+                2 * half_width,
+                2 * half_height,
+                boxstyle="round,pad=0.03",
                 fc="white",
                 ec="0.3",
                 zorder=2,
             )
         )
+        label = f"{role}\n{address}" if role else address
         ax.text(
             x, y, label, ha="center", va="center", fontsize=8, family="monospace", zorder=3
         )
 
-    for step, hop in enumerate(hops):
-        x0, x1 = 1.6 * step + 0.6, 1.6 * (step + 1) + 0.6
+    for index, hop in enumerate(hops):
+        x0, x1 = step * index + 1.0, step * (index + 1) + 1.0
         y0, y1 = lane_y[hop.source_process], lane_y[hop.target_process]
-        box(x0, y0, hop.source_address)
-        box(x1, y1, hop.target_address)
+        box(x0, y0, hop.source_role, hop.source_address)
+        box(x1, y1, hop.target_role, hop.target_address)
         ax.annotate(
             "",
-            xy=(x1 - 0.55, y1),
-            xytext=(x0 + 0.55, y0),
+            xy=(x1 - half_width, y1),
+            xytext=(x0 + half_width, y0),
             arrowprops={"arrowstyle": "-|>", "color": "tab:red", "lw": 1.5},
             zorder=1,
         )
         ax.text(
             (x0 + x1) / 2,
-            (y0 + y1) / 2 + 0.3,
+            (y0 + y1) / 2,
             hop.caption,
             ha="center",
-            va="bottom",
+            va="center",
             fontsize=8,
             color="tab:red",
+            zorder=4,
+            bbox={"fc": "white", "ec": "none", "pad": 1.5},
         )
-    ax.set_xlim(-0.2, width + 0.4)
-    ax.set_ylim(-0.8, len(processes) - 0.2)
+    ax.set_xlim(-1.6, right)
+    ax.set_ylim(-0.6, max(lane_y.values()) + 0.6)
     ax.set_title(title, fontsize=11)
     ax.axis("off")
     fig.tight_layout()
