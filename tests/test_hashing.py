@@ -1,0 +1,156 @@
+"""stable_hash: the same in a fresh interpreter, consistent with ==, and strict."""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mpguide import stable_hash
+from mpguide.hashing import MAX_DEPTH, stable_key_bytes
+
+leaves = st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary()
+keys = st.recursive(
+    leaves,
+    lambda children: st.tuples(children, children) | st.frozensets(children, max_size=4),
+    max_leaves=12,
+)
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Account:
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+    def __stable_key__(self) -> object:
+        return ("account", self.number)
+
+
+def hashes_in_fresh_interpreter(values: list[object], seed: str) -> list[int]:
+    code = (
+        "import pickle, sys; from mpguide import stable_hash; "
+        "keys = pickle.load(sys.stdin.buffer); "
+        "print(repr([stable_hash(k) for k in keys]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        input=pickle.dumps(values),
+        capture_output=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": seed},
+    )
+    return eval(result.stdout)  # a list of ints, printed by our own child
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(keys, min_size=1, max_size=30), st.integers(1, 2**32 - 1))
+def test_same_hash_in_a_fresh_interpreter_with_another_hash_seed(
+    values: list[object], seed: int
+) -> None:
+    assert hashes_in_fresh_interpreter(values, str(seed)) == [
+        stable_hash(v) for v in values
+    ]
+
+
+def test_the_salted_builtin_hash_does_differ_between_interpreters() -> None:
+    """What stable_hash protects against: hash(str) depends on PYTHONHASHSEED."""
+    code = "print(hash('alice'))"
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 2
+
+
+@given(keys, keys)
+def test_equal_keys_hash_equal(a: object, b: object) -> None:
+    if a == b:
+        assert stable_hash(a) == stable_hash(b)
+
+
+def test_numbers_equal_under_eq_hash_equal() -> None:
+    assert stable_hash(1) == stable_hash(1.0) == stable_hash(True)
+    assert stable_hash(0) == stable_hash(-0.0) == stable_hash(False)
+    assert stable_hash(Level.HIGH) == stable_hash(3)
+    assert stable_hash(float("nan")) == stable_hash(-float("nan"))
+
+
+@given(st.frozensets(leaves, max_size=8))
+def test_frozensets_ignore_order(items: frozenset[object]) -> None:
+    reordered = frozenset(sorted(items, key=repr, reverse=True))
+    assert stable_hash(items) == stable_hash(reordered)
+
+
+def test_types_that_differ_under_eq_hash_differently() -> None:
+    values = [None, 1, "1", b"1", (1,), frozenset({1}), 1.5, "", b"", (), frozenset()]
+    assert len({stable_hash(v) for v in values}) == len(values)
+    assert stable_hash(("a", "bc")) != stable_hash(("ab", "c"))
+
+
+def test_the_documented_encoding() -> None:
+    def length(n: int) -> bytes:
+        return n.to_bytes(8, "big")
+
+    assert stable_key_bytes(None) == b"N"
+    assert stable_key_bytes("ab") == b"S" + length(2) + b"ab"
+    assert stable_key_bytes(b"ab") == b"Y" + length(2) + b"ab"
+    assert stable_key_bytes(-1) == b"I" + length(1) + b"\xff"
+    assert stable_key_bytes(255) == b"I" + length(2) + b"\x00\xff"
+    assert stable_key_bytes(1.5) == b"F" + b"\x3f\xf8" + bytes(6)
+    assert stable_key_bytes((None,)) == b"T" + length(1) + b"N"
+    name = f"{__name__}:Colour".encode()
+    assert stable_key_bytes(Colour.RED) == (
+        b"E" + length(len(name)) + name + length(3) + b"RED"
+    )
+    assert stable_key_bytes(Account(7)) == stable_key_bytes(("account", 7))
+    assert 0 <= stable_hash("x") < 2**64
+
+
+@pytest.mark.parametrize(
+    "value", [[1], {"a": 1}, {1}, object(), Account, bytearray(b"x"), 1j]
+)
+def test_unsupported_values_are_a_clear_type_error(value: object) -> None:
+    with pytest.raises(TypeError, match="stable_hash cannot encode"):
+        stable_hash(value)
+
+
+def test_deep_nesting_is_refused_not_a_crash() -> None:
+    key: object = ()
+    for _ in range(MAX_DEPTH + 5):
+        key = (key,)
+    with pytest.raises(TypeError, match="nests deeper"):
+        stable_hash(key)
+
+
+def test_a_stable_key_that_returns_itself_is_refused() -> None:
+    class Loop:
+        def __stable_key__(self) -> object:
+            return self
+
+    with pytest.raises(TypeError, match="nests deeper"):
+        stable_hash(Loop())
+
+
+def test_infinities_are_supported() -> None:
+    assert stable_hash(math.inf) != stable_hash(-math.inf)
