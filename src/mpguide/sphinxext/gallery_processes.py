@@ -40,9 +40,8 @@ import shutil
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
@@ -75,7 +74,6 @@ class ExampleTimeoutError(RuntimeError):
 class _RunningExample:
     name: str
     timeout: float
-    started: float = field(default_factory=time.monotonic)
     previous_mp_main: ModuleType | None = None
     module: ModuleType | None = None
 
