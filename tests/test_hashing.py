@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import enum
 import math
 import os
@@ -54,7 +55,7 @@ def hashes_in_fresh_interpreter(values: list[object], seed: str) -> list[int]:
         check=True,
         env={**os.environ, "PYTHONHASHSEED": seed},
     )
-    return eval(result.stdout)  # a list of ints, printed by our own child
+    return ast.literal_eval(result.stdout.decode())
 
 
 @settings(max_examples=25, deadline=None)
