@@ -37,7 +37,8 @@ def docs_all(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run pytest: unit tests, and every example and recipe under every start method."""
     session.install(".[tests]")
-    session.run("pytest", *session.posargs, env={"MPLBACKEND": "Agg"})
+    env = {"MPLBACKEND": "Agg", "MPGUIDE_TESTING_INSTALLED_PACKAGE": "1"}
+    session.run("pytest", *session.posargs, env=env)
 
 
 @nox.session

@@ -1,15 +1,31 @@
 """mpguide: keys that survive the trip to a ``multiprocessing`` Manager and back."""
 
 from mpguide.hashing import StableKey, stable_hash
+from mpguide.keycheck import (
+    Finding,
+    KeyReport,
+    Problem,
+    Severity,
+    UnshareableKeyError,
+    assert_shareable_key,
+    check_key,
+)
 from mpguide.locks import KeyedLocks, LockTimeoutError
 from mpguide.registry import KeyRegistry, UnregisteredObjectError
 
 __all__ = [
+    "Finding",
     "KeyRegistry",
+    "KeyReport",
     "KeyedLocks",
     "LockTimeoutError",
+    "Problem",
+    "Severity",
     "StableKey",
     "UnregisteredObjectError",
+    "UnshareableKeyError",
+    "assert_shareable_key",
+    "check_key",
     "stable_hash",
 ]
 __version__ = "0.1.0"

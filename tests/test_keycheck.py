@@ -1,0 +1,336 @@
+"""check_key and assert_shareable_key: every bad-key category, with a real object."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import sample_keys as keys
+
+from mpguide import (
+    KeyReport,
+    Problem,
+    Severity,
+    UnshareableKeyError,
+    assert_shareable_key,
+    check_key,
+)
+
+TESTS = Path(__file__).resolve().parent
+
+
+def problems(report: KeyReport) -> dict[Problem, Severity]:
+    return {finding.problem: finding.severity for finding in report.findings}
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        (keys.User("sam"), Problem.IDENTITY_EQUALITY),
+        ([1, 2], Problem.UNHASHABLE),
+        ({"id": 1}, Problem.UNHASHABLE),
+        (keys.MutableDataclassUser(1), Problem.UNHASHABLE),
+        (keys.UserWithLock("sam"), Problem.NOT_PICKLABLE),
+        (lambda: 1, Problem.NOT_PICKLABLE),
+        (keys.RaisingReduce(), Problem.NOT_PICKLABLE),
+        (keys.RaisingSetstate(), Problem.NOT_UNPICKLABLE),
+        (keys.RaisingHash(), Problem.HASH_RAISES),
+        (keys.RecursiveHash(), Problem.HASH_RAISES),
+        (keys.RandomHash(), Problem.HASH_UNSTABLE),
+        (keys.IdHashUser("sam"), Problem.HASH_CHANGES_AFTER_COPY),
+        (keys.ObjectHashUser("sam"), Problem.HASH_CHANGES_AFTER_COPY),
+        (keys.ArrayLikeEquality(1), Problem.EQUALITY_RAISES),
+        (float("nan"), Problem.COPIES_NOT_EQUAL),
+        (keys.make_nested_tuple(), Problem.NOT_PICKLABLE),
+    ],
+    ids=lambda value: value if isinstance(value, Problem) else type(value).__name__,
+)
+def test_each_error_is_found_with_its_explanation(key: object, problem: Problem) -> None:
+    report = check_key(key, new_process=False)
+    assert problems(report) == {problem: Severity.ERROR}
+    assert not report.ok
+    (finding,) = report.findings
+    assert finding.summary and finding.explanation and finding.fix
+
+
+def test_the_reports_user_is_the_identity_bug() -> None:
+    report = check_key(keys.User("sam"))
+    (finding,) = report.errors
+    assert finding.problem is Problem.IDENTITY_EQUALITY
+    assert "KeyError" in finding.explanation
+    assert "KeyRegistry" in finding.fix and "frozen=True" in finding.fix
+    assert report.type == "sample_keys.User"
+
+
+def test_a_lock_inside_a_key_is_named_with_its_path() -> None:
+    (finding,) = check_key(keys.UserWithLock("sam"), new_process=False).findings
+    assert "(the part at .lock, a lock)" in finding.summary
+    assert "_thread.lock" in finding.summary
+
+
+def test_a_multiprocessing_lock_says_inheritance() -> None:
+    import multiprocessing
+
+    (finding,) = check_key(multiprocessing.Lock(), new_process=False).findings
+    assert finding.problem is Problem.NOT_PICKLABLE
+    assert "inheritance" in finding.explanation
+    assert "KeyedLocks" in finding.fix
+
+
+def test_a_local_class_is_not_picklable() -> None:
+    class Local:
+        pass
+
+    (finding,) = check_key(Local(), new_process=False).findings
+    assert finding.problem is Problem.NOT_PICKLABLE
+    assert "top level of a module" in finding.fix
+
+
+def test_a_mutable_dataclass_is_told_to_freeze() -> None:
+    (finding,) = check_key(keys.MutableDataclassUser(1), new_process=False).findings
+    assert "frozen=False sets __hash__ to None" in finding.explanation
+    assert finding.fix == "Use @dataclass(frozen=True)."
+
+
+def test_an_id_based_hash_is_named() -> None:
+    (finding,) = check_key(keys.IdHashUser("sam"), new_process=False).findings
+    assert "id()" in finding.explanation
+
+
+@pytest.mark.parametrize(
+    ("key", "attribute"),
+    [(keys.UnsafeHashUser(1), "id"), (keys.ValueUser(1), "id")],
+    ids=["unsafe_hash dataclass", "plain class"],
+)
+def test_hash_fed_by_reassignable_state_is_a_warning(key: object, attribute: str) -> None:
+    report = check_key(key, new_process=False)
+    assert problems(report) == {Problem.MUTABLE_HASH: Severity.WARNING}
+    assert report.ok and not report.passes(strict=True)
+    assert repr(attribute) in report.warnings[0].summary
+
+
+def test_unsafe_hash_is_told_to_use_frozen() -> None:
+    (finding,) = check_key(keys.UnsafeHashUser(1), new_process=False).findings
+    assert "unsafe_hash=True" in finding.explanation
+    assert "frozen=True" in finding.fix
+
+
+@pytest.mark.parametrize("key", [keys.FrozenId(1), 7, (1, 2.5), frozenset({1, 2})])
+def test_good_keys_have_no_findings(key: object) -> None:
+    report = check_key(key)
+    assert report.findings == ()
+    assert report.ok and report.passes(strict=True)
+    assert report.checks[-1] == "new process"
+
+
+def test_a_frozen_dataclass_of_str_only_gets_the_salted_hash_note() -> None:
+    report = check_key(keys.FrozenUser(1, "sam"))
+    assert problems(report) == {Problem.HASH_VARIES_BETWEEN_PROCESSES: Severity.NOTE}
+    assert report.passes(strict=True)
+    assert "stable_hash" in report.notes[0].fix
+
+
+def test_the_note_comes_from_a_real_interpreter_with_another_seed() -> None:
+    """With our own seed fixed, the fresh interpreter must still use another."""
+    script = """
+        import json, sys
+        from mpguide import check_key
+        print(json.dumps(check_key("sam").to_dict()))
+    """
+    for seed in ("0", "1", "4294967295"):
+        result = run_python(script, env_extra={"PYTHONHASHSEED": seed})
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert [f["problem"] for f in report["findings"]] == [
+            "hash-varies-between-processes"
+        ], seed
+
+
+def test_a_lazily_cached_salted_hash_is_an_error() -> None:
+    report = check_key(keys.LazilyCachedHashUser("sam"))
+    assert problems(report) == {Problem.CACHED_HASH: Severity.ERROR}
+    assert "'_hash'" in report.errors[0].summary
+
+
+def test_an_eagerly_cached_hash_is_a_warning_the_check_cannot_settle() -> None:
+    report = check_key(keys.EagerlyCachedHashUser("sam"))
+    assert problems(report) == {Problem.CACHED_HASH: Severity.WARNING}
+    assert "cannot tell" in report.warnings[0].explanation
+
+
+def test_a_cached_hash_of_an_int_is_harmless() -> None:
+    report = check_key(keys.LazilyCachedHashUser(12))  # type: ignore[arg-type]
+    assert report.findings == ()
+
+
+def test_a_class_a_new_process_cannot_import() -> None:
+    """Defined in ``python -c`` code: fine here, unknown in a spawned process."""
+    script = """
+        import json
+        from mpguide import check_key
+
+        class Point:
+            def __init__(self, x):
+                self.x = x
+            def __eq__(self, other):
+                return self.x == other.x
+            def __hash__(self):
+                return hash(self.x)
+
+        print(json.dumps(check_key(Point(1)).to_dict()))
+    """
+    result = run_python(script)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    (finding,) = [f for f in report["findings"] if f["severity"] == "error"]
+    assert finding["problem"] == "new-process-cannot-load"
+    assert "Can't get attribute 'Point'" in finding["summary"]
+    assert not report["ok"]
+
+
+def test_a_main_module_a_new_process_cannot_rerun(tmp_path: Path) -> None:
+    script = tmp_path / "breaks_when_imported.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json
+            from mpguide import check_key
+
+            if __name__ != "__main__":
+                raise RuntimeError("only runs as a script")
+            print(json.dumps(check_key(1).to_dict()))
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["problem"] == "new-process-cannot-load"
+    assert "RuntimeError: only runs as a script" in finding["summary"]
+
+
+def test_a_class_in_a_scripts_main_is_loaded_like_spawn_does(tmp_path: Path) -> None:
+    script = tmp_path / "script_with_key.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import dataclasses, json
+            from mpguide import check_key
+
+            @dataclasses.dataclass(frozen=True)
+            class Point:
+                x: int
+
+            if __name__ == "__main__":
+                print(json.dumps(check_key(Point(1)).to_dict()))
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["findings"] == []
+
+
+def test_hostile_repr_still_gives_a_report() -> None:
+    report = check_key(keys.RaisingRepr(1), new_process=False)
+    assert report.key.startswith("<RaisingRepr instance at 0x")
+    assert report.findings == ()
+    report = check_key(keys.ExitingRepr(1), new_process=False)
+    assert "repr raised SystemExit: a repr that exits" in report.key
+    assert report.findings == ()
+
+
+def test_a_hash_that_never_returns_times_out_quickly() -> None:
+    """Run in a child: the abandoned check thread spins until its process exits."""
+    script = """
+        import json, time
+        import sample_keys
+        from mpguide import check_key
+
+        started = time.monotonic()
+        report = check_key(sample_keys.LoopingHash(), timeout=1)
+        print(json.dumps([report.to_dict(), time.monotonic() - started]))
+    """
+    started = time.monotonic()
+    result = run_python(script, timeout=60)
+    assert result.returncode == 0, result.stderr
+    report, elapsed = json.loads(result.stdout)
+    assert [f["problem"] for f in report["findings"]] == ["check-timed-out"]
+    assert "calling hash()" in report["findings"][0]["summary"]
+    assert elapsed < 5
+    assert time.monotonic() - started < 30
+
+
+def test_assert_shareable_key_raises_with_the_report() -> None:
+    with pytest.raises(UnshareableKeyError) as caught:
+        assert_shareable_key(keys.User("sam"), new_process=False)
+    assert isinstance(caught.value, AssertionError)
+    assert caught.value.report.errors[0].problem is Problem.IDENTITY_EQUALITY
+    assert "identity-equality" in str(caught.value)
+
+
+def test_assert_shareable_key_strict_fails_on_warnings_only() -> None:
+    report = assert_shareable_key(keys.UnsafeHashUser(1), new_process=False)
+    assert report.warnings
+    with pytest.raises(UnshareableKeyError):
+        assert_shareable_key(keys.UnsafeHashUser(1), strict=True, new_process=False)
+    assert_shareable_key(keys.FrozenUser(1, "sam"), strict=True)  # a note only
+
+
+def test_the_report_reads_and_serializes() -> None:
+    report = check_key(keys.User("sam"), new_process=False)
+    data = json.loads(report.to_json())
+    assert data == report.to_dict()
+    assert data["ok"] is False
+    assert data["type"] == "sample_keys.User"
+    assert data["findings"][0]["problem"] == "identity-equality"
+    assert data["findings"][0]["severity"] == "error"
+    text = str(report)
+    assert text.startswith("<sample_keys.User object at 0x")
+    assert "error [identity-equality]" in text
+    assert "1 error, 0 warnings, 0 notes. Does not work" in text
+
+
+def test_findings_come_errors_first() -> None:
+    script = """
+        import json
+        from mpguide import check_key
+
+        class Shifty:
+            def __init__(self):
+                self.name = "x"
+            def __eq__(self, other):
+                return self.name == other.name
+            def __hash__(self):
+                return hash(self.name)
+
+        print(json.dumps(check_key(Shifty()).to_dict()))
+    """
+    result = run_python(script)
+    severities = [f["severity"] for f in json.loads(result.stdout)["findings"]]
+    assert severities == ["error", "warning"]
+
+
+def run_python(
+    code: str, *, env_extra: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(TESTS), **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
