@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mpguide
@@ -41,7 +44,7 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 # Standard-library and Sphinx types in signatures; linked once an offline
 # inventory of the Python docs is wired in.
 nitpick_ignore_regex = [
-    ("py:.*", r"(multiprocessing|collections\.abc|types|sphinx)(\..*)?"),
+    ("py:.*", r"(multiprocessing|collections\.abc|types|enum|sphinx)(\..*)?"),
     ("py:class", r"BaseContext|Figure"),
 ]
 
@@ -71,3 +74,27 @@ html_theme = "furo"
 html_title = "mpguide"
 html_static_path = ["_static"]
 copybutton_exclude = ".linenos, .gp, .go"
+
+
+# -- Generated pages -------------------------------------------------------------------
+def write_cli_help() -> None:
+    """Write the installed command's --help output for reference/cli.md."""
+    generated = here / "reference" / "_generated"
+    generated.mkdir(exist_ok=True)
+    env = {**os.environ, "COLUMNS": "80"}
+    commands = {"cli-help.txt": ["--help"], "cli-check-help.txt": ["check", "--help"]}
+    for name, args in commands.items():
+        text = subprocess.run(
+            [sys.executable, "-m", "mpguide", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+        path = generated / name
+        if not path.exists() or path.read_text() != text:  # keep rebuilds incremental
+            path.write_text(text)
+
+
+def setup(app: object) -> None:
+    write_cli_help()

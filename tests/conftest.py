@@ -19,10 +19,16 @@ def start_method(request: pytest.FixtureRequest) -> str:
 
 
 def run_script(
-    path: Path, start_method: str, *, timeout: float = 120, cwd: Path | None = None
+    path: Path,
+    start_method: str,
+    *,
+    timeout: float = 120,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python path`` as a reader would, with ``MPGUIDE_START_METHOD`` set."""
-    env = {**os.environ, "MPGUIDE_START_METHOD": start_method, "MPLBACKEND": "Agg"}
+    base = os.environ if env is None else env
+    env = {**base, "MPGUIDE_START_METHOD": start_method, "MPLBACKEND": "Agg"}
     return subprocess.run(
         [sys.executable, str(path)],
         capture_output=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import ROOT, run_script
 
-TUTORIAL = ROOT / "examples" / "tutorial"
+EXAMPLES = ROOT / "examples"
 ADDRESS = r"0x[0-9a-f]+"
 PROCESS_CLASS = {
     "fork": "ForkProcess",
@@ -20,7 +20,7 @@ PROCESS_CLASS = {
 
 
 def run_ok(name: str, start_method: str) -> str:
-    result = run_script(TUTORIAL / name, start_method)
+    result = run_script(EXAMPLES / name, start_method)
     assert result.returncode == 0, result.stderr
     assert f"start method: {start_method}" in result.stdout
     return result.stdout
@@ -49,7 +49,7 @@ def assert_workers_answered(output: str, start_method: str) -> None:
 
 
 def test_reproduce_raises_the_reports_keyerror(start_method: str) -> None:
-    result = run_script(TUTORIAL / "plot_01_reproduce.py", start_method)
+    result = run_script(EXAMPLES / "tutorial/plot_01_reproduce.py", start_method)
     assert result.returncode == 1
     last_line = result.stderr.strip().splitlines()[-1]
     assert re.fullmatch(rf"KeyError: <__main__\.User object at ({ADDRESS})>", last_line)
@@ -66,7 +66,7 @@ def test_reproduce_raises_the_reports_keyerror(start_method: str) -> None:
 
 
 def test_why_shows_each_copy(start_method: str) -> None:
-    output = run_ok("plot_02_why.py", start_method)
+    output = run_ok("tutorial/plot_02_why.py", start_method)
     assert line_after("User.__eq__ is object.__eq__:", output) == "True"
     assert line_after("User.__hash__ is object.__hash__:", output) == "True"
     assert line_after("same data:", output) == "True"
@@ -104,7 +104,7 @@ def test_why_shows_each_copy(start_method: str) -> None:
 
 
 def test_fix_id_keys_works_in_workers(start_method: str) -> None:
-    output = run_ok("plot_03_fix_id_keys.py", start_method)
+    output = run_ok("tutorial/plot_03_fix_id_keys.py", start_method)
     assert "AcquirerProxy" in line_after("user_locks", output)
     assert line_after("query_times:", output) == "12 for 12 queries"
     assert line_after("queries per user:", output) == "{1: 6, 2: 6}"
@@ -112,7 +112,7 @@ def test_fix_id_keys_works_in_workers(start_method: str) -> None:
 
 
 def test_fix_eq_hash_works_in_workers(start_method: str) -> None:
-    output = run_ok("plot_04_fix_eq_hash.py", start_method)
+    output = run_ok("tutorial/plot_04_fix_eq_hash.py", start_method)
     for kind in ("User", "FrozenUser"):
         assert f"{kind}: copy is user: False, copy == user: True, same hash: True" in output
     assert line_after("a new User(1, 'alice') finds it too:", output) == "True"
@@ -122,7 +122,7 @@ def test_fix_eq_hash_works_in_workers(start_method: str) -> None:
 
 
 def test_fix_key_registry_works_in_workers(start_method: str) -> None:
-    output = run_ok("plot_05_fix_key_registry.py", start_method)
+    output = run_ok("tutorial/plot_05_fix_key_registry.py", start_method)
     assert line_after("tokens:", output) == "[1, 2, 3]"
     assert line_after("again:", output) == "[1, 2, 3]"
     assert "was never registered in process" in line_after(
@@ -132,20 +132,71 @@ def test_fix_key_registry_works_in_workers(start_method: str) -> None:
     assert line_after("session tokens:", output) == str(list(range(4, 22)))
 
 
+def test_check_key_finds_the_bug_and_passes_the_fixes(start_method: str) -> None:
+    output = run_ok("library/plot_01_check_key.py", start_method)
+    reports = re.findall(r"^<?\S.*\((?:__main__|accounts)\.(\w+)\)$", output, re.M)
+    assert reports == ["User", "FrozenUser", "ValueUser", "CachedHashUser", "User"]
+    verdicts = re.findall(
+        r"^  (\d+ errors?, \d+ warnings?, \d+ notes?)\. (.*)$", output, re.M
+    )
+    assert verdicts == [
+        ("1 error, 0 warnings, 0 notes", "Does not work as a key of a Manager dict."),
+        ("0 errors, 0 warnings, 1 note", "Works as a key of a Manager dict."),
+        ("0 errors, 1 warning, 0 notes", "Works as a key of a Manager dict."),
+        ("1 error, 0 warnings, 0 notes", "Does not work as a key of a Manager dict."),
+        ("1 error, 0 warnings, 0 notes", "Does not work as a key of a Manager dict."),
+    ]
+    for problem in ("identity-equality", "hash-varies-between-processes", "mutable-hash"):
+        assert f"[{problem}]" in output
+    assert "error [cached-hash]" in output
+    assert "the test fails with UnshareableKeyError:" in output
+    assert line_after("exit status:", output) == "1"
+
+
+def test_keyed_locks_lose_nothing_where_salted_striping_does(start_method: str) -> None:
+    env_without_seed = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    result = run_script(
+        EXAMPLES / "library/plot_02_keyed_locks.py", start_method, env=env_without_seed
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
+    salted, keyed = (int(n) for n in re.findall(r"lost updates: (\d+)", output))
+    picks = re.findall(
+        r"by workers \[([\d, ]+)\], by the parent (\d+); count (\d+)", output
+    )
+    assert len(picks) == 6
+    salted_picks, keyed_picks = picks[:3], picks[3:]
+    for workers, parent, count in keyed_picks:
+        assert set(workers.split(", ")) == {parent} and count == "100"
+    assert keyed == 0
+    workers_agree = all(len(set(w.split(", "))) == 1 for w, _, _ in salted_picks)
+    parent_agrees = all(set(w.split(", ")) == {p} for w, p, _ in salted_picks)
+    assert salted == sum(100 - int(count) for _, _, count in salted_picks)
+    if start_method == "fork":
+        assert parent_agrees and salted == 0
+    elif start_method == "forkserver":
+        assert workers_agree and not parent_agrees and salted > 0
+    else:
+        assert not workers_agree and salted > 0
+
+
 def test_every_example_is_tested() -> None:
-    tested = set(re.findall(r'"(plot_\w+\.py)"', Path(__file__).read_text()))
-    assert tested == {path.name for path in TUTORIAL.glob("plot_*.py")}
+    tested = set(re.findall(r'"(\w+/plot_\w+\.py)"', Path(__file__).read_text()))
+    examples = {
+        path.relative_to(EXAMPLES).as_posix() for path in EXAMPLES.glob("*/plot_*.py")
+    }
+    assert tested == examples
 
 
 def test_an_unknown_start_method_is_a_clear_error() -> None:
-    result = run_script(TUTORIAL / "plot_03_fix_id_keys.py", "threads")
+    result = run_script(EXAMPLES / "tutorial/plot_03_fix_id_keys.py", "threads")
     assert result.returncode == 1
     assert "ValueError: cannot find context for 'threads'" in result.stderr
 
 
 def test_examples_do_not_run_their_demo_on_import() -> None:
     """Under spawn, children import the example: the guard must keep that silent."""
-    for path in sorted(TUTORIAL.glob("plot_*.py")):
+    for path in sorted(EXAMPLES.glob("*/plot_*.py")):
         code = f"import runpy; runpy.run_path({str(path)!r}, run_name='__mp_main__')"
         result = subprocess.run(
             [sys.executable, "-c", code],

@@ -2,7 +2,7 @@
 
 A key of a Manager dict never stays in your process: the server receives a
 pickled copy of the dict's keys and a pickled copy of every key you look up, and
-compares those copies with each other. :func:`check_key` does the same trip on
+compares those copies with each other. :func:`~mpguide.check_key` does the same trip on
 your object and reports what breaks, why, and how to fix it:
 
 - in this process: can it be hashed, pickled and unpickled; are two copies
@@ -91,7 +91,14 @@ class Problem(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """One problem with a key: what, why, and what to do."""
+    """One problem with a key: what, why, and what to do.
+
+    :param problem: which problem, a stable identifier.
+    :param severity: how much it matters.
+    :param summary: one sentence, with the values observed.
+    :param explanation: why it breaks a cross-process key.
+    :param fix: what to change.
+    """
 
     problem: Problem
     severity: Severity
@@ -169,17 +176,10 @@ class KeyReport:
     def __str__(self) -> str:
         lines = [f"{self.key} ({self.type})"]
         for finding in self.findings:
-            lines.append(f"  {finding.severity} [{finding.problem}] {finding.summary}")
+            heading = f"{finding.severity} [{finding.problem}] {finding.summary}"
+            lines.append(_wrap(heading, "  ", "    "))
             for label, text in (("Why", finding.explanation), ("Fix", finding.fix)):
-                lines.append(
-                    textwrap.fill(
-                        f"{label}: {text}",
-                        width=88,
-                        initial_indent="    ",
-                        subsequent_indent="      ",
-                        break_on_hyphens=False,
-                    )
-                )
+                lines.append(_wrap(f"{label}: {text}", "    ", "      "))
         counts = ", ".join(
             _count(len(self._of(severity)), str(severity)) for severity in Severity
         )
@@ -742,6 +742,17 @@ class _Checker:
 
 
 # -- helpers ------------------------------------------------------------------------
+
+
+def _wrap(text: str, first: str, rest: str) -> str:
+    return textwrap.fill(
+        text,
+        width=88,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
 
 
 def _count(number: int, noun: str) -> str:

@@ -1,0 +1,47 @@
+"""Per-user locks without a Manager: mpguide.KeyedLocks, handed to pool workers."""
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+from mpguide import KeyedLocks
+
+USER_IDS = [1, 2]
+shared = {}  # filled once in each worker by share()
+
+
+def share(locks, query_times, queries_per_user):
+    shared.update(locks=locks, query_times=query_times, per_user=queries_per_user)
+
+
+def handle_query(user_id):
+    with shared["locks"].hold(user_id):
+        shared["per_user"][USER_IDS.index(user_id)] += 1  # this user's data
+    query_times = shared["query_times"]
+    with query_times.get_lock():
+        query_times.value += 1
+
+
+def main():
+    context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
+    # Locks and shared memory reach workers by inheritance: create them first,
+    # from the context that starts the workers, and pass them to the initializer.
+    locks = KeyedLocks(64, context=context)
+    query_times = context.Value("q", 0)
+    queries_per_user = context.Array("q", len(USER_IDS), lock=False)
+    with ProcessPoolExecutor(
+        max_workers=4,
+        mp_context=context,
+        initializer=share,
+        initargs=(locks, query_times, queries_per_user),
+    ) as pool:
+        jobs = [pool.submit(handle_query, user_id) for user_id in USER_IDS * 10]
+        for job in jobs:
+            job.result()  # re-raises any exception from the worker
+    print("query_times:", query_times.value)
+    assert query_times.value == 20
+    assert list(queries_per_user) == [10, 10]
+
+
+if __name__ == "__main__":
+    main()
