@@ -73,19 +73,33 @@ class Severity(enum.StrEnum):
 class Problem(enum.StrEnum):
     """What :func:`check_key` can find. The values are stable identifiers."""
 
+    #: ``hash()`` raises ``TypeError``: a list, a dict, a mutable dataclass.
     UNHASHABLE = "unhashable"
+    #: ``hash()`` raises something else (including :exc:`RecursionError`).
     HASH_RAISES = "hash-raises"
+    #: Two ``hash()`` calls on the same object disagree.
     HASH_UNSTABLE = "hash-unstable"
+    #: Pickling fails: a lambda, a local class, a lock, an open file...
     NOT_PICKLABLE = "not-picklable"
+    #: Pickling works, unpickling fails.
     NOT_UNPICKLABLE = "not-unpicklable"
+    #: Equality inherited from ``object``: a copy equals nothing (the report's bug).
     IDENTITY_EQUALITY = "identity-equality"
+    #: A custom ``__eq__`` that a copy does not satisfy (``nan`` included).
     COPIES_NOT_EQUAL = "copies-not-equal"
+    #: ``==`` raises, or returns something with no truth value.
     EQUALITY_RAISES = "equality-raises"
+    #: Copies are equal but hash differently (``id()``-based hashes).
     HASH_CHANGES_AFTER_COPY = "hash-changes-after-copy"
+    #: A hash cached on the instance travels with every copy.
     CACHED_HASH = "cached-hash"
+    #: The hash depends on attributes that can be reassigned.
     MUTABLE_HASH = "mutable-hash"
+    #: A fresh interpreter (as spawn and forkserver start) cannot load the key.
     NEW_PROCESS_CANNOT_LOAD = "new-process-cannot-load"
+    #: ``hash()`` differs in another interpreter (salted ``str`` hashes).
     HASH_VARIES_BETWEEN_PROCESSES = "hash-varies-between-processes"
+    #: The key's own code did not return within the timeout.
     CHECK_TIMED_OUT = "check-timed-out"
 
 
