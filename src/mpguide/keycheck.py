@@ -73,17 +73,17 @@ class Severity(enum.StrEnum):
 class Problem(enum.StrEnum):
     """What :func:`check_key` can find. The values are stable identifiers."""
 
-    #: ``hash()`` raises ``TypeError``: a list, a dict, a mutable dataclass.
+    #: ``hash()`` raises ``TypeError`` (a list, a dict, a mutable dataclass).
     UNHASHABLE = "unhashable"
     #: ``hash()`` raises something else (including :exc:`RecursionError`).
     HASH_RAISES = "hash-raises"
     #: Two ``hash()`` calls on the same object disagree.
     HASH_UNSTABLE = "hash-unstable"
-    #: Pickling fails: a lambda, a local class, a lock, an open file...
+    #: Pickling fails (a lambda, a local class, a lock, an open file...).
     NOT_PICKLABLE = "not-picklable"
     #: Pickling works, unpickling fails.
     NOT_UNPICKLABLE = "not-unpicklable"
-    #: Equality inherited from ``object``: a copy equals nothing (the report's bug).
+    #: Equality inherited from ``object``, so a copy equals nothing (the report's bug).
     IDENTITY_EQUALITY = "identity-equality"
     #: A custom ``__eq__`` that a copy does not satisfy (``nan`` included).
     COPIES_NOT_EQUAL = "copies-not-equal"
