@@ -1,0 +1,117 @@
+"""
+Pitfall 3: ``hash(key) % n`` picks different shards in different processes
+===========================================================================
+
+Spreading users over several Manager dicts (shards) with ``hash(name) % n`` is
+correct in one process. Python salts ``hash()`` of ``str`` and ``bytes`` once
+per interpreter, though, so a worker that is a fresh interpreter computes other
+shards than the parent that filled them, and finds nothing. Whether you see it
+depends on the start method. The fix is a hash that is the same everywhere:
+:func:`mpguide.stable_hash`.
+"""
+
+# %%
+# Reproduce
+# ---------
+# The parent stores each user's profile in shard ``hash(name) % 8``; workers
+# look each user up in the shard *they* compute.
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+from mpguide import stable_hash
+
+USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+SHARDS = 8
+
+
+def salted_shard(name):
+    return hash(name) % SHARDS
+
+
+def fixed_shard(name):
+    return stable_hash(name) % SHARDS
+
+
+def look_up(shards, pick, name):
+    """In a worker: the shard this process picks, and whether the user is there."""
+    shard = pick(name)
+    return shard, name in shards[shard]
+
+
+def fill_and_look_up(manager, pool, pick):
+    shards = [manager.dict() for _ in range(SHARDS)]
+    parent_picks = {name: pick(name) for name in USERS}
+    for name, shard in parent_picks.items():
+        shards[shard][name] = {"name": name}
+    found = 0
+    for name in USERS:
+        worker_shard, present = pool.submit(look_up, shards, pick, name).result()
+        found += present
+        print(f"{name}: parent put it in shard {parent_picks[name]},", end=" ")
+        print(
+            f"a worker looked in shard {worker_shard}: {'found' if present else 'missing'}"
+        )
+    return found
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
+    method = context.get_start_method()
+    print("start method:", method)
+    manager = context.Manager()
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=context)
+    salted_found = fill_and_look_up(manager, pool, salted_shard)
+    print(f"found {salted_found} of {len(USERS)} users")
+
+# %%
+# Why, and why it depends on the start method
+# -------------------------------------------
+# Each interpreter draws its ``str`` hash salt when it starts (unless
+# ``PYTHONHASHSEED`` is set):
+#
+# - ``fork``: a worker is a copy of the parent, salt included: same shards.
+# - ``spawn``: every worker is a new interpreter: its own salt, other shards.
+# - ``forkserver``: workers are forks of the server, a new interpreter started
+#   once: they agree with each other, not with the parent.
+#
+# So code tested on Linux with ``fork`` breaks on macOS and Windows (``spawn``),
+# and on Linux from Python 3.14 (``forkserver``). ``PYTHONHASHSEED=0`` would
+# hide it, but ``hash()`` is not a contract between processes.
+
+if __name__ == "__main__":
+    print(
+        "depends on the start method: fork workers inherit the parent's hash salt; "
+        "spawn and forkserver workers are (forks of) fresh interpreters with their own"
+    )
+
+# %%
+# Fix: a stable hash
+# ------------------
+# :func:`mpguide.stable_hash` hashes a canonical encoding of the key, the same
+# in every process, run and platform.
+
+if __name__ == "__main__":
+    fixed_found = fill_and_look_up(manager, pool, fixed_shard)
+    print(f"found {fixed_found} of {len(USERS)} users")
+    pool.shutdown()
+    manager.shutdown()
+
+# %%
+# What happened
+# -------------
+
+if __name__ == "__main__":
+    missing = len(USERS) - salted_found
+    print(
+        f"failure reproduced: {'yes' if missing else 'no'} "
+        f"({missing} of {len(USERS)} users missing)"
+    )
+    print(
+        f"fix works: {'yes' if fixed_found == len(USERS) else 'no'} "
+        f"({fixed_found} of {len(USERS)} found)"
+    )
+    assert fixed_found == len(USERS)
+    if "PYTHONHASHSEED" not in os.environ:
+        assert (missing > 0) == (method != "fork")

@@ -1,0 +1,134 @@
+"""
+Pitfall 4: a hash stored on the instance travels with every copy
+================================================================
+
+Caching a key's hash on the instance looks harmless: the hash of an immutable
+object never changes. But pickling copies the cache, so every copy carries the
+hash computed by *the process that first hashed it*, while an equal key made in
+another process computes its own. Two equal keys, two slots of the server's
+dict: ``KeyError``. A hash computed from ``id()`` fails the same way, under
+every start method. The fix is to compute the hash on every call, from the
+fields ``__eq__`` compares.
+"""
+
+# %%
+# Reproduce
+# ---------
+# The parent fills the dict; workers build their own ``User("alice")``, as a
+# worker that loads users from a database or a request would, and look it up.
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+
+class CachedHashUser:
+    def __init__(self, name):
+        self.name = name
+
+    def __eq__(self, other):
+        return isinstance(other, type(self)) and other.name == self.name
+
+    def __hash__(self):
+        if "_hash" not in self.__dict__:  # computed once, then pickled along
+            self._hash = hash(self.name)
+        return self._hash
+
+
+class AddressHashUser(CachedHashUser):
+    def __hash__(self):
+        return id(self)
+
+
+class User(CachedHashUser):
+    def __hash__(self):
+        return hash(self.name)  # computed in the process that asks, every time
+
+
+def queries_of(queries, user_class, name):
+    """In a worker: look up a user built here, not received from the parent."""
+    try:
+        return queries[user_class(name)]
+    except KeyError:
+        return "KeyError"
+
+
+def look_up_everyone(manager, pool, user_class):
+    names = ["alice", "bob", "carol"]
+    queries = manager.dict({user_class(name): 0 for name in names})
+    answers = [pool.submit(queries_of, queries, user_class, n).result() for n in names]
+    print(f"{user_class.__name__}: workers got {answers}")
+    return answers.count("KeyError")
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
+    method = context.get_start_method()
+    print("start method:", method)
+    manager = context.Manager()
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=context)
+    cached_failures = look_up_everyone(manager, pool, CachedHashUser)
+
+# %%
+# Why
+# ---
+# The dict's keys were hashed in the parent when the local dict was built, so
+# each carries the parent's ``hash("alice")`` into the server. The worker's
+# ``CachedHashUser("alice")`` carries the worker's. The server trusts both
+# caches, looks in the slot of the worker's number, and finds nothing. Under
+# ``fork`` the worker shares the parent's salt, so the numbers agree by luck;
+# under ``spawn`` and ``forkserver`` they do not.
+
+if __name__ == "__main__":
+    print(
+        "depends on the start method: fork workers inherit the parent's hash salt, "
+        "so a cached str hash agrees by luck; spawn and forkserver workers do not"
+    )
+
+# %%
+# The same failure from ``id()``
+# ------------------------------
+# A hash from the object's address (``AddressHashUser``, defined with the
+# others at the top: a ``fork`` server only knows the classes that existed when
+# it was forked) differs between any two copies, in any process, under every
+# start method: even the parent cannot find its own key.
+
+if __name__ == "__main__":
+    alice = AddressHashUser("alice")
+    queries = manager.dict({alice: 0})
+    try:
+        queries[alice]
+        address_failure = False
+    except KeyError:
+        address_failure = True
+    print("AddressHashUser: the parent's own key raises KeyError:", address_failure)
+
+# %%
+# Fix: compute the hash when asked
+# --------------------------------
+# ``User.__hash__`` returns ``hash(self.name)`` on every call. The server
+# rehashes both the stored key and the looked-up key itself, with its own salt,
+# so they always agree. :func:`mpguide.check_key` flags a cached hash before it
+# bites (see :doc:`/gallery/library/plot_01_check_key`).
+
+if __name__ == "__main__":
+    fixed_failures = look_up_everyone(manager, pool, User)
+    pool.shutdown()
+    manager.shutdown()
+
+# %%
+# What happened
+# -------------
+
+if __name__ == "__main__":
+    print(
+        f"failure reproduced: {'yes' if cached_failures else 'no'} "
+        f"({cached_failures} of 3 lookups raised KeyError)"
+    )
+    print(
+        f"fix works: {'yes' if fixed_failures == 0 else 'no'} "
+        f"({3 - fixed_failures} of 3 lookups found)"
+    )
+    assert fixed_failures == 0 and address_failure
+    if "PYTHONHASHSEED" not in os.environ:
+        assert (cached_failures > 0) == (method != "fork")

@@ -1,0 +1,129 @@
+"""
+Pitfall 6: a class defined where a new process cannot import it
+===============================================================
+
+The Manager's server recreates every key by importing its class *by name*.
+Under ``spawn`` and ``forkserver`` the server is a fresh interpreter: it can
+import a class from a module, or from your script (which it re-runs as
+``__mp_main__``), but not from a notebook cell, an interactive session,
+``python -c``, or the inside of a function. Under ``fork`` the server is a
+copy of your process and knows every class that existed when it was forked,
+which hides the problem until the code runs on macOS, Windows, or Python 3.14.
+The fix is to define the class at the top level of a module.
+"""
+
+# %%
+# Reproduce
+# ---------
+# This program stores a ``User`` key in a Manager dict. Run as ``python -c``,
+# its ``__main__`` has no file, exactly like a notebook or a REPL.
+
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+PROGRAM = """
+import multiprocessing, os
+{define_user}
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ["MPGUIDE_START_METHOD"])
+    with context.Manager() as manager:
+        queries = manager.dict()
+        queries[User("alice")] = 1
+        print("stored:", len(queries))
+"""
+
+USER_CLASS = """
+class User:
+    def __init__(self, name):
+        self.name = name
+    def __eq__(self, other):
+        return isinstance(other, User) and other.name == self.name
+    def __hash__(self):
+        return hash(self.name)
+"""
+
+
+def run_program(define_user, method, cwd):
+    """Run PROGRAM with ``python -c``; return its last line of output or error."""
+    code = PROGRAM.format(define_user=define_user)
+    env = {**os.environ, "MPGUIDE_START_METHOD": method}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd
+    )
+    if done.returncode == 0:
+        return done.returncode, done.stdout.strip().splitlines()[-1]
+    errors = re.findall(r"^(?:\w+\.)*(\w+(?:Error|Exception)):? ?(.*)$", done.stderr, re.M)
+    (raised, message), (cause, detail) = errors[0], errors[-1]
+    if raised == "RemoteError":  # the server's traceback, sent back as text
+        return done.returncode, f"RemoteError from the server: {cause}: {detail}"
+    return done.returncode, f"{raised}: {message}"
+
+
+if __name__ == "__main__":
+    method = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
+    method = method.get_start_method()
+    print("start method:", method)
+    project_directory = tempfile.TemporaryDirectory()
+    project = project_directory.name
+    status, last_line = run_program(USER_CLASS, method, project)
+    print("class in __main__ (python -c), exit status", status, "->", last_line)
+
+# %%
+# Why
+# ---
+# The key reaches the server pickled, and a pickle names its class: here
+# ``__main__.User``. The ``spawn`` or ``forkserver`` server looks that name up
+# in *its* ``__main__``. For a script, ``multiprocessing`` re-runs the script
+# there (as ``__mp_main__``), so ``User`` exists. For ``python -c``, a notebook
+# or a REPL there is no file to re-run, so the server's ``__main__`` is empty:
+# ``Can't get attribute 'User'``, sent back as a ``RemoteError``. A ``fork``
+# server inherited the class with the rest of memory. (One more ``fork`` trap:
+# it knows only the classes defined *before* the Manager started.)
+# :doc:`/explanation/main-module` has the whole story.
+
+if __name__ == "__main__":
+    print(
+        "depends on the start method: a fork server inherits the classes in "
+        "memory; spawn and forkserver servers must import them by name"
+    )
+
+# %%
+# Inside a function, it fails under every start method: pickle refuses a local
+# class before anything is sent.
+
+if __name__ == "__main__":
+    local_class = "def make_user_class():" + textwrap.indent(USER_CLASS, "    ")
+    local_class += "    return User\nUser = make_user_class()"
+    status, local_line = run_program(local_class, method, project)
+    print("class inside a function, exit status", status, "->", local_line)
+
+# %%
+# Fix: a module
+# -------------
+# Put the class in a module (here ``accounts.py`` next to the program) and
+# import it. Every start method, every way of running the program, works.
+
+if __name__ == "__main__":
+    Path(project, "accounts.py").write_text(USER_CLASS)
+    status, fixed_line = run_program("from accounts import User", method, project)
+    print("class in a module, exit status", status, "->", fixed_line)
+    project_directory.cleanup()
+
+# %%
+# What happened
+# -------------
+
+if __name__ == "__main__":
+    reproduced = not last_line.startswith("stored")
+    fixed = fixed_line == "stored: 1"
+    print(f"failure reproduced: {'yes' if reproduced else 'no'} ({last_line})")
+    print(f"fix works: {'yes' if fixed else 'no'} ({fixed_line})")
+    assert fixed and "Can't pickle local object" in local_line
+    assert reproduced == (method != "fork")
