@@ -29,9 +29,10 @@ extensions = [
     "sphinx_copybutton",
     "sphinx_gallery.gen_gallery",
     "mpguide.sphinxext.gallery_processes",
+    "mpguide.sphinxext.start_method_matrix",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "**/_generated"]
 nitpicky = True
 myst_enable_extensions = ["colon_fence", "deflist", "substitution"]
 myst_heading_anchors = 3
@@ -54,6 +55,9 @@ sphinx_gallery_conf = {
     "examples_dirs": [str(here.parent / "examples")],
     "gallery_dirs": ["gallery"],
     "filename_pattern": r"/plot_",
+    "subsection_order": [
+        f"../examples/{name}" for name in ("tutorial", "library", "pitfalls", "internals")
+    ],
     "within_subsection_order": "FileNameSortKey",
     "reset_modules": ("matplotlib",),
     "reset_modules_order": "both",
@@ -68,6 +72,10 @@ sphinx_gallery_conf = {
 # does not, or if it fails with anything else.
 mpguide_expected_errors = {"../examples/tutorial/plot_01_reproduce.py": "KeyError"}
 mpguide_example_timeout = 120
+# The start-method matrix: every pitfall run under fork, spawn and forkserver.
+mpguide_matrix_examples = "../examples/pitfalls/plot_*.py"
+mpguide_matrix_output = "explanation/_generated/start-method-matrix.md"
+mpguide_matrix_gallery = "gallery/pitfalls"
 
 # -- HTML ----------------------------------------------------------------------------
 html_theme = "furo"

@@ -34,7 +34,9 @@ def draw_round_trip(processes: Sequence[str], hops: Sequence[Hop], title: str) -
 
     step, half_width, half_height = 2.0, 0.72, 0.3
     lane_y = {name: 1.4 * (len(processes) - 1 - row) for row, name in enumerate(processes)}
-    fig, ax = plt.subplots(figsize=(10, 1.0 + 1.5 * len(processes)))
+    fig, ax = plt.subplots(
+        figsize=(max(10, 2.0 * len(hops) + 2), 1.0 + 1.5 * len(processes))
+    )
     right = step * len(hops) + 1.0 + half_width + 0.2
     for name, y in lane_y.items():
         ax.plot([0.1, right], [y, y], color="0.88", lw=14, zorder=0, solid_capstyle="butt")

@@ -1,0 +1,162 @@
+"""Each pitfall page, run as a script under every start method, does what it says.
+
+Where a failure exists only under some start methods, the test asserts exactly
+that. The outcome lines are read with the parser the start-method matrix uses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from conftest import ROOT, run_script
+
+from mpguide.sphinxext.start_method_matrix import Outcome
+
+PITFALLS = ROOT / "examples" / "pitfalls"
+FRESH_INTERPRETER = ("spawn", "forkserver")
+
+
+def run_pitfall(name: str, start_method: str) -> tuple[str, Outcome]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    result = run_script(PITFALLS / name, start_method, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"start method: {start_method}" in result.stdout
+    return result.stdout, Outcome.parse(result.stdout, name)
+
+
+def assert_fixed(outcome: Outcome) -> None:
+    assert outcome.fixed, outcome
+
+
+def test_nested_mutation_is_lost_and_both_fixes_keep_it(start_method: str) -> None:
+    output, outcome = run_pitfall("plot_01_nested_mutation.py", start_method)
+    assert outcome.reproduced and outcome.reproduced_detail == "4 appends, 0 kept"
+    assert 'after queries["alice"].append("q0"): []' in output
+    assert 'after stats["alice"]["count"] += 1: {\'count\': 0}' in output
+    assert "write back under a lock: ['q1', 'q2', 'q3', 'q4']" in output
+    assert "type of queries['alice']: ListProxy" in output
+    assert_fixed(outcome)
+
+
+def test_value_increments_race_and_a_lock_fixes_them(start_method: str) -> None:
+    output, outcome = run_pitfall("plot_02_value_race.py", start_method)
+    assert "two increments, value: 1" in output
+    lost = int(re.search(r"lost (\d+) of 800", outcome.reproduced_detail).group(1))
+    assert outcome.reproduced and lost > 0
+    assert "counted 800 with a lock" in output
+    assert_fixed(outcome)
+
+
+def test_salted_shards_break_only_with_a_fresh_interpreter(start_method: str) -> None:
+    output, outcome = run_pitfall("plot_03_salted_hash.py", start_method)
+    lookups = re.findall(r"a worker looked in shard \d+: (found|missing)", output)
+    assert len(lookups) == 16 and lookups[8:] == ["found"] * 8
+    assert ("missing" in lookups[:8]) == (start_method in FRESH_INTERPRETER)
+    assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
+    assert outcome.reason and "inherit the parent's hash salt" in outcome.reason
+    assert outcome.fixed_detail == "8 of 8 found"
+    assert_fixed(outcome)
+
+
+def test_cached_hash_breaks_only_with_a_fresh_interpreter(start_method: str) -> None:
+    output, outcome = run_pitfall("plot_04_cached_hash.py", start_method)
+    expected = (
+        "['KeyError', 'KeyError', 'KeyError']" if start_method != "fork" else "[0, 0, 0]"
+    )
+    assert f"CachedHashUser: workers got {expected}" in output
+    assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
+    assert "AddressHashUser: the parent's own key raises KeyError: True" in output
+    assert "User: workers got [0, 0, 0]" in output
+    assert_fixed(outcome)
+
+
+def test_mutated_key_diverges_and_a_frozen_key_refuses(start_method: str) -> None:
+    output, outcome = run_pitfall("plot_05_mutable_key.py", start_method)
+    assert "local dict finds (User('alicia'), User('alice')): (False, False)" in output
+    assert "manager dict finds (User('alicia'), User('alice')): (False, True)" in output
+    assert "FrozenInstanceError: cannot assign to field 'name'" in output
+    assert outcome.reproduced
+    assert_fixed(outcome)
+
+
+def test_main_module_classes_fail_only_with_a_fresh_interpreter(start_method: str) -> None:
+    output, outcome = run_pitfall("plot_06_main_module.py", start_method)
+    assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
+    if outcome.reproduced:
+        assert outcome.reproduced_detail == (
+            "RemoteError from the server: AttributeError: Can't get attribute 'User' "
+            "on <module '__main__' (built-in)>"
+        )
+    assert "Can't pickle local object 'make_user_class.<locals>.User'" in output
+    assert outcome.fixed_detail == "stored: 1"
+    assert_fixed(outcome)
+
+
+def test_proxies_compare_by_identity_and_copies_by_value(start_method: str) -> None:
+    output, outcome = run_pitfall("plot_07_proxy_identity.py", start_method)
+    assert "manager.list([1]) == [1]: False" in output
+    assert 'queries["alice"] is queries["alice"]: False' in output
+    assert 'queries["alice"] == queries["alice"]: True' in output
+    assert "str(shared):  [1]" in output
+    assert re.search(
+        r"repr\(shared\): <ListProxy object, typeid 'list' at 0x[0-9a-f]+>", output
+    )
+    assert outcome.reproduced
+    assert_fixed(outcome)
+
+
+def test_each_lock_fetch_opens_two_connections(start_method: str) -> None:
+    output, outcome = run_pitfall("plot_08_lock_fetch.py", start_method)
+    assert "fetch_every_time: 100 connections for 50 uses" in output
+    assert "fetch_once: 2 connections for 50 uses" in output
+    assert outcome.reproduced
+    assert_fixed(outcome)
+
+
+def test_manager_shutdown_shows_up_as_connection_errors(start_method: str) -> None:
+    output, outcome = run_pitfall("plot_09_manager_shutdown.py", start_method)
+    connected = re.search(r"a worker that had connected: (\w+)", output).group(1)
+    fresh = re.search(r"a worker that had not: +(\w+)", output).group(1)
+    assert connected in {"BrokenPipeError", "EOFError", "ConnectionResetError"}
+    assert fresh in {"ConnectionRefusedError", "FileNotFoundError"}
+    assert "recorded: {" in output
+    assert outcome.reproduced
+    assert_fixed(outcome)
+
+
+def test_a_released_referent_is_not_the_reports_keyerror(start_method: str) -> None:
+    output, outcome = run_pitfall("plot_10_not_this_keyerror.py", start_method)
+    assert re.search(
+        r"^KeyError -> your key was not found: KeyError\(<__main__\.User object at 0x",
+        output,
+        re.M,
+    )
+    assert re.search(
+        r"^RemoteError -> a shared object was released: referent id '[0-9a-f]+'",
+        output,
+        re.M,
+    )
+    assert re.search(r"File \"managers\.py\", line \d+, in incref", output)
+    assert "received proxy, after the sender dropped its own: ['q1']" in output
+    assert outcome.reproduced
+    assert_fixed(outcome)
+
+
+def test_the_internals_page_records_each_kind_of_answer(start_method: str) -> None:
+    result = run_script(
+        ROOT / "examples/internals/plot_01_manager_messages.py", start_method
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
+    assert "server process: SyncManager-1" in output
+    assert re.search(r"token: Token\(typeid='dict', address='.+', id='[0-9a-f]+'\)", output)
+    assert re.search(r"sent +\('[0-9a-f]+', '__getitem__', \('alice',\), \{\}\)", output)
+    assert "received ('#RETURN', ['q1'])" in output
+    assert re.search(
+        r"received \('#PROXY', \(\('__next__', .*Token\(typeid='Iterator'", output
+    )
+    assert "received ('#ERROR', KeyError('bob'))" in output
+    assert "and the proxy raised: KeyError('bob')" in output
+    assert "objects: 1 -> 2 after manager.list() -> 1 after del" in output
+    assert re.search(r"received \('#RETURN', <AcquirerProxy object, typeid 'Lock'", output)
