@@ -45,7 +45,7 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 # Standard-library and Sphinx types in signatures; linked once an offline
 # inventory of the Python docs is wired in.
 nitpick_ignore_regex = [
-    ("py:.*", r"(multiprocessing|collections\.abc|types|enum|sphinx)(\..*)?"),
+    ("py:.*", r"(multiprocessing|collections\.abc|types|enum|pathlib|sphinx)(\..*)?"),
     ("py:class", r"BaseContext|Figure"),
 ]
 

@@ -18,7 +18,8 @@ worker processes with ``User`` keys.
 # 3. Compute the hash when asked, in the process that asks. Never store a hash
 #    on the instance: it would be pickled along, and ``hash()`` of a ``str``
 #    differs between interpreters, so the server's copy would carry a number
-#    that its own ``hash()`` disagrees with.
+#    that its own ``hash()`` disagrees with
+#    (:doc:`/gallery/pitfalls/plot_04_cached_hash` shows it happen).
 
 import dataclasses
 import multiprocessing
