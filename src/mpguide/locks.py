@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Hashable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from multiprocessing.context import BaseContext
 from multiprocessing.synchronize import Lock
+from typing import Any
 
 from mpguide.hashing import stable_hash
 
@@ -27,6 +28,24 @@ __all__ = ["KeyedLocks", "LockTimeoutError"]
 
 class LockTimeoutError(TimeoutError):
     """A key's lock was not acquired within the timeout."""
+
+
+#: Keys whose lock index a process remembers, per KeyedLocks, before starting over.
+INDEX_CACHE_SIZE = 65536
+
+
+class _TimedHold:
+    """Acquire with a timeout on entering a ``with`` block; release on leaving."""
+
+    def __init__(self, lock: Lock, key: object, timeout: float) -> None:
+        self._lock, self._key, self._timeout = lock, key, timeout
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self._timeout):
+            raise LockTimeoutError(f"could not lock {self._key!r} within {self._timeout} s")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
 
 
 class KeyedLocks:
@@ -46,6 +65,14 @@ class KeyedLocks:
             raise ValueError(f"count must be a positive int, got {count!r}")
         ctx = context if context is not None else multiprocessing.get_context()
         self._locks: tuple[Lock, ...] = tuple(ctx.Lock() for _ in range(count))
+        self._index_cache: dict[Hashable, int] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_locks": self._locks}  # each process keeps its own index cache
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._locks = state["_locks"]
+        self._index_cache = {}
 
     def __len__(self) -> int:
         """The number of locks."""
@@ -53,25 +80,34 @@ class KeyedLocks:
 
     def index_for(self, key: Hashable) -> int:
         """The index of ``key``'s lock, the same in every process."""
-        return stable_hash(key) % len(self._locks)
+        try:
+            index = self._index_cache.get(key)
+        except TypeError:  # unhashable: stable_hash explains what it accepts
+            return stable_hash(key) % len(self._locks)
+        if index is None:
+            index = stable_hash(key) % len(self._locks)
+            if len(self._index_cache) >= INDEX_CACHE_SIZE:
+                self._index_cache.clear()
+            self._index_cache[key] = index
+        return index
 
     def lock_for(self, key: Hashable) -> Lock:
         """The lock that guards ``key``."""
         return self._locks[self.index_for(key)]
 
-    @contextmanager
-    def hold(self, key: Hashable, timeout: float | None = None) -> Iterator[None]:
+    def hold(
+        self, key: Hashable, timeout: float | None = None
+    ) -> AbstractContextManager[object]:
         """Hold ``key``'s lock for the ``with`` block.
 
-        :raises LockTimeoutError: if ``timeout`` seconds pass first.
+        Without a timeout this is the lock itself, so holding costs what a bare
+        ``multiprocessing.Lock`` costs, plus a dict lookup for a key seen before.
+
+        :raises LockTimeoutError: on entering the block, if ``timeout`` seconds
+            pass before the lock is free.
         """
-        lock = self.lock_for(key)
-        if not lock.acquire(timeout=timeout):
-            raise LockTimeoutError(f"could not lock {key!r} within {timeout} s")
-        try:
-            yield
-        finally:
-            lock.release()
+        lock = self._locks[self.index_for(key)]
+        return lock if timeout is None else _TimedHold(lock, key, timeout)
 
     @contextmanager
     def hold_many(
