@@ -1,6 +1,8 @@
-"""Sessions: ``docs``, ``docs_all``, ``tests``, ``lint``."""
+"""Sessions: ``docs``, ``docs_all``, ``tests``, ``lint``, ``bench``."""
 
 from __future__ import annotations
+
+import os
 
 import nox
 
@@ -48,3 +50,27 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time each fix, recipe and the docs build; print a table, write bench-results.json.
+
+    Uses MPGUIDE_START_METHOD (default spawn, as the docs build does); extra
+    arguments go to ``python -m mpguide.bench`` (``nox -s bench -- --quick``).
+    """
+    session.install(".[docs]")
+    method = os.environ.get("MPGUIDE_START_METHOD") or "spawn"
+    session.run(
+        "python",
+        "-m",
+        "mpguide.bench",
+        "--start-method",
+        method,
+        "--docs",
+        "docs",
+        "--json",
+        "bench-results.json",
+        *session.posargs,
+        env={"MPLBACKEND": "Agg"},
+    )

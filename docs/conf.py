@@ -45,7 +45,10 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 # Standard-library and Sphinx types in signatures; linked once an offline
 # inventory of the Python docs is wired in.
 nitpick_ignore_regex = [
-    ("py:.*", r"(multiprocessing|collections\.abc|types|enum|pathlib|sphinx)(\..*)?"),
+    (
+        "py:.*",
+        r"(multiprocessing|collections\.abc|contextlib|types|enum|pathlib|sphinx)(\..*)?",
+    ),
     ("py:class", r"BaseContext|Figure"),
 ]
 
@@ -56,7 +59,8 @@ sphinx_gallery_conf = {
     "gallery_dirs": ["gallery"],
     "filename_pattern": r"/plot_",
     "subsection_order": [
-        f"../examples/{name}" for name in ("tutorial", "library", "pitfalls", "internals")
+        f"../examples/{name}"
+        for name in ("tutorial", "library", "pitfalls", "internals", "performance")
     ],
     "within_subsection_order": "FileNameSortKey",
     "reset_modules": ("matplotlib",),

@@ -86,4 +86,5 @@ if __name__ == "__main__":
 # Cost: none beyond the dict itself; an ``int`` pickles in a few bytes. The
 # catch: you need an id that is unique and does not change, and every caller
 # must remember to use it instead of the object. When ``User`` should be the key
-# itself, give it value equality (:doc:`plot_04_fix_eq_hash`).
+# itself, give it value equality (:doc:`plot_04_fix_eq_hash`). Measured costs,
+# side by side: :doc:`/gallery/performance/plot_01_costs`.

@@ -137,4 +137,6 @@ if __name__ == "__main__":
 # Cost: every lookup pickles the whole object (all its fields) instead of one
 # ``int``, and hashes it in the server. The catch: the rules above are yours to
 # keep. A mutable field in the hash, or a hash cached on the instance, brings
-# the ``KeyError`` back, this time silently and only sometimes.
+# the ``KeyError`` back, this time silently and only sometimes. Measured: a
+# frozen dataclass key against an ``int`` key on
+# :doc:`/gallery/performance/plot_01_costs`.

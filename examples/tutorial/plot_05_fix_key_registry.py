@@ -131,4 +131,5 @@ if __name__ == "__main__":
 # Cost: one shared-memory counter increment per *new* object; lookups are as
 # cheap as ``int`` keys. The catch: the token must travel with the object, and
 # the registry keeps every registered object alive until you call
-# :meth:`~mpguide.KeyRegistry.forget`.
+# :meth:`~mpguide.KeyRegistry.forget`. Measured: a token lookup against an
+# ``int`` key on :doc:`/gallery/performance/plot_01_costs`.

@@ -1,0 +1,104 @@
+"""
+Performance: what each fix costs
+================================
+
+Choosing a fix means knowing its price. This page runs :mod:`mpguide.bench`
+in quick mode while the site is built, and shows every figure as a ratio to a
+baseline measured in the same run: a bare ``multiprocessing.Lock`` for locking,
+a ``Pipe`` round trip and an ``int``-key lookup for Manager calls. The numbers
+are this build machine's, from a run of a few seconds; they are reported, never
+asserted. For steadier numbers run ``nox -s bench`` (or ``python -m
+mpguide.bench``), which repeats more, also times the docs build, and writes
+JSON for comparing runs.
+"""
+
+# %%
+# The run
+# -------
+# Each figure is the best of a few repeats of many operations, under the start
+# method this page was built with.
+
+import multiprocessing
+import os
+
+import matplotlib.pyplot as plt
+
+from mpguide import bench
+
+if __name__ == "__main__":
+    start_method = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
+    report = bench.run(start_method.get_start_method(), quick=True)
+    print(report.table())
+
+# %%
+# One locked access
+# -----------------
+# The report's pattern, ``with user_locks[uid]:``, fetches a lock proxy from a
+# Manager dict on every use. Each fetch is a round trip that returns a pickled
+# proxy, and the new proxy registers and later unregisters with the server over
+# two more connections (:doc:`/gallery/pitfalls/plot_08_lock_fetch`). Keeping
+# the proxy saves the fetch, but each ``acquire`` and ``release`` is still a
+# round trip. :class:`~mpguide.KeyedLocks` is a plain lock in shared memory.
+
+if __name__ == "__main__":
+    names = [
+        "KeyedLocks.hold",
+        "manager lock, fetched once",
+        "manager locks, fetched every use",
+    ]
+    ratios = [report.get(name).ratio for name in names]
+    figure, axes = plt.subplots(figsize=(7.5, 2.6), layout="constrained")
+    bars = axes.barh(names, ratios, color=["tab:green", "tab:orange", "tab:red"])
+    axes.bar_label(bars, [bench.format_ratio(r) for r in ratios], padding=3)
+    axes.set_xscale("log")
+    axes.set_xlim(0.5, max(ratios) * 20)
+    axes.axvline(1, color="black", lw=1)
+    axes.set_xlabel("time per access, in bare multiprocessing.Lock acquires (log scale)")
+    axes.set_title(f"One locked access ({report.machine['start_method']})")
+    plt.show()
+
+# %%
+# Under contention
+# ----------------
+# Workers update per-user counters; every update holds the user's lock (or one
+# global lock) for 20 microseconds of work. With one lock per user, workers
+# busy with different users run in parallel, up to the number of CPUs; one
+# global lock runs them one at a time; Manager locks add round trips to every
+# update, and fetching them on every use adds connections.
+
+if __name__ == "__main__":
+    approaches = [bench.KEYED, bench.GLOBAL, bench.FETCH_ONCE, bench.FETCH_EVERY_USE]
+    figure, axes = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    for approach in approaches:
+        rates = [1 / report.get(f"{approach} x{n}").seconds for n in bench.WORKER_COUNTS]
+        axes.plot(bench.WORKER_COUNTS, rates, marker="o", label=approach)
+    axes.set_yscale("log")
+    axes.set_xticks(bench.WORKER_COUNTS)
+    axes.set_xlabel("worker processes")
+    axes.set_ylabel("updates per second (log)")
+    axes.set_title(f"Throughput, {report.machine['cpus']} CPUs")
+    axes.legend(fontsize=8, loc="best")
+    plt.show()
+
+# %%
+# Targets
+# -------
+# The goals this project set itself, checked against this run:
+
+if __name__ == "__main__":
+    for target in report.targets:
+        print(f"[{'met' if target.met else 'MISSED'}] {target.name}: {target.goal}")
+        print(f"    measured: {target.measured}")
+
+# %%
+# How to read these numbers
+# -------------------------
+# - Manager calls cost about one ``Pipe`` round trip each: a lookup keyed by an
+#   ``int``, a frozen dataclass or a registry token costs about the same,
+#   because pickling a small key is cheap next to the round trip. Choose
+#   between the fixes for correctness, not speed.
+# - Locks are where the choice matters: a Manager lock costs round trips on
+#   every use, and fetching it from a dict on every use costs far more.
+#   :class:`~mpguide.KeyedLocks` costs about what a bare lock costs.
+# - The docs build's own cost (a rebuild with nothing changed against a cold
+#   build) is measured by ``nox -s bench`` only: a build cannot time itself.

@@ -1,0 +1,466 @@
+"""What each fix and recipe costs, measured against a baseline in the same run.
+
+Run it with ``python -m mpguide.bench`` (``nox -s bench`` adds the docs-build
+timings). Every figure is reported as a ratio to a baseline measured in the
+same run, on the same machine and with the same start method, so that runs on
+different machines compare by their ratios; absolute times are kept too. Each
+figure is the best of several repeats: the least disturbed run.
+
+What is timed:
+
+- floors: acquiring and releasing an uncontended ``multiprocessing.Lock``; a
+  round trip through a ``Pipe`` to another process and back;
+- a Manager dict lookup keyed by an ``int``, by an object with ``__eq__`` and
+  ``__hash__`` (a frozen dataclass), and by a :class:`~mpguide.KeyRegistry`
+  token (the token's own lookup included);
+- one locked access: the report's dict of Manager locks, fetched on every use;
+  a lock proxy fetched once and kept; :class:`~mpguide.KeyedLocks`;
+- throughput under contention: 1, 2 and 4 worker processes updating per-user
+  counters in shared memory, each update holding the user's lock (or one
+  global lock) while it works for 20 microseconds;
+- optionally, the docs build: a cold build, then a rebuild with nothing changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Any
+
+from mpguide.locks import KeyedLocks
+from mpguide.registry import KeyRegistry
+
+__all__ = ["Measurement", "Report", "Target", "main", "run"]
+
+USERS = 8
+#: Work done while holding a user's lock, in the contention runs.
+WORK_SECONDS = 20e-6
+WORKER_COUNTS = (1, 2, 4)
+LOCK = "multiprocessing.Lock"
+FETCH_EVERY_USE = "manager locks, fetched every use"
+FETCH_ONCE = "manager locks, fetched once"
+KEYED = "KeyedLocks"
+GLOBAL = "one global lock"
+
+
+@dataclasses.dataclass(frozen=True)
+class UserKey:
+    """A key with value equality, as in the tutorial's fix."""
+
+    id: int
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """One figure, in ``unit``, and its ratio to a baseline from the same run."""
+
+    group: str
+    name: str
+    seconds: float
+    baseline: str
+    ratio: float
+    unit: str = "s/op"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A stated goal, and whether this run met it."""
+
+    name: str
+    goal: str
+    measured: str
+    met: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """A whole run: where it ran, what was measured, which targets were met."""
+
+    machine: dict[str, Any]
+    measurements: tuple[Measurement, ...]
+    targets: tuple[Target, ...]
+
+    def get(self, name: str) -> Measurement:
+        """The measurement called ``name``."""
+        return next(m for m in self.measurements if m.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: machine, measurements, targets."""
+        return {
+            "machine": self.machine,
+            "measurements": [dataclasses.asdict(m) for m in self.measurements],
+            "targets": [dataclasses.asdict(t) for t in self.targets],
+        }
+
+    def table(self) -> str:
+        """The measurements and targets as plain text."""
+        machine = self.machine
+        lines = [
+            f"mpguide benchmarks: Python {machine['python']} on {machine['system']}, "
+            f"{machine['cpus']} CPUs, start method {machine['start_method']}"
+            + (" (quick run)" if machine["quick"] else ""),
+            "",
+            f"  {'measurement':<38} {'time':>14} {'ratio':>9}  baseline",
+        ]
+        group = None
+        for m in self.measurements:
+            if m.group != group:
+                group = m.group
+                lines.append(f"{group}:")
+            time_text = (
+                f"{format_seconds(m.seconds)}{'/update' if m.unit == 's/update' else ''}"
+            )
+            lines.append(f"  {m.name:<38} {time_text:>10} {m.ratio:>9.3g}x  {m.baseline}")
+        lines += ["", "targets:"]
+        for t in self.targets:
+            lines.append(
+                f"  [{'met' if t.met else 'MISSED'}] {t.name}: {t.goal}; {t.measured}"
+            )
+        return "\n".join(lines)
+
+
+def format_ratio(ratio: float) -> str:
+    """``0.98x``, ``1.42x``, ``3,320x``."""
+    return f"{ratio:,.0f}x" if ratio >= 100 else f"{ratio:.3g}x"
+
+
+def format_seconds(seconds: float) -> str:
+    """``1.2 ms``, ``340 ns``: three significant digits in a readable unit."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def best_time(operation: Callable[[], object], count: int, repeats: int) -> float:
+    """Seconds per call of ``operation``: the best of ``repeats`` runs of ``count``."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(count):
+            operation()
+        best = min(best, time.perf_counter() - started)
+    return best / count
+
+
+# -- in worker processes (module level: spawn and forkserver children import them) --
+
+
+def echo(connection: Any) -> None:
+    """Send back whatever arrives, until ``None``."""
+    while (message := connection.recv()) is not None:
+        connection.send(message)
+
+
+def busy(seconds: float) -> None:
+    """Work for ``seconds`` without sleeping (sleeping would free the CPU)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def update_counters(
+    approach: str,
+    locks: Any,
+    counters: Any,
+    updates: int,
+    ready: Any,
+    spans: Any,
+    worker: int,
+) -> None:
+    """``updates`` locked updates of per-user counters; record when it started and ended."""
+    kept: dict[int, Any] = {}
+    ready.wait()
+    spans[2 * worker] = time.monotonic()  # one clock for every process
+    for step in range(updates):
+        user = (worker + step) % USERS
+        if approach == FETCH_EVERY_USE:
+            lock = locks[user]
+        elif approach == FETCH_ONCE:
+            lock = kept.get(user) or kept.setdefault(user, locks[user])
+        elif approach == KEYED:
+            lock = locks.hold(user)
+        else:
+            lock = locks
+        with lock:
+            counters[user] += 1
+            busy(WORK_SECONDS)
+    spans[2 * worker + 1] = time.monotonic()
+
+
+# -- the measurements ------------------------------------------------------------------
+
+
+class Bench:
+    """Collects measurements; each method times one group."""
+
+    def __init__(self, context: BaseContext, quick: bool) -> None:
+        self.context: Any = context  # a concrete context: it has Process, Lock...
+        self.quick = quick
+        self.repeats = 3 if quick else 7
+        self.measurements: list[Measurement] = []
+
+    def count(self, full: int) -> int:
+        """How many operations to time: ``full``, or a twentieth in a quick run."""
+        return max(20, full // 20) if self.quick else full
+
+    def time(self, operation: Callable[[], object], full_count: int) -> float:
+        return best_time(operation, self.count(full_count), self.repeats)
+
+    def add(
+        self, group: str, name: str, seconds: float, baseline: str, unit: str = "s/op"
+    ) -> None:
+        base = seconds if baseline == name else self.seconds(baseline)
+        self.measurements.append(
+            Measurement(group, name, seconds, baseline, seconds / base, unit)
+        )
+
+    def seconds(self, name: str) -> float:
+        return next(m.seconds for m in self.measurements if m.name == name)
+
+    def floors(self) -> None:
+        lock = self.context.Lock()
+
+        def acquire_release() -> None:
+            with lock:
+                pass
+
+        self.add("floors", LOCK, self.time(acquire_release, 200_000), LOCK)
+        mine, theirs = self.context.Pipe()
+        child = self.context.Process(target=echo, args=(theirs,), daemon=True)
+        child.start()
+        try:
+
+            def round_trip() -> None:
+                mine.send(1)
+                mine.recv()
+
+            round_trip()  # the child is up
+            seconds = self.time(round_trip, 5_000)
+        finally:
+            mine.send(None)
+            child.join(timeout=30)
+        self.add("floors", "Pipe round trip", seconds, "Pipe round trip")
+
+    def lookups(self, manager: Any) -> None:
+        registry = KeyRegistry(self.context)
+        users = [object() for _ in range(USERS)]
+        tokens = [registry.register(user) for user in users]
+        by_int = manager.dict({n: n for n in range(USERS)})
+        by_value = manager.dict({UserKey(n, f"user{n}"): n for n in range(USERS)})
+        by_token = manager.dict({token: n for n, token in enumerate(tokens)})
+        key, user = UserKey(3, "user3"), users[3]
+        group = "Manager dict lookup"
+        self.add(group, "int key", self.time(lambda: by_int[3], 3_000), "Pipe round trip")
+        self.add(
+            group,
+            "frozen dataclass key",
+            self.time(lambda: by_value[key], 3_000),
+            "int key",
+        )
+        self.add(
+            group,
+            "KeyRegistry token",
+            self.time(lambda: by_token[registry.token_of(user)], 3_000),
+            "int key",
+        )
+
+    def locked_access(self, manager: Any) -> None:
+        user_locks = manager.dict({n: manager.Lock() for n in range(USERS)})
+        kept = user_locks[3]
+        keyed = KeyedLocks(64, context=self.context)
+
+        def fetch_every_use() -> None:
+            with user_locks[3]:
+                pass
+
+        def fetched_once() -> None:
+            with kept:
+                pass
+
+        def keyed_locks() -> None:
+            with keyed.hold(3):
+                pass
+
+        group = "one locked access"
+        self.add(group, FETCH_EVERY_USE, self.time(fetch_every_use, 1_000), LOCK)
+        self.add(group, "manager lock, fetched once", self.time(fetched_once, 3_000), LOCK)
+        self.add(group, "KeyedLocks.hold", self.time(keyed_locks, 200_000), LOCK)
+
+    def contention(self, manager: Any) -> None:
+        updates = 100 if self.quick else 1_000
+        user_locks = manager.dict({n: manager.Lock() for n in range(USERS)})
+        approaches = {
+            KEYED: KeyedLocks(64, context=self.context),
+            FETCH_EVERY_USE: user_locks,
+            FETCH_ONCE: user_locks,
+            GLOBAL: self.context.Lock(),
+        }
+        for workers in WORKER_COUNTS:
+            group = f"contention, {workers} worker{'s' if workers > 1 else ''}"
+            for approach, locks in approaches.items():
+                seconds = self.run_workers(approach, locks, workers, updates)
+                self.add(
+                    group,
+                    f"{approach} x{workers}",
+                    seconds,
+                    f"{KEYED} x{workers}",
+                    "s/update",
+                )
+
+    def run_workers(self, approach: str, locks: Any, workers: int, updates: int) -> float:
+        """Seconds per update, all workers together: first start to last end / updates."""
+        counters = self.context.Array("q", USERS, lock=False)
+        spans = self.context.Array("d", 2 * workers, lock=False)
+        ready = self.context.Barrier(workers)
+        processes = [
+            self.context.Process(
+                target=update_counters,
+                args=(approach, locks, counters, updates, ready, spans, worker),
+            )
+            for worker in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=600)
+            if process.exitcode != 0:
+                raise RuntimeError(
+                    f"{approach}: a worker failed (exit code {process.exitcode})"
+                )
+        if sum(counters) != workers * updates:
+            raise RuntimeError(
+                f"{approach}: lost updates ({sum(counters)} of {workers * updates})"
+            )
+        elapsed: float = max(spans[1::2]) - min(spans[0::2])
+        return elapsed / (workers * updates)
+
+    def docs_build(self, source: Path) -> None:
+        """A cold build of a copy of the site, then a rebuild with nothing changed."""
+        with tempfile.TemporaryDirectory() as scratch:
+            root = Path(scratch)
+            ignore = shutil.ignore_patterns("_build", "gallery", "_generated", "*.md5")
+            shutil.copytree(source, root / "docs", ignore=ignore)
+            shutil.copytree(source.parent / "examples", root / "examples")
+            command = [
+                sys.executable, "-m", "sphinx", "-q", "-n", "-W", "-b", "html",
+                str(root / "docs"), str(root / "docs" / "_build" / "html"),
+            ]  # fmt: skip
+            env = {**os.environ, "MPGUIDE_START_METHOD": self.context.get_start_method()}
+            env["MPLBACKEND"] = "Agg"
+            timings = []
+            for _ in range(2):
+                started = time.perf_counter()
+                subprocess.run(command, env=env, check=True, capture_output=True)
+                timings.append(time.perf_counter() - started)
+        cold, rebuild = timings
+        self.add("docs build", "cold build", cold, "cold build", "s/build")
+        self.add("docs build", "rebuild, nothing changed", rebuild, "cold build", "s/build")
+
+
+def targets(bench: Bench) -> tuple[Target, ...]:
+    """The goals stated on the performance page, checked against this run."""
+    found = {m.name: m for m in bench.measurements}
+    keyed = found["KeyedLocks.hold"]
+    seed = found[FETCH_EVERY_USE]
+    token = found["KeyRegistry token"]
+    goals = [
+        Target(
+            "KeyedLocks vs a bare lock",
+            "hold() within 2x of a multiprocessing.Lock",
+            f"{keyed.ratio:.2f}x",
+            keyed.ratio <= 2.0,
+        ),
+        Target(
+            "KeyedLocks vs the report's pattern",
+            "at least 1000x faster than fetching a manager lock on every use",
+            f"{seed.seconds / keyed.seconds:.0f}x faster",
+            seed.seconds / keyed.seconds >= 1000,
+        ),
+        Target(
+            "registry token lookup",
+            "at most 1.2x an int-key lookup",
+            f"{token.ratio:.2f}x",
+            token.ratio <= 1.2,
+        ),
+    ]
+    if "rebuild, nothing changed" in found:
+        rebuild = found["rebuild, nothing changed"]
+        goals.append(
+            Target(
+                "docs rebuild",
+                "a rebuild with nothing changed under 10% of a cold build",
+                f"{rebuild.ratio:.1%}",
+                rebuild.ratio < 0.10,
+            )
+        )
+    return tuple(goals)
+
+
+def run(
+    start_method: str | None = None, *, quick: bool = False, docs: Path | None = None
+) -> Report:
+    """Measure everything; ``docs`` (the site's source directory) adds the build."""
+    context = multiprocessing.get_context(start_method)
+    bench = Bench(context, quick)
+    bench.floors()
+    with context.Manager() as manager:
+        bench.lookups(manager)
+        bench.locked_access(manager)
+        bench.contention(manager)
+    if docs is not None:
+        bench.docs_build(docs)
+    machine = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "system": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "cpus": os.cpu_count(),
+        "start_method": context.get_start_method(),
+        "quick": quick,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return Report(machine, tuple(bench.measurements), targets(bench))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mpguide.bench``: print the table, optionally write JSON."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mpguide.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--start-method",
+        choices=multiprocessing.get_all_start_methods(),
+        default=os.environ.get("MPGUIDE_START_METHOD") or None,
+        help="default: MPGUIDE_START_METHOD, else the platform's default",
+    )
+    parser.add_argument("--quick", action="store_true", help="a run of a few seconds")
+    parser.add_argument(
+        "--json", type=Path, metavar="PATH", help="also write the results here"
+    )
+    parser.add_argument(
+        "--docs", type=Path, metavar="DIR", help="also time building the site in DIR"
+    )
+    args = parser.parse_args(argv)
+    report = run(args.start_method, quick=args.quick, docs=args.docs)
+    print(report.table())
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

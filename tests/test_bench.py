@@ -1,0 +1,108 @@
+"""mpguide.bench: what it measures and how it reports (never how fast anything is)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mpguide import bench
+
+
+@pytest.fixture(scope="module")
+def report() -> bench.Report:
+    return bench.run("spawn", quick=True)
+
+
+def test_every_figure_is_a_ratio_to_a_baseline_from_the_same_run(
+    report: bench.Report,
+) -> None:
+    names = [m.name for m in report.measurements]
+    assert len(names) == len(set(names))
+    for measurement in report.measurements:
+        assert measurement.seconds > 0
+        baseline = report.get(measurement.baseline)
+        assert measurement.ratio == pytest.approx(measurement.seconds / baseline.seconds)
+    groups = {m.group for m in report.measurements}
+    assert groups == {
+        "floors",
+        "Manager dict lookup",
+        "one locked access",
+        "contention, 1 worker",
+        "contention, 2 workers",
+        "contention, 4 workers",
+    }
+    for workers in bench.WORKER_COUNTS:
+        for approach in (
+            bench.KEYED,
+            bench.GLOBAL,
+            bench.FETCH_ONCE,
+            bench.FETCH_EVERY_USE,
+        ):
+            assert report.get(f"{approach} x{workers}").unit == "s/update"
+
+
+def test_the_report_says_where_it_ran_and_checks_three_targets(
+    report: bench.Report,
+) -> None:
+    assert report.machine["start_method"] == "spawn"
+    assert report.machine["quick"] is True
+    assert [t.name for t in report.targets] == [
+        "KeyedLocks vs a bare lock",
+        "KeyedLocks vs the report's pattern",
+        "registry token lookup",
+    ]
+    table = report.table()
+    assert "start method spawn (quick run)" in table
+    for target in report.targets:
+        assert f"[{'met' if target.met else 'MISSED'}] {target.name}" in table
+
+
+def test_targets_are_judged_by_their_ratios() -> None:
+    measurements = [
+        bench.Measurement("floors", bench.LOCK, 100e-9, bench.LOCK, 1.0),
+        bench.Measurement("m", "int key", 20e-6, "int key", 1.0),
+        bench.Measurement("m", "KeyRegistry token", 25e-6, "int key", 1.25),
+        bench.Measurement("l", bench.FETCH_EVERY_USE, 150e-6, bench.LOCK, 1500.0),
+        bench.Measurement("l", "KeyedLocks.hold", 190e-9, bench.LOCK, 1.9),
+        bench.Measurement("d", "cold build", 100.0, "cold build", 1.0),
+        bench.Measurement("d", "rebuild, nothing changed", 12.0, "cold build", 0.12),
+    ]
+    fake = bench.Bench.__new__(bench.Bench)
+    fake.measurements = measurements
+    verdicts = {t.name: (t.met, t.measured) for t in bench.targets(fake)}
+    assert verdicts == {
+        "KeyedLocks vs a bare lock": (True, "1.90x"),
+        "KeyedLocks vs the report's pattern": (False, "789x faster"),
+        "registry token lookup": (False, "1.25x"),
+        "docs rebuild": (False, "12.0%"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(2.5, "2.5 s"), (0.0123, "12.3 ms"), (35.9e-6, "35.9 us"), (249e-9, "249 ns")],
+)
+def test_times_read_naturally(seconds: float, text: str) -> None:
+    assert bench.format_seconds(seconds) == text
+
+
+def test_the_command_prints_the_table_and_writes_json(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "mpguide.bench", "--quick", "--start-method", "forkserver",
+         "--json", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "start method forkserver (quick run)" in result.stdout
+    data = json.loads(output.read_text())
+    assert data["machine"]["start_method"] == "forkserver"
+    assert {m["name"] for m in data["measurements"]} >= {"KeyedLocks.hold", "int key"}
+    assert len(data["targets"]) == 3
