@@ -123,7 +123,9 @@ class Report:
             time_text = (
                 f"{format_seconds(m.seconds)}{'/update' if m.unit == 's/update' else ''}"
             )
-            lines.append(f"  {m.name:<38} {time_text:>10} {m.ratio:>9.3g}x  {m.baseline}")
+            lines.append(
+                f"  {m.name:<38} {time_text:>14} {format_ratio(m.ratio):>9}  {m.baseline}"
+            )
         lines += ["", "targets:"]
         for t in self.targets:
             lines.append(
@@ -147,13 +149,25 @@ def format_seconds(seconds: float) -> str:
 
 def best_time(operation: Callable[[], object], count: int, repeats: int) -> float:
     """Seconds per call of ``operation``: the best of ``repeats`` runs of ``count``."""
-    best = float("inf")
+    return best_times({"": (operation, count)}, repeats)[""]
+
+
+def best_times(
+    operations: dict[str, tuple[Callable[[], object], int]], repeats: int
+) -> dict[str, float]:
+    """Seconds per call of each operation, best of ``repeats``, measured interleaved.
+
+    Taking turns (A, B, C, A, B, C...) exposes every operation to the same
+    drift in machine speed, so their ratios stay fair.
+    """
+    best = dict.fromkeys(operations, float("inf"))
     for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(count):
-            operation()
-        best = min(best, time.perf_counter() - started)
-    return best / count
+        for name, (operation, count) in operations.items():
+            started = time.perf_counter()
+            for _ in range(count):
+                operation()
+            best[name] = min(best[name], (time.perf_counter() - started) / count)
+    return best
 
 
 # -- in worker processes (module level: spawn and forkserver children import them) --
@@ -217,9 +231,6 @@ class Bench:
         """How many operations to time: ``full``, or a twentieth in a quick run."""
         return max(20, full // 20) if self.quick else full
 
-    def time(self, operation: Callable[[], object], full_count: int) -> float:
-        return best_time(operation, self.count(full_count), self.repeats)
-
     def add(
         self, group: str, name: str, seconds: float, baseline: str, unit: str = "s/op"
     ) -> None:
@@ -231,31 +242,9 @@ class Bench:
     def seconds(self, name: str) -> float:
         return next(m.seconds for m in self.measurements if m.name == name)
 
-    def floors(self) -> None:
+    def single_operations(self, manager: Any) -> None:
+        """Floors, lookups and one locked access, all timed in turns (see best_times)."""
         lock = self.context.Lock()
-
-        def acquire_release() -> None:
-            with lock:
-                pass
-
-        self.add("floors", LOCK, self.time(acquire_release, 200_000), LOCK)
-        mine, theirs = self.context.Pipe()
-        child = self.context.Process(target=echo, args=(theirs,), daemon=True)
-        child.start()
-        try:
-
-            def round_trip() -> None:
-                mine.send(1)
-                mine.recv()
-
-            round_trip()  # the child is up
-            seconds = self.time(round_trip, 5_000)
-        finally:
-            mine.send(None)
-            child.join(timeout=30)
-        self.add("floors", "Pipe round trip", seconds, "Pipe round trip")
-
-    def lookups(self, manager: Any) -> None:
         registry = KeyRegistry(self.context)
         users = [object() for _ in range(USERS)]
         tokens = [registry.register(user) for user in users]
@@ -263,25 +252,20 @@ class Bench:
         by_value = manager.dict({UserKey(n, f"user{n}"): n for n in range(USERS)})
         by_token = manager.dict({token: n for n, token in enumerate(tokens)})
         key, user = UserKey(3, "user3"), users[3]
-        group = "Manager dict lookup"
-        self.add(group, "int key", self.time(lambda: by_int[3], 3_000), "Pipe round trip")
-        self.add(
-            group,
-            "frozen dataclass key",
-            self.time(lambda: by_value[key], 3_000),
-            "int key",
-        )
-        self.add(
-            group,
-            "KeyRegistry token",
-            self.time(lambda: by_token[registry.token_of(user)], 3_000),
-            "int key",
-        )
-
-    def locked_access(self, manager: Any) -> None:
         user_locks = manager.dict({n: manager.Lock() for n in range(USERS)})
         kept = user_locks[3]
         keyed = KeyedLocks(64, context=self.context)
+        mine, theirs = self.context.Pipe()
+        echo_process = self.context.Process(target=echo, args=(theirs,), daemon=True)
+        echo_process.start()
+
+        def bare_lock() -> None:
+            with lock:
+                pass
+
+        def round_trip() -> None:
+            mine.send(1)
+            mine.recv()
 
         def fetch_every_use() -> None:
             with user_locks[3]:
@@ -295,10 +279,37 @@ class Bench:
             with keyed.hold(3):
                 pass
 
-        group = "one locked access"
-        self.add(group, FETCH_EVERY_USE, self.time(fetch_every_use, 1_000), LOCK)
-        self.add(group, "manager lock, fetched once", self.time(fetched_once, 3_000), LOCK)
-        self.add(group, "KeyedLocks.hold", self.time(keyed_locks, 200_000), LOCK)
+        operations = {
+            LOCK: (bare_lock, 200_000),
+            "Pipe round trip": (round_trip, 5_000),
+            "int key": (lambda: by_int[3], 3_000),
+            "frozen dataclass key": (lambda: by_value[key], 3_000),
+            "KeyRegistry token": (lambda: by_token[registry.token_of(user)], 3_000),
+            FETCH_EVERY_USE: (fetch_every_use, 1_000),
+            "manager lock, fetched once": (fetched_once, 3_000),
+            "KeyedLocks.hold": (keyed_locks, 200_000),
+        }
+        try:
+            round_trip()  # the echo process is up
+            seconds = best_times(
+                {name: (op, self.count(n)) for name, (op, n) in operations.items()},
+                self.repeats,
+            )
+        finally:
+            mine.send(None)
+            echo_process.join(timeout=30)
+        rows = [
+            ("floors", LOCK, LOCK),
+            ("floors", "Pipe round trip", "Pipe round trip"),
+            ("Manager dict lookup", "int key", "Pipe round trip"),
+            ("Manager dict lookup", "frozen dataclass key", "int key"),
+            ("Manager dict lookup", "KeyRegistry token", "int key"),
+            ("one locked access", FETCH_EVERY_USE, LOCK),
+            ("one locked access", "manager lock, fetched once", LOCK),
+            ("one locked access", "KeyedLocks.hold", LOCK),
+        ]
+        for group, name, baseline in rows:
+            self.add(group, name, seconds[name], baseline)
 
     def contention(self, manager: Any) -> None:
         updates = 100 if self.quick else 1_000
@@ -416,10 +427,8 @@ def run(
     """Measure everything; ``docs`` (the site's source directory) adds the build."""
     context = multiprocessing.get_context(start_method)
     bench = Bench(context, quick)
-    bench.floors()
     with context.Manager() as manager:
-        bench.lookups(manager)
-        bench.locked_access(manager)
+        bench.single_operations(manager)
         bench.contention(manager)
     if docs is not None:
         bench.docs_build(docs)
