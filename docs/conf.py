@@ -15,6 +15,8 @@ author = "mpguide developers"
 copyright = "2026, mpguide developers"
 release = version = mpguide.__version__
 
+here = Path(__file__).parent
+
 # -- Start method -------------------------------------------------------------
 # MPGUIDE_START_METHOD chooses how the examples start processes (default
 # spawn); mpguide.sphinxext.gallery_processes validates it and passes it on.
@@ -26,6 +28,9 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
+    "sphinx_design",
+    "notfound.extension",
     "sphinx_copybutton",
     "sphinx_gallery.gen_gallery",
     "mpguide.sphinxext.gallery_processes",
@@ -42,18 +47,30 @@ rst_epilog = f"\n.. |start_method| replace:: ``{start_method}``\n"
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": True}
-# Standard-library and Sphinx types in signatures; linked once an offline
-# inventory of the Python docs is wired in.
+# Types that appear in signatures but that no documentation describes:
+# multiprocessing's context and synchronize classes are documented only through
+# the functions that return them, and Sphinx's own classes in the extension's
+# signatures are not worth an inventory download.
 nitpick_ignore_regex = [
-    (
-        "py:.*",
-        r"(multiprocessing|collections\.abc|contextlib|types|enum|pathlib|sphinx)(\..*)?",
-    ),
-    ("py:class", r"BaseContext|Figure"),
+    ("py:class", r"(multiprocessing\.context\.)?BaseContext"),
+    ("py:class", r"(multiprocessing\.synchronize\.)?Lock"),
+    ("py:class", r"sphinx\..*|Sphinx"),
+    ("py:class", r"(matplotlib\.figure\.)?Figure"),
 ]
 
+# -- Cross-references to the Python documentation -------------------------------
+# Links point to docs.python.org. The inventory that resolves them is read from
+# a copy in this repository first (from Debian's python3.11-doc package), so the
+# build needs no network; the URL is tried only if that copy is missing.
+intersphinx_mapping = {
+    "python": (
+        "https://docs.python.org/3.11",
+        (str(here / "_inventories" / "python-3.11.inv"), None),
+    ),
+}
+intersphinx_disabled_reftypes = ["std:doc"]
+
 # -- Gallery ---------------------------------------------------------------------
-here = Path(__file__).parent
 sphinx_gallery_conf = {
     "examples_dirs": [str(here.parent / "examples")],
     "gallery_dirs": ["gallery"],
@@ -86,6 +103,8 @@ html_theme = "furo"
 html_title = "mpguide"
 html_static_path = ["_static"]
 copybutton_exclude = ".linenos, .gp, .go"
+# The 404 page: its links are absolute, from the site's root.
+notfound_urls_prefix = "/"
 
 
 # -- Generated pages -------------------------------------------------------------------

@@ -90,7 +90,7 @@ class GalleryProcesses:
     # -- install / uninstall -------------------------------------------------
 
     def install(self) -> None:
-        """Wrap :func:`multiprocessing.spawn.get_preparation_data` once."""
+        """Wrap ``multiprocessing.spawn.get_preparation_data`` (undocumented) once."""
         if self._original_preparation_data is not None:
             return
         original = multiprocessing.spawn.get_preparation_data
