@@ -77,7 +77,14 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "subsection_order": [
         f"../examples/{name}"
-        for name in ("tutorial", "library", "pitfalls", "internals", "performance")
+        for name in (
+            "tutorial",
+            "library",
+            "pitfalls",
+            "internals",
+            "performance",
+            "security",
+        )
     ],
     "within_subsection_order": "FileNameSortKey",
     "reset_modules": ("matplotlib",),

@@ -210,3 +210,15 @@ def test_examples_do_not_run_their_demo_on_import() -> None:
         )
         assert result.returncode == 0, (path.name, result.stderr)
         assert result.stdout == "", (path.name, result.stdout)
+
+
+def test_the_remote_manager_refuses_a_wrong_key(start_method: str) -> None:
+    result = run_script(EXAMPLES / "security/plot_01_remote_manager.py", start_method)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
+    assert "listening on 127.0.0.1 (loopback only)" in output
+    assert "client with the key: ('connected', {'alice': 1})" in output
+    assert re.search(
+        r"client with a wrong key: \('refused', 'AuthenticationError: ", output
+    )
+    assert "file created by the server process while reading the call: True" in output
