@@ -26,8 +26,9 @@ import matplotlib.pyplot as plt
 from mpguide import bench
 
 if __name__ == "__main__":
-    start_method = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
-    report = bench.run(start_method.get_start_method(), quick=True)
+    context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
+    print("start method:", context.get_start_method())
+    report = bench.run(context.get_start_method(), quick=True)
     print(report.table())
 
 # %%
