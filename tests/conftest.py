@@ -1,15 +1,26 @@
-"""Shared fixtures: every start method, and running files as scripts."""
+"""Shared fixtures: every start method, running files as scripts, leak checks.
+
+Every script runs under ``python -X dev -W error::ResourceWarning``, and fails
+its test if it reports an unclosed resource or a leaked semaphore. Every
+process started during the session carries a marker in its environment; when
+the session ends, any such process still running fails the session.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SESSION_MARKER = f"MPGUIDE_TEST_SESSION={uuid.uuid4().hex}"
+os.environ["MPGUIDE_TEST_SESSION"] = SESSION_MARKER.split("=", 1)[1]
+LEAK_SIGNS = ("ResourceWarning", "leaked semaphore", "leaked shared_memory")
 START_METHODS = ("fork", "spawn", "forkserver")
 
 
@@ -29,8 +40,8 @@ def run_script(
     """Run ``python path`` as a reader would, with ``MPGUIDE_START_METHOD`` set."""
     base = os.environ if env is None else env
     env = {**base, "MPGUIDE_START_METHOD": start_method, "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [sys.executable, str(path)],
+    result = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", str(path)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -38,3 +49,60 @@ def run_script(
         cwd=cwd or path.parent,
         check=False,
     )
+    assert_no_leaks(result.stderr, path.name)
+    return result
+
+
+def assert_no_leaks(stderr: str, what: str) -> None:
+    """Fail if a run reported an unclosed resource or a leaked semaphore."""
+    signs = [line for line in stderr.splitlines() if any(s in line for s in LEAK_SIGNS)]
+    assert not signs, f"{what} leaked: {signs}"
+
+
+def processes_with_marker(marker: str) -> dict[int, str]:
+    """Other processes whose environment holds ``marker``, as pid -> command line."""
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+                found[int(entry.name)] = command.decode(errors="replace").strip()
+        except OSError:  # gone, or not ours to read
+            continue
+    found.pop(os.getpid(), None)
+    return found
+
+
+def own_helpers(processes: dict[int, str]) -> set[int]:
+    """This process's forkserver and resource tracker: they end when it does."""
+    helpers = set()
+    for pid, command in processes.items():
+        try:
+            parent = int(
+                (Path("/proc") / str(pid) / "stat").read_text().split(") ")[1].split()[1]
+            )
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and (
+            "forkserver" in command or "resource_tracker" in command
+        ):
+            helpers.add(pid)
+    return helpers
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if any process it started is still running."""
+    if not Path("/proc/self/environ").exists():
+        return  # no /proc to look in (macOS, Windows): nothing to check here
+    deadline = time.monotonic() + 10
+    while True:
+        left = processes_with_marker(SESSION_MARKER)
+        for pid in own_helpers(left):
+            left.pop(pid)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if left:
+        lines = "\n".join(f"  {pid}: {command}" for pid, command in sorted(left.items()))
+        sys.stderr.write(f"\nprocesses left running by the test session:\n{lines}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

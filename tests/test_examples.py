@@ -227,6 +227,10 @@ def test_the_remote_manager_refuses_a_wrong_key(start_method: str) -> None:
 def test_the_performance_page_runs_a_quick_benchmark(start_method: str) -> None:
     output = run_ok("performance/plot_01_costs.py", start_method)
     assert f"start method {start_method} (quick run)" in output
-    for name in ("KeyedLocks.hold", "manager locks, fetched every use", "KeyRegistry token"):
+    for name in (
+        "KeyedLocks.hold",
+        "manager locks, fetched every use",
+        "KeyRegistry token",
+    ):
         assert name in output
     assert len(re.findall(r"^\[(met|MISSED)\] ", output, re.M)) == 3

@@ -363,9 +363,7 @@ class Bench:
         """A cold build of a copy of the site, then a rebuild with nothing changed."""
         with tempfile.TemporaryDirectory() as scratch:
             root = Path(scratch)
-            ignore = shutil.ignore_patterns("_build", "gallery", "_generated", "*.md5")
-            shutil.copytree(source, root / "docs", ignore=ignore)
-            shutil.copytree(source.parent / "examples", root / "examples")
+            copy_site(source, root)
             command = [
                 sys.executable, "-m", "sphinx", "-q", "-n", "-W", "-b", "html",
                 str(root / "docs"), str(root / "docs" / "_build" / "html"),
@@ -380,6 +378,18 @@ class Bench:
         cold, rebuild = timings
         self.add("docs build", "cold build", cold, "cold build", "s/build")
         self.add("docs build", "rebuild, nothing changed", rebuild, "cold build", "s/build")
+
+
+def copy_site(docs: Path, root: Path) -> Path:
+    """Copy the site's sources (``docs`` and the sibling ``examples``) under ``root``.
+
+    Generated files stay behind, so that building the copy is a cold build.
+    Returns the copy's docs directory.
+    """
+    ignore = shutil.ignore_patterns("_build", "gallery", "_generated", "*.md5")
+    shutil.copytree(docs, root / "docs", ignore=ignore)
+    shutil.copytree(docs.parent / "examples", root / "examples")
+    return root / "docs"
 
 
 def targets(bench: Bench) -> tuple[Target, ...]:

@@ -1,0 +1,95 @@
+"""No process outlives the docs build, nothing leaks, and the checks can fail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, assert_no_leaks, processes_with_marker
+
+from mpguide.bench import copy_site
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/environ").exists(), reason="finds processes through /proc (Linux)"
+)
+
+
+def wait_for_none(marker: str, seconds: float = 10) -> dict[int, str]:
+    deadline = time.monotonic() + seconds
+    while (left := processes_with_marker(marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@needs_proc
+def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(tmp_path: Path) -> None:
+    docs = copy_site(ROOT / "docs", tmp_path)
+    token = uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "MPGUIDE_BUILD_MARKER": token,
+        "MPGUIDE_START_METHOD": "spawn",
+        "MPLBACKEND": "Agg",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-n", "-W", "-b", "html",
+         str(docs), str(docs / "_build" / "html")],
+        capture_output=True, text=True, env=env, timeout=900, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_no_leaks(result.stderr, "the docs build")
+    assert wait_for_none(f"MPGUIDE_BUILD_MARKER={token}") == {}
+    assert (docs / "_build" / "html" / "explanation" / "start-method-matrix.html").exists()
+
+
+@needs_proc
+def test_the_process_check_finds_a_process_left_running() -> None:
+    token = uuid.uuid4().hex
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, "MPGUIDE_PROBE": token},
+    )
+    try:
+        found = processes_with_marker(f"MPGUIDE_PROBE={token}")
+        assert list(found) == [sleeper.pid]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert wait_for_none(f"MPGUIDE_PROBE={token}") == {}
+
+
+def test_the_leak_check_catches_a_leaked_semaphore(tmp_path: Path) -> None:
+    script = tmp_path / "leaks.py"
+    script.write_text(  # os._exit skips the lock's cleanup: the tracker sees a leak
+        "import multiprocessing, os\n"
+        "lock = multiprocessing.get_context('spawn').Lock()\n"
+        "os._exit(0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    with pytest.raises(AssertionError, match="leaked"):
+        assert_no_leaks(result.stderr, "leaks.py")
+
+
+def test_the_leak_check_catches_an_unclosed_file(tmp_path: Path) -> None:
+    script = tmp_path / "unclosed.py"
+    script.write_text(f"open({str(script)!r})\n")
+    result = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    with pytest.raises(AssertionError, match="ResourceWarning"):
+        assert_no_leaks(result.stderr, "unclosed.py")
