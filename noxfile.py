@@ -1,4 +1,4 @@
-"""Sessions: ``docs``, ``docs_all``, ``tests``, ``lint``, ``bench``."""
+"""nox sessions: docs, docs_all, tests, lint, browser, linkcheck, bench."""
 
 from __future__ import annotations
 
@@ -50,6 +50,28 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Build the site, serve it on localhost, and test it in headless Chromium.
+
+    Uses the system's Chromium (Debian's ``chromium`` package, or
+    ``MPGUIDE_CHROMIUM``); screenshots go to test-artifacts/.
+    """
+    session.install(".[browser]")
+    session.run(*SPHINX_BUILD, "docs", "docs/_build/html", env={"MPLBACKEND": "Agg"})
+    session.run("pytest", "tests_browser", *session.posargs)
+
+
+@nox.session
+def linkcheck(session: nox.Session) -> None:
+    """Check external links (needs the internet; not part of CI)."""
+    session.install(".[docs]")
+    session.run(
+        "sphinx-build", "-b", "linkcheck", "docs", "docs/_build/linkcheck",
+        env={"MPLBACKEND": "Agg"},
+    )  # fmt: skip
 
 
 @nox.session

@@ -93,6 +93,9 @@ sphinx_gallery_conf = {
     "capture_repr": (),
     "download_all_examples": True,
     "show_memory": False,
+    # The timing tables load jQuery from a CDN: broken offline, and timings
+    # belong to the performance page.
+    "write_computation_times": False,
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
 }
@@ -109,6 +112,7 @@ mpguide_matrix_gallery = "gallery/pitfalls"
 html_theme = "furo"
 html_title = "mpguide"
 html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"
 copybutton_exclude = ".linenos, .gp, .go"
 # The 404 page: its links are absolute, from the site's root.
 notfound_urls_prefix = "/"

@@ -1,0 +1,86 @@
+"""Serve the built site on localhost and drive a headless Chromium through it.
+
+The site must be built first (``nox -s browser`` does it). Chromium is the
+system's (Debian's ``chromium`` package): browser downloads are not possible
+here, so Playwright is pointed at it with ``executable_path``; set
+``MPGUIDE_CHROMIUM`` to use another binary.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = Path(os.environ.get("MPGUIDE_SITE", ROOT / "docs" / "_build" / "html"))
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def chromium_path() -> str:
+    for candidate in (
+        os.environ.get("MPGUIDE_CHROMIUM"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
+        if candidate:
+            return candidate
+    raise pytest.UsageError(
+        "no Chromium found: install Debian's chromium package "
+        "(apt-get install chromium) or set MPGUIDE_CHROMIUM"
+    )
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def site_url() -> Iterator[str]:
+    if not (SITE / "index.html").exists():
+        raise pytest.UsageError(f"no built site in {SITE}: run nox -s browser (or docs)")
+    handler = functools.partial(QuietHandler, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser, site_url: str) -> Iterator[BrowserContext]:
+    context = browser.new_context(
+        base_url=site_url,
+        permissions=["clipboard-read", "clipboard-write"],
+        viewport={"width": 1280, "height": 900},
+    )
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
