@@ -84,6 +84,7 @@ sphinx_gallery_conf = {
             "internals",
             "performance",
             "security",
+            "distributed",
         )
     ],
     "within_subsection_order": "FileNameSortKey",

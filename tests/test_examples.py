@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, run_script
 
 EXAMPLES = ROOT / "examples"
@@ -234,3 +235,21 @@ def test_the_performance_page_runs_a_quick_benchmark(start_method: str) -> None:
     ):
         assert name in output
     assert len(re.findall(r"^\[(met|MISSED)\] ", output, re.M)) == 3
+
+
+def test_the_dask_page_coordinates_by_name_and_closes_its_cluster(
+    start_method: str,
+) -> None:
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    output = run_ok("distributed/plot_01_dask.py", start_method)
+    assert line_after("worker processes:", output) == "4"
+    assert line_after("dict and user in one call:", output) == "0"
+    assert line_after("dict built by an earlier task, user sent now:", output) == "KeyError"
+    assert line_after("check_key:", output) == "['identity-equality']"
+    assert "40 tasks on 4 worker processes; expected 500 each:" in output
+    assert "{'alice': 500, 'bob': 500, 'carol': 500, 'dave': 500}" in output
+    lost = re.search(r"without the lock: (\d+) of 200", output)
+    assert lost and int(lost.group(1)) < 200
+    for row in ("Manager dict of locks", "KeyedLocks", "Dask Lock(name)"):
+        assert re.search(rf"^{re.escape(row)} +\S+ \w+ +[\d,]+x", output, re.M), row
+    assert "the cluster is closed" in output
