@@ -9,6 +9,7 @@ the session ends, any such process still running fails the session.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,18 +38,37 @@ def run_script(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python path`` as a reader would, with ``MPGUIDE_START_METHOD`` set."""
+    """Run ``python path`` as a reader would, with ``MPGUIDE_START_METHOD`` set.
+
+    A script still running after ``timeout`` seconds is killed with every
+    process it started, and the test fails naming it.
+    """
     base = os.environ if env is None else env
     env = {**base, "MPGUIDE_START_METHOD": start_method, "MPLBACKEND": "Agg"}
-    result = subprocess.run(
-        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", str(path)],
-        capture_output=True,
+    command = [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", str(path)]
+    own_group = os.name == "posix"
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env=env,
         cwd=cwd or path.parent,
-        check=False,
-    )
+        start_new_session=own_group,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            if own_group:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+            process.communicate()
+            pytest.fail(
+                f"{path.name} under {start_method} did not finish within {timeout:g} s; "
+                "it was killed with the processes it started"
+            )
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     assert_no_leaks(result.stderr, path.name)
     return result
 

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, assert_no_leaks, processes_with_marker
+from conftest import ROOT, assert_no_leaks, processes_with_marker, run_script
 
 from mpguide.bench import copy_site
 
@@ -93,3 +93,31 @@ def test_the_leak_check_catches_an_unclosed_file(tmp_path: Path) -> None:
     )
     with pytest.raises(AssertionError, match="ResourceWarning"):
         assert_no_leaks(result.stderr, "unclosed.py")
+
+
+HANGING_EXAMPLE = """
+import multiprocessing, os, time
+from concurrent.futures import ProcessPoolExecutor
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ["MPGUIDE_START_METHOD"])
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        pool.submit(time.sleep, 3600).result()
+"""
+
+
+@needs_proc
+def test_a_hanging_example_fails_its_test_fast_naming_it_and_leaves_nothing(
+    tmp_path: Path, start_method: str
+) -> None:
+    script = tmp_path / "plot_hangs.py"
+    script.write_text(HANGING_EXAMPLE)
+    token = uuid.uuid4().hex
+    env = {**os.environ, "MPGUIDE_PROBE": token}
+    started = time.monotonic()
+    with pytest.raises(
+        pytest.fail.Exception, match=rf"plot_hangs.py under {start_method} "
+    ):
+        run_script(script, start_method, timeout=5, env=env)
+    assert time.monotonic() - started < 30
+    assert wait_for_none(f"MPGUIDE_PROBE={token}") == {}
