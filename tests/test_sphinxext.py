@@ -165,6 +165,8 @@ def test_an_expected_error_must_be_the_declared_exception(tmp_path: Path) -> Non
     assert ok.returncode == 0, ok.stderr
     html = page(tmp_path / "ok")
     assert "KeyError" in html and "missing" in html
+    # The traceback names the example by its path in the project, not the machine's.
+    assert "examples/plot_example.py" in html and str(tmp_path) not in html
 
     wrong = {"examples/plot_example.py": "ValueError"}
     bad = build(

@@ -20,6 +20,10 @@ children send back unpickle. It also
 * checks that each example listed in ``mpguide_expected_errors`` (path relative
   to the Sphinx source directory, mapped to an exception name) failed with
   exactly that exception, not with some other error;
+* shortens the file paths in tracebacks shown on example pages: the examples'
+  own paths become relative to their project (``examples/...``), and the
+  standard library's begin with ``<stdlib>``, so no page shows where it was
+  built;
 * selects the start method: ``mpguide_start_method``, else the environment
   variable ``MPGUIDE_START_METHOD``, else ``spawn``. It is validated, exported
   to the examples in ``MPGUIDE_START_METHOD``, and recorded in each gallery
@@ -39,6 +43,7 @@ import os
 import shutil
 import signal
 import sys
+import sysconfig
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -331,6 +336,25 @@ def _uninstall(app: Sphinx, exception: BaseException | None) -> None:
     STATE.uninstall()
 
 
+def shorten_paths(app: Sphinx, docname: str, source: list[str]) -> None:
+    """``source-read``: machine-independent paths in the gallery's pages."""
+    gallery_conf = app.config.sphinx_gallery_conf
+    galleries = [str(d).strip("/") + "/" for d in gallery_conf.get("gallery_dirs", ())]
+    if not any(docname.startswith(gallery) for gallery in galleries):
+        return
+    confdir = Path(app.confdir)
+    replacements = {
+        sysconfig.get_paths()["stdlib"] + os.sep: "<stdlib>" + os.sep,
+    }
+    for examples in gallery_conf.get("examples_dirs", ()):
+        project = (confdir / examples).resolve().parent
+        replacements[str(project) + os.sep] = ""
+    text = source[0]
+    for absolute, short in replacements.items():
+        text = text.replace(f'File "{absolute}', f'File "{short}')
+    source[0] = text
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the extension; sphinx-gallery must be loaded first."""
     if "sphinx_gallery.gen_gallery" not in app.extensions:
@@ -345,5 +369,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     # filled configuration, which is the one it reads during the build.
     app.connect("config-inited", _configure, priority=400)
     app.connect("env-before-read-docs", check_expected_errors)
+    app.connect("source-read", shorten_paths)
     app.connect("build-finished", _uninstall)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
