@@ -56,6 +56,7 @@ def watch(page: Page, origin: str) -> Problems:
 
 
 def test_the_site_has_every_section() -> None:
+    assert len(EXAMPLE_PAGES) == len(list((ROOT / "examples").glob("*/plot_*.py")))
     for expected in (
         "index.html",
         "404.html",
@@ -136,19 +137,28 @@ def test_gallery_thumbnails_render(page: Page) -> None:
     assert all(width > 0 for _, width in sizes), [src for src, width in sizes if not width]
 
 
-def test_example_downloads_work(context: BrowserContext, page: Page) -> None:
-    page.goto("/gallery/tutorial/plot_01_reproduce.html")
+EXAMPLE_PAGES = [p for p in PAGES if re.fullmatch(r"gallery/\w+/plot_\w+\.html", p)]
+
+
+@pytest.mark.parametrize("path", EXAMPLE_PAGES)
+def test_example_downloads_work(context: BrowserContext, page: Page, path: str) -> None:
+    page.goto(f"/{path}")
     links = page.eval_on_selector_all(
         "div.sphx-glr-download a", "links => links.map(a => a.href)"
     )
     suffixes = sorted(Path(urlparse(link).path).suffix for link in links)
     assert suffixes == [".ipynb", ".py", ".zip"]
+    source = (ROOT / "examples" / path.removeprefix("gallery/")).with_suffix(".py")
     for link in links:
         response = context.request.get(link)
         assert response.status == 200, link
         if link.endswith(".py"):
-            source = (ROOT / "examples" / "tutorial" / "plot_01_reproduce.py").read_text()
-            assert response.text() == source
+            assert response.text() == source.read_text()
+        if link.endswith(".ipynb"):
+            assert response.json()["nbformat"] == 4
+
+
+def test_whole_gallery_downloads_work(context: BrowserContext, page: Page) -> None:
     page.goto("/gallery/index.html")
     archives = page.eval_on_selector_all(
         "div.sphx-glr-download-python a, div.sphx-glr-download-jupyter a",
@@ -159,7 +169,8 @@ def test_example_downloads_work(context: BrowserContext, page: Page) -> None:
         "gallery_python.zip",
     ]
     for archive in archives:
-        assert context.request.get(archive).status == 200
+        response = context.request.get(archive)
+        assert response.status == 200 and response.body()[:2] == b"PK", archive
 
 
 def test_the_404_page_renders_with_its_resources(page: Page, site_url: str) -> None:
