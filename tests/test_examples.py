@@ -252,4 +252,5 @@ def test_the_dask_page_coordinates_by_name_and_closes_its_cluster(
     assert lost and int(lost.group(1)) < 200
     for row in ("Manager dict of locks", "KeyedLocks", "Dask Lock(name)"):
         assert re.search(rf"^{re.escape(row)} +\S+ \w+ +[\d,]+x", output, re.M), row
+    assert re.search(r"^lease timeout: \S+", output, re.M)
     assert "the cluster is closed" in output

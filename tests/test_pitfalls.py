@@ -159,4 +159,5 @@ def test_the_internals_page_records_each_kind_of_answer(start_method: str) -> No
     assert "received ('#ERROR', KeyError('bob'))" in output
     assert "and the proxy raised: KeyError('bob')" in output
     assert "objects: 1 -> 2 after manager.list() -> 1 after del" in output
+    assert "another proxy shares the connection: True" in output
     assert re.search(r"received \('#RETURN', <AcquirerProxy object, typeid 'Lock'", output)

@@ -222,11 +222,14 @@ if __name__ == "__main__":
     stack.close()  # closes the client, then the cluster and its worker processes
 
 # %%
-# Dask's lock is built on a lease that expires (30 seconds by default) if its
-# holder stops responding, so a stalled holder can lose the lock to another
-# task; keep critical sections short, or see ``distributed.scheduler.locks``
-# in Dask's configuration. A Manager and ``KeyedLocks`` stay on one machine;
-# Dask spans many, at the price of a scheduler round trip per operation.
+# Dask's lock is built on a lease that expires if its holder stops responding
+# for this long, so a stalled holder can lose the lock to another task: keep
+# critical sections short, or see ``distributed.scheduler.locks`` in Dask's
+# configuration. A Manager and ``KeyedLocks`` stay on one machine; Dask spans
+# many, at the price of a scheduler round trip per operation.
+
+if __name__ == "__main__":
+    print("lease timeout:", dask.config.get("distributed.scheduler.locks.lease-timeout"))
 
 # %%
 # What happened

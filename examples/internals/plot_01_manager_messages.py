@@ -102,6 +102,19 @@ if __name__ == "__main__":
     print("  and the proxy raised:", repr(raised[0]))
 
 # %%
+# The connection belongs to the thread, not to the proxy: every proxy to this
+# server, in this thread, uses the one that ``queries`` opened.
+
+if __name__ == "__main__":
+    other = manager.list()
+    other.append(1)  # its first call
+    print(
+        "another proxy shares the connection:",
+        other._tls.connection is queries._tls.connection,
+    )
+    del other  # its referent is freed: the server forgets it
+
+# %%
 # ``#RETURN`` carries a pickled value: what you get is a copy, which is why
 # changing it changes nothing in the server (pitfall 1). ``#PROXY`` carries a
 # token for a new shared object the server created, and the proxy to it is
