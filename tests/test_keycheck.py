@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -323,8 +324,6 @@ def test_findings_come_errors_first() -> None:
 def run_python(
     code: str, *, env_extra: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    import os
-
     env = {**os.environ, "PYTHONPATH": str(TESTS), **(env_extra or {})}
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, assert_no_leaks, processes_with_marker, run_script
 
-from mpguide.bench import copy_site
+from mpguide.bench import build_site, copy_site
 
 needs_proc = pytest.mark.skipif(
     not Path("/proc/self/environ").exists(), reason="finds processes through /proc (Linux)"
@@ -27,20 +27,14 @@ def wait_for_none(marker: str, seconds: float = 10) -> dict[int, str]:
 
 
 @needs_proc
-def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(tmp_path: Path) -> None:
+def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(
+    tmp_path: Path, start_method: str
+) -> None:
     docs = copy_site(ROOT / "docs", tmp_path)
     token = uuid.uuid4().hex
-    env = {
-        **os.environ,
-        "MPGUIDE_BUILD_MARKER": token,
-        "MPGUIDE_START_METHOD": "spawn",
-        "MPLBACKEND": "Agg",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-q", "-n", "-W", "-b", "html",
-         str(docs), str(docs / "_build" / "html")],
-        capture_output=True, text=True, env=env, timeout=900, check=False,
-    )  # fmt: skip
+    result = build_site(
+        docs, start_method, env={**os.environ, "MPGUIDE_BUILD_MARKER": token}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert_no_leaks(result.stderr, "the docs build")
     assert wait_for_none(f"MPGUIDE_BUILD_MARKER={token}") == {}
