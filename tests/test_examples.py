@@ -242,6 +242,9 @@ def test_the_dask_page_coordinates_by_name_and_closes_its_cluster(
 ) -> None:
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     output = run_ok("distributed/plot_01_dask.py", start_method)
+    # Never fork Dask's workers: the build process has threads (the scheduler's loop).
+    expected_method = "spawn" if start_method == "fork" else start_method
+    assert line_after("Dask's workers start with:", output) == expected_method
     assert line_after("worker processes:", output) == "4"
     assert line_after("dict and user in one call:", output) == "0"
     assert line_after("dict built by an earlier task, user sent now:", output) == "KeyError"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import runpy
 import subprocess
@@ -9,8 +10,11 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ROOT
+
+from mpguide.sphinxext.interpreters import find_interpreters
 
 
 def test_read_the_docs_builds_as_nox_does() -> None:
@@ -27,6 +31,57 @@ def test_read_the_docs_builds_as_nox_does() -> None:
     conf = runpy.run_path(str(ROOT / "docs" / "conf.py"))
     assert conf["nitpicky"] is True
     assert conf["mpguide_start_method"] == os.environ.get("MPGUIDE_START_METHOD", "spawn")
+
+
+def nox_constant(name: str) -> object:
+    """A constant of noxfile.py, read without importing nox."""
+    for node in ast.parse((ROOT / "noxfile.py").read_text()).body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == name:
+            return ast.literal_eval(node.value)
+    raise LookupError(name)
+
+
+def test_read_the_docs_puts_every_other_supported_python_where_the_build_looks() -> None:
+    config = yaml.safe_load((ROOT / ".readthedocs.yaml").read_text())
+    commands = config["build"]["jobs"]["post_install"]
+    built_on = config["build"]["tools"]["python"]
+    nox_pythons = nox_constant("PYTHONS")
+    others = [version for version in nox_pythons if version != built_on]
+    assert built_on in nox_pythons and others
+    assert f"python -m uv python install {' '.join(others)}" in commands
+    for version in others:
+        link = (
+            f'ln -sf "$(python -m uv python find {version})" '
+            f'"$READTHEDOCS_VIRTUALENV_PATH/bin/python{version}"'
+        )
+        assert link in commands
+
+
+def test_the_build_finds_a_python_placed_next_to_its_own(tmp_path: Path) -> None:
+    """What the hosted build does: another CPython linked into the build's venv."""
+    others = find_interpreters()[1:]
+    if not others:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run with more than one CPython (see .ci/run)")
+        pytest.skip("needs a second CPython on PATH (python3.N)")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    other = others[-1]
+    (venv / "bin" / f"python{other.minor}").symlink_to(other.executable)
+    source = Path(find_interpreters.__code__.co_filename).parent.parent.parent
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from mpguide.sphinxext.interpreters import find_interpreters;"
+        "print([i.version for i in find_interpreters()])"
+    )
+    found = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code, str(source)],
+        env={"PATH": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert other.version in found
 
 
 def test_python_links_resolve_with_no_network(tmp_path: Path) -> None:

@@ -26,6 +26,16 @@ def wait_for_none(marker: str, seconds: float = 10) -> dict[int, str]:
     return left
 
 
+def wait_for_some(marker: str, seconds: float = 10) -> dict[int, str]:
+    """Right after ``Popen`` returns, Linux may still show an empty environment:
+    ``exec`` closes the pipe that ``Popen`` waits on before it sets up the new
+    environment, so the check must give a new process a moment."""
+    deadline = time.monotonic() + seconds
+    while not (found := processes_with_marker(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 @needs_proc
 def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(
     tmp_path: Path, start_method: str
@@ -49,7 +59,7 @@ def test_the_process_check_finds_a_process_left_running() -> None:
         env={**os.environ, "MPGUIDE_PROBE": token},
     )
     try:
-        found = processes_with_marker(f"MPGUIDE_PROBE={token}")
+        found = wait_for_some(f"MPGUIDE_PROBE={token}")
         assert list(found) == [sleeper.pid]
     finally:
         sleeper.kill()

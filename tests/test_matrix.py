@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from mpguide.sphinxext.interpreters import find_interpreters
 from mpguide.sphinxext.start_method_matrix import MatrixError, Outcome
+
+RUNNING = f"on Python {platform.python_version()}"
 
 # Fails only where a fresh interpreter starts: the shape of a real method-dependent pitfall.
 DEPENDS = '''"""
@@ -59,7 +63,9 @@ time.sleep(3600)
 '''
 
 
-def make_project(root: Path, examples: dict[str, str], **conf: object) -> Path:
+def make_project(
+    root: Path, examples: dict[str, str], preamble: str = "", **conf: object
+) -> Path:
     (root / "pitfalls").mkdir(parents=True)
     for name, source in examples.items():
         (root / "pitfalls" / name).write_text(source)
@@ -72,21 +78,30 @@ def make_project(root: Path, examples: dict[str, str], **conf: object) -> Path:
         "mpguide_matrix_gallery": "gallery/pitfalls",
         "exclude_patterns": ["_build", "_generated", "pitfalls"],
         "suppress_warnings": ["ref.doc"],  # no gallery pages in this project
+        "mpguide_matrix_pythons": (),
         **conf,
     }
     (root / "conf.py").write_text(
-        "".join(f"{name} = {value!r}\n" for name, value in settings.items())
+        preamble + "".join(f"{name} = {value!r}\n" for name, value in settings.items())
     )
     return root
 
 
-def build(project: Path, *, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def build(
+    project: Path, *, timeout: float = 180, pythons: str = sys.executable, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Build with only the interpreters in ``pythons``, and a cache of the project's own."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONHASHSEED", "MPGUIDE_CACHE_DIR", "CI")
+    }
     return subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "-b", "html", "-q", ".", "_build"],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"},
+        env={**base, "MPGUIDE_PYTHONS": pythons, **env},
         cwd=project,
         check=False,
     )
@@ -139,13 +154,29 @@ def test_an_unchanged_rebuild_runs_nothing_and_a_change_reruns(tmp_path: Path) -
     [
         (
             {"plot_a.py": DEPENDS.format(reason="")},
-            "plot_a.py reproduces its failure under forkserver, spawn only, and does "
-            "not print 'depends on the start method: <why>'",
+            f"plot_a.py {RUNNING} reproduces its failure under forkserver, spawn only, "
+            "and does not print 'depends on the start method: <why>'",
         ),
-        ({"plot_c.py": CRASH}, "plot_c.py under spawn failed with exit status 1"),
-        ({"plot_s.py": SILENT}, "plot_s.py under fork printed no 'fix works:' line"),
+        (
+            {"plot_b.py": ALWAYS + REASON + "\n"},
+            f"plot_b.py {RUNNING} says its outcome depends on the start method, but it "
+            "reproduced its failure under every start method",
+        ),
+        (
+            {"plot_c.py": CRASH},
+            f"plot_c.py {RUNNING} under spawn failed with exit status 1",
+        ),
+        (
+            {"plot_s.py": SILENT},
+            f"plot_s.py {RUNNING} under fork printed no 'fix works:' line",
+        ),
     ],
-    ids=["unexplained difference", "crash", "missing outcome"],
+    ids=[
+        "unexplained difference",
+        "difference claimed, none seen",
+        "crash",
+        "missing outcome",
+    ],
 )
 def test_the_build_fails_loudly(
     tmp_path: Path, examples: dict[str, str], message: str
@@ -162,9 +193,8 @@ def test_a_hanging_example_fails_fast_naming_itself(tmp_path: Path) -> None:
     result = build(make_project(tmp_path, {"plot_h.py": HANG}, mpguide_matrix_timeout=3))
     assert time.monotonic() - started < 60
     assert result.returncode != 0
-    assert (
-        "plot_h.py under" in result.stderr and "did not finish within 3 s" in result.stderr
-    )
+    assert f"plot_h.py {RUNNING} under" in result.stderr
+    assert "did not finish within 3 s" in result.stderr
 
 
 def test_a_pattern_matching_nothing_is_an_error(tmp_path: Path) -> None:
@@ -181,3 +211,88 @@ def test_outcome_lines_are_parsed_strictly() -> None:
     assert outcome == Outcome(False, "a (nested) detail", True, "", None)
     with pytest.raises(MatrixError, match="printed no 'failure reproduced:'"):
         Outcome.parse("failure reproduced: maybe\nfix works: yes\n", "x")
+
+
+HIDDEN_BY_A_FIXED_SALT = '''"""
+Pitfall: needs a salt of its own
+================================
+"""
+import os
+seed = os.environ.get("PYTHONHASHSEED")
+print("failure reproduced:", "no (PYTHONHASHSEED=" + seed + ")" if seed else "yes")
+print("fix works: yes")
+'''
+
+
+def test_the_runs_do_not_inherit_what_the_build_set_in_its_environment(
+    tmp_path: Path,
+) -> None:
+    # What distributed's Nanny does in the build process: a fixed salt for every child.
+    project = make_project(
+        tmp_path,
+        {"plot_salt.py": HIDDEN_BY_A_FIXED_SALT},
+        preamble="import os\nos.environ['PYTHONHASHSEED'] = '6640'\n",
+    )
+    result = build(project, PYTHONHASHSEED="1")
+    assert result.returncode == 0, result.stderr
+    text = table(project)
+    assert "PYTHONHASHSEED" not in text
+    assert text.count("**Fails**. Fix works.") == 3
+
+
+def test_a_missing_version_is_named_on_the_page_and_fails_ci(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path, {"plot_b.py": ALWAYS}, mpguide_matrix_pythons=("3.99",)
+    )
+    assert build(project).returncode == 0
+    assert "Not run: Python 3.99" in table(project)
+    failed = build(project, CI="true")
+    assert failed.returncode != 0
+    assert "no Python 3.99 found on this machine, and CI is set" in failed.stderr
+
+
+BY_VERSION = '''"""
+Pitfall: differs by version
+===========================
+"""
+import sys
+old = sys.version_info < ({major}, {minor})
+print("failure reproduced:", "yes" if old else "no")
+print("fix works: yes")
+{reason}
+'''
+
+
+def other_interpreters() -> list[str]:
+    found = find_interpreters()[1:]
+    if not found and os.environ.get("CI"):
+        pytest.fail("CI must run with more than one CPython (see .ci/run)")
+    if not found:
+        pytest.skip("needs a second CPython on PATH (python3.N)")
+    return [i.executable for i in found]
+
+
+def test_every_interpreter_runs_and_a_version_difference_must_say_why(
+    tmp_path: Path,
+) -> None:
+    others = other_interpreters()
+    pythons = os.pathsep.join([sys.executable, *others])
+    newest = find_interpreters()[-1].version.split(".")
+    fields = {"major": newest[0], "minor": newest[1]}
+    unexplained = make_project(
+        tmp_path / "a", {"plot_v.py": BY_VERSION.format(reason="", **fields)}
+    )
+    result = build(unexplained, pythons=pythons)
+    assert result.returncode != 0
+    assert "plot_v.py under fork has different outcomes on Python" in result.stderr
+    reason = 'print("depends on the Python version: changed in the newest")'
+    explained = make_project(
+        tmp_path / "b", {"plot_v.py": BY_VERSION.format(reason=reason, **fields)}
+    )
+    result = build(explained, pythons=pythons)
+    assert result.returncode == 0, result.stderr
+    text = table(explained)
+    assert "Where the Python version matters:" in text
+    assert "changed in the newest" in text
+    for interpreter in find_interpreters():
+        assert interpreter.version in text.rsplit("Runs: CPython", 1)[1]

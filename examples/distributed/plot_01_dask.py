@@ -16,9 +16,13 @@ dict of locks and with :class:`~mpguide.KeyedLocks`, measured in the same run.
 # %%
 # A cluster
 # ---------
-# ``LocalCluster`` starts a scheduler and worker processes on this machine,
-# with the start method this page was built with. To use a real cluster,
-# connect the client to its scheduler instead: this page does when
+# ``LocalCluster`` starts a scheduler and worker processes on this machine. Its
+# workers start with this page's start method, except ``fork``: the scheduler
+# runs its event loop in a thread of this process, and forking a process that
+# has threads can leave the child waiting forever for a lock that a thread held
+# at the moment of the fork (Python 3.12 and newer warn about it). Dask's own
+# default is ``spawn``, and under ``fork`` this page uses that. To use a real
+# cluster, connect the client to its scheduler instead: this page does when
 # ``DASK_SCHEDULER_ADDRESS`` is set, for example ``tcp://10.0.0.5:8786``.
 
 import dataclasses
@@ -51,8 +55,10 @@ def start_client(stack, method):
     address = os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
         return stack.enter_context(Client(address))
+    workers_method = "spawn" if method == "fork" else method
+    print("Dask's workers start with:", workers_method)
     stack.enter_context(
-        dask.config.set({"distributed.worker.multiprocessing-method": method})
+        dask.config.set({"distributed.worker.multiprocessing-method": workers_method})
     )
     cluster = stack.enter_context(
         LocalCluster(

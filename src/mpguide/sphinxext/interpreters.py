@@ -2,8 +2,9 @@
 
 The site shows what examples did on every CPython the build machine has, not
 only on the one running Sphinx. An interpreter is found when it answers as
-``python3.N`` on ``PATH`` (N from 11 up), or is named in ``MPGUIDE_PYTHONS``
-(executables separated by ``os.pathsep``), which, when set, replaces the search.
+``python3.N`` (N from 11 up) next to the running interpreter or on ``PATH``, or
+is named in ``MPGUIDE_PYTHONS`` (executables separated by ``os.pathsep``),
+which, when set, replaces the search.
 The running interpreter always comes first. Interpreters are told apart by
 their ``major.minor`` version; the first found of each is kept.
 
@@ -85,13 +86,16 @@ def probe(executable: str, timeout: float = 20) -> Interpreter | None:
 
 
 def candidates(environ: Mapping[str, str]) -> list[str]:
-    """Executables to try: ``MPGUIDE_PYTHONS`` if set, else ``python3.N`` on PATH."""
+    """Executables to try: ``MPGUIDE_PYTHONS`` if set, else ``python3.N`` next to the
+    running interpreter (a virtual environment's ``bin``) or on ``PATH``."""
     named = environ.get(VARIABLE, "").strip()
     if named:
         return [part for part in named.split(os.pathsep) if part.strip()]
+    beside = str(Path(sys.executable).parent)
+    search = os.pathsep.join(filter(None, [beside, environ.get("PATH")]))
     found = []
     for minor in range(OLDEST_MINOR, NEWEST_MINOR + 1):
-        path = shutil.which(f"python3.{minor}", path=environ.get("PATH"))
+        path = shutil.which(f"python3.{minor}", path=search)
         if path:
             found.append(path)
     return found
@@ -110,7 +114,9 @@ def find_interpreters(environ: Mapping[str, str] | None = None) -> list[Interpre
         interpreter = probe(executable)
         if interpreter is None:
             if explicit:
-                raise ValueError(f"{VARIABLE} names {executable!r}, which is not a CPython 3")
+                raise ValueError(
+                    f"{VARIABLE} names {executable!r}, which is not a CPython 3"
+                )
             continue
         if all(known.minor != interpreter.minor for known in found):
             found.append(interpreter)

@@ -1,19 +1,31 @@
-"""Run the pitfall examples under every start method while the site builds.
+"""Run the pitfall examples under every start method and interpreter while the site builds.
 
 Each pitfall example ends by printing two lines, ``failure reproduced: yes|no
 (detail)`` and ``fix works: yes|no (detail)``, and, when its outcome can depend
-on the start method, ``depends on the start method: <why>``. This extension
+on the start method, ``depends on the start method: <why>``; when it can depend
+on the Python version, ``depends on the Python version: <why>``. This extension
 runs every such example as a script under ``fork``, ``spawn`` and
-``forkserver`` (in parallel, each with a time limit), reads those lines, and
-writes a MyST table that a page includes: one row per pitfall, one column per
-start method, with what actually happened.
+``forkserver``, on every CPython the build machine has (see
+:mod:`mpguide.sphinxext.interpreters`), in parallel and each with a time limit,
+reads those lines, and writes a MyST table that a page includes: one row per
+pitfall, one column per start method, each cell saying what happened on each
+interpreter.
 
-The build fails, naming the example and the start method, when an example exits
-with an error, runs past its time limit, does not print its outcome lines, or
-reproduces its failure under some start methods and not others without saying
-why. Results are cached in the doctree directory, keyed by the example's source,
-the ``mpguide`` package's source and the Python version, so an unchanged rebuild
-runs nothing.
+The runs are controlled: each gets a copy of the build's environment without
+the variables that change how Python itself behaves (every ``PYTHON*``
+variable, such as ``PYTHONHASHSEED``, which a build step may have set, and
+which would give every run the same hash salt) and without ``mpguide``'s own
+settings other than the start method.
+
+The build fails, naming the example, the interpreter and the start method, when
+an example exits with an error, runs past its time limit, or does not print its
+outcome lines; when it reproduces its failure under some start methods and not
+others without saying why, or says its outcome depends on the start method but
+shows no difference; and when its verdicts differ between interpreters without
+``depends on the Python version``. Results are cached by the example's source,
+the ``mpguide`` package's source, the interpreter's version and the start
+method, in ``MPGUIDE_CACHE_DIR`` when it is set (so that several builds share
+them) and in the doctree directory otherwise.
 """
 
 from __future__ import annotations
@@ -26,8 +38,8 @@ import os
 import platform
 import re
 import subprocess
-import sys
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,6 +49,13 @@ from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
 import mpguide
+from mpguide.sphinxext.interpreters import (
+    Interpreter,
+    by_version,
+    environment_for,
+    find_interpreters,
+    stage_package,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +65,10 @@ OUTCOME_LINE = re.compile(
 )
 OUTCOME_NAMES = ("failure reproduced", "fix works")
 REASON_LINE = re.compile(r"^depends on the start method: (.+)$", re.MULTILINE)
+VERSION_REASON_LINE = re.compile(r"^depends on the Python version: (.+)$", re.MULTILINE)
 CACHE_NAME = "mpguide-start-method-matrix.json"
+CACHE_VARIABLE = "MPGUIDE_CACHE_DIR"
+KEPT_MPGUIDE_VARIABLES = ("MPGUIDE_START_METHOD",)
 
 
 class MatrixError(ExtensionError):
@@ -62,6 +84,7 @@ class Outcome:
     fixed: bool
     fixed_detail: str
     reason: str | None
+    version_reason: str | None = None
 
     @classmethod
     def parse(cls, output: str, where: str) -> Outcome:
@@ -81,26 +104,59 @@ class Outcome:
                 f"{where} printed no {' and no '.join(repr(m + ':') for m in missing)} line"
             )
         reason = REASON_LINE.search(output)
+        version_reason = VERSION_REASON_LINE.search(output)
         return cls(
             reproduced=found["failure reproduced"][0] == "yes",
             reproduced_detail=found["failure reproduced"][1],
             fixed=found["fix works"][0] == "yes",
             fixed_detail=found["fix works"][1],
             reason=reason.group(1).strip() if reason else None,
+            version_reason=version_reason.group(1).strip() if version_reason else None,
         )
 
+    @property
+    def verdicts(self) -> tuple[bool, bool]:
+        """What the table compares between runs: failed or not, fixed or not."""
+        return self.reproduced, self.fixed
 
-def run_example(path: Path, method: str, timeout: float) -> Outcome:
-    """Run ``python path`` under ``method``; return what it printed.
+
+def controlled_environment(base: Mapping[str, str], method: str) -> dict[str, str]:
+    """``base`` without what would change the runs: ``PYTHON*``, other mpguide settings."""
+    env = {
+        name: value
+        for name, value in base.items()
+        if not name.startswith("PYTHON")
+        and (not name.startswith("MPGUIDE_") or name in KEPT_MPGUIDE_VARIABLES)
+    }
+    env["MPGUIDE_START_METHOD"] = method
+    env["MPLBACKEND"] = "Agg"
+    return env
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One example, on one interpreter, under one start method."""
+
+    path: Path
+    interpreter: Interpreter
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.path.name} on Python {self.interpreter.version} under {self.method}"
+
+
+def run_example(run: Run, timeout: float, staged: Path) -> Outcome:
+    """Run the example as a script; return what it printed.
 
     :raises MatrixError: on a time-out, a non-zero exit, or missing outcome lines.
     """
-    where = f"{path.name} under {method}"
-    env = {**os.environ, "MPGUIDE_START_METHOD": method, "MPLBACKEND": "Agg"}
+    env = environment_for(
+        run.interpreter, controlled_environment(os.environ, run.method), staged
+    )
     try:
         done = subprocess.run(
-            [sys.executable, str(path)],
-            cwd=path.parent,
+            [run.interpreter.executable, str(run.path)],
+            cwd=run.path.parent,
             env=env,
             capture_output=True,
             text=True,
@@ -108,58 +164,98 @@ def run_example(path: Path, method: str, timeout: float) -> Outcome:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise MatrixError(f"{where} did not finish within {timeout:g} s") from None
+        raise MatrixError(f"{run} did not finish within {timeout:g} s") from None
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise MatrixError(f"{where} failed with exit status {done.returncode}:\n{tail}")
-    return Outcome.parse(done.stdout, where)
+        raise MatrixError(f"{run} failed with exit status {done.returncode}:\n{tail}")
+    return Outcome.parse(done.stdout, str(run))
 
 
-def cache_key(path: Path, method: str) -> str:
-    """Changes whenever the example, the mpguide package or Python does."""
-    digest = hashlib.sha256(path.read_bytes())
+def package_digest() -> str:
+    """Changes whenever any source file of the ``mpguide`` package does."""
+    digest = hashlib.sha256()
     package = Path(mpguide.__file__).parent
     for source in sorted(package.rglob("*.py")):
         digest.update(source.read_bytes())
-    digest.update(f"{method}\0{sys.version}".encode())
+    return digest.hexdigest()
+
+
+def cache_key(run: Run, package: str) -> str:
+    """Changes whenever the example, the mpguide package or the interpreter does."""
+    digest = hashlib.sha256(run.path.read_bytes())
+    digest.update(f"{package}\0{run.method}\0{run.interpreter.version}".encode())
     return digest.hexdigest()
 
 
 def run_all(
-    paths: Sequence[Path], timeout: float, cache: dict[str, Any]
-) -> dict[tuple[Path, str], Outcome]:
-    """Every example under every start method, reusing cached outcomes."""
-    jobs = [(path, method) for path in paths for method in START_METHODS]
-    outcomes: dict[tuple[Path, str], Outcome] = {}
+    runs: Sequence[Run], timeout: float, cache: dict[str, Any]
+) -> dict[Run, Outcome]:
+    """Every run, reusing cached outcomes; new outcomes are added to ``cache``."""
+    package = package_digest()
+    outcomes: dict[Run, Outcome] = {}
     to_run = []
-    for path, method in jobs:
-        cached = cache.get(cache_key(path, method))
+    for run in runs:
+        cached = cache.get(cache_key(run, package))
         if cached is not None:
-            outcomes[path, method] = Outcome(**cached)
+            outcomes[run] = Outcome(**cached)
         else:
-            to_run.append((path, method))
+            to_run.append(run)
     if to_run:
         logger.info("start-method matrix: %d example runs", len(to_run))
-        with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 1))) as pool:
-            results = pool.map(lambda job: run_example(job[0], job[1], timeout), to_run)
-            for job, outcome in zip(to_run, results, strict=True):
-                outcomes[job] = outcome
-                cache[cache_key(*job)] = dataclasses.asdict(outcome)
+        with (
+            tempfile.TemporaryDirectory(prefix="mpguide-matrix-") as directory,
+            ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 1))) as pool,
+        ):
+            staged = stage_package(Path(directory))
+            results = pool.map(lambda run: run_example(run, timeout, staged), to_run)
+            for run, outcome in zip(to_run, results, strict=True):
+                outcomes[run] = outcome
+                cache[cache_key(run, package)] = dataclasses.asdict(outcome)
     return outcomes
 
 
-def check_consistency(path: Path, row: dict[str, Outcome]) -> None:
-    """An outcome that differs by start method must say why.
+def check_consistency(
+    path: Path, interpreter: Interpreter, row: dict[str, Outcome]
+) -> None:
+    """On one interpreter, an outcome that differs by start method must say why,
+    and an example that says so must show a difference.
 
-    :raises MatrixError: if it does not.
+    :raises MatrixError: if either is not so.
     """
     reproduced = {method for method, outcome in row.items() if outcome.reproduced}
     reasons = {outcome.reason for outcome in row.values()}
-    if reproduced and reproduced != set(START_METHODS) and reasons == {None}:
+    where = f"{path.name} on Python {interpreter.version}"
+    differs = bool(reproduced) and reproduced != set(START_METHODS)
+    if differs and reasons == {None}:
         raise MatrixError(
-            f"{path.name} reproduces its failure under {', '.join(sorted(reproduced))} "
+            f"{where} reproduces its failure under {', '.join(sorted(reproduced))} "
             "only, and does not print 'depends on the start method: <why>'"
         )
+    if not differs and reasons != {None}:
+        seen = "every" if reproduced else "no"
+        raise MatrixError(
+            f"{where} says its outcome depends on the start method, but it reproduced "
+            f"its failure under {seen} start method: a setting may hide the failure, "
+            "or the page is wrong"
+        )
+
+
+def check_versions(
+    path: Path, interpreters: Sequence[Interpreter], outcomes: Mapping[Run, Outcome]
+) -> None:
+    """Verdicts that differ between interpreters must say why.
+
+    :raises MatrixError: if they do not.
+    """
+    for method in START_METHODS:
+        seen = {outcomes[Run(path, i, method)].verdicts for i in interpreters}
+        reasons = {outcomes[Run(path, i, method)].version_reason for i in interpreters}
+        if len(seen) > 1 and reasons == {None}:
+            versions = ", ".join(i.version for i in interpreters)
+            raise MatrixError(
+                f"{path.name} under {method} has different outcomes on Python {versions}, "
+                "and does not print 'depends on the Python version: <why>'"
+            )
 
 
 def title_of(path: Path) -> str:
@@ -168,13 +264,24 @@ def title_of(path: Path) -> str:
     return re.sub(r"``|\*", "", docstring.strip().splitlines()[0])
 
 
-def cell(outcome: Outcome) -> str:
+def describe(outcome: Outcome) -> str:
     failure = "**Fails**" if outcome.reproduced else "**No failure**"
     fix = "Fix works" if outcome.fixed else "**Fix fails**"
     return (
         f"{with_detail(failure, outcome.reproduced_detail)}. "
         f"{with_detail(fix, outcome.fixed_detail)}."
     )
+
+
+def cell(outcomes: Sequence[tuple[Interpreter, Outcome]]) -> str:
+    """One start method's outcomes: one text when every interpreter agrees word for
+    word, else each distinct text with the versions that printed it."""
+    texts: dict[str, list[str]] = {}
+    for interpreter, outcome in outcomes:
+        texts.setdefault(describe(outcome), []).append(interpreter.minor)
+    if len(texts) == 1:
+        return next(iter(texts))
+    return " ".join(f"{', '.join(versions)}: {text}" for text, versions in texts.items())
 
 
 def with_detail(verdict: str, detail: str) -> str:
@@ -187,9 +294,13 @@ def escape_markdown(text: str) -> str:
 
 
 def render(
-    paths: Sequence[Path], outcomes: dict[tuple[Path, str], Outcome], gallery: str
+    paths: Sequence[Path],
+    interpreters: Sequence[Interpreter],
+    outcomes: Mapping[Run, Outcome],
+    gallery: str,
+    missing: Sequence[str] = (),
 ) -> str:
-    """The MyST table, and the list of pitfalls whose outcome depends on the method."""
+    """The MyST table, then where the start method and the version matter, then the runs."""
     lines = [
         ":::{list-table}",
         ":header-rows: 1",
@@ -198,30 +309,48 @@ def render(
         "* - Pitfall",
         *(f"  - `{method}`" for method in START_METHODS),
     ]
-    differences = []
+    by_method: list[str] = []
+    by_python: list[str] = []
     for path in paths:
-        row = {method: outcomes[path, method] for method in START_METHODS}
         link = f"{{doc}}`{title_of(path)} </{gallery}/{path.stem}>`"
         lines.append(f"* - {link}")
-        lines.extend(f"  - {cell(row[method])}" for method in START_METHODS)
-        reproduced = [m for m in START_METHODS if row[m].reproduced]
-        reason = next((o.reason for o in row.values() if o.reason), None)
+        for method in START_METHODS:
+            row = [(i, outcomes[Run(path, i, method)]) for i in interpreters]
+            lines.append(f"  - {cell(row)}")
+        everything = [
+            outcomes[Run(path, i, m)] for i in interpreters for m in START_METHODS
+        ]
+        reason = next((o.reason for o in everything if o.reason), None)
         if reason is not None:
-            differences.append((link, reproduced, reason))
+            failing = [
+                m
+                for m in START_METHODS
+                if outcomes[Run(path, interpreters[0], m)].reproduced
+            ]
+            seen = f"fails under {', '.join(f'`{m}`' for m in failing)} only"
+            by_method.append(f"- {link}: {seen}. Why: {escape_markdown(reason)}.")
+        version_reason = next(
+            (o.version_reason for o in everything if o.version_reason), None
+        )
+        if version_reason is not None:
+            by_python.append(f"- {link}: {escape_markdown(version_reason)}.")
     lines += [":::", ""]
-    if differences:
-        lines += ["Where the start method matters:", ""]
-        for link, reproduced, reason in differences:
-            if reproduced and len(reproduced) < len(START_METHODS):
-                seen = f"fails under {', '.join(f'`{m}`' for m in reproduced)} only"
-            else:
-                seen = "the outcome did not differ by start method in this run"
-            lines.append(f"- {link}: {seen}. Why: {escape_markdown(reason)}.")
-        lines.append("")
+    if by_method:
+        lines += ["Where the start method matters:", "", *by_method, ""]
+    if by_python:
+        lines += ["Where the Python version matters:", "", *by_python, ""]
+    versions = ", ".join(i.version for i in by_version(list(interpreters)))
     lines.append(
-        f"Runs: Python {platform.python_version()} on {platform.system()} "
-        f"{platform.machine()}, each example as a script under each start method."
+        f"Runs: CPython {versions} on {platform.system()} {platform.machine()}, each "
+        "example as a script under each start method on each interpreter. A cell with "
+        "one text held on every interpreter; otherwise each text names its versions."
     )
+    if missing:
+        lines += [
+            "",
+            f"Not run: Python {', '.join(missing)} (not found on the machine that built "
+            "this page); those columns could not be filled.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -230,6 +359,19 @@ def write_if_changed(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
+
+
+def cache_path_for(app: Sphinx) -> Path:
+    """``MPGUIDE_CACHE_DIR`` when set (shared by builds), else the doctree directory."""
+    shared = os.environ.get(CACHE_VARIABLE)
+    return Path(shared or app.doctreedir) / CACHE_NAME
+
+
+def missing_versions(
+    expected: Iterable[str], interpreters: Sequence[Interpreter]
+) -> list[str]:
+    found = {i.minor for i in interpreters}
+    return [version for version in expected if version not in found]
 
 
 def build_matrix(app: Sphinx) -> None:
@@ -241,15 +383,35 @@ def build_matrix(app: Sphinx) -> None:
     paths = sorted(confdir.glob(pattern))
     if not paths:
         raise MatrixError(f"mpguide_matrix_examples {pattern!r} matches no file")
-    cache_path = Path(app.doctreedir) / CACHE_NAME
+    try:
+        interpreters = find_interpreters()
+    except ValueError as error:
+        raise MatrixError(str(error)) from None
+    missing = missing_versions(app.config.mpguide_matrix_pythons, interpreters)
+    if missing:
+        message = (
+            f"start-method matrix: no Python {', '.join(missing)} found on this machine"
+        )
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise MatrixError(f"{message}, and CI is set: CI must run every version")
+        logger.info("%s; the page says so", message)
+    cache_path = cache_path_for(app)
     cache = _load_cache(cache_path)
-    outcomes = run_all(paths, float(app.config.mpguide_matrix_timeout), cache)
+    runs = [Run(p, i, m) for p in paths for i in interpreters for m in START_METHODS]
+    outcomes = run_all(runs, float(app.config.mpguide_matrix_timeout), cache)
     for path in paths:
-        check_consistency(path, {m: outcomes[path, m] for m in START_METHODS})
-    text = render(paths, outcomes, app.config.mpguide_matrix_gallery.strip("/"))
+        for interpreter in interpreters:
+            row = {m: outcomes[Run(path, interpreter, m)] for m in START_METHODS}
+            check_consistency(path, interpreter, row)
+        check_versions(path, interpreters, outcomes)
+    ordered = by_version(interpreters)
+    text = render(
+        paths, ordered, outcomes, app.config.mpguide_matrix_gallery.strip("/"), missing
+    )
     write_if_changed(confdir / app.config.mpguide_matrix_output, text)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
-    cache_path.write_text(json.dumps(_current(cache, paths), indent=1, sort_keys=True))
+    kept = cache if os.environ.get(CACHE_VARIABLE) else _current(cache, runs)
+    cache_path.write_text(json.dumps(kept, indent=1, sort_keys=True))
 
 
 def _load_cache(path: Path) -> dict[str, Any]:
@@ -260,9 +422,10 @@ def _load_cache(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _current(cache: dict[str, Any], paths: Iterable[Path]) -> dict[str, Any]:
+def _current(cache: dict[str, Any], runs: Iterable[Run]) -> dict[str, Any]:
     """Only the entries of the examples as they are now."""
-    keys = {cache_key(path, method) for path in paths for method in START_METHODS}
+    package = package_digest()
+    keys = {cache_key(run, package) for run in runs}
     return {key: value for key, value in cache.items() if key in keys}
 
 
@@ -274,5 +437,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     )
     app.add_config_value("mpguide_matrix_gallery", "gallery/pitfalls", "env", str)
     app.add_config_value("mpguide_matrix_timeout", 180, "env", (int, float))
+    app.add_config_value(
+        "mpguide_matrix_pythons", ("3.11", "3.12", "3.13"), "env", (tuple, list)
+    )
     app.connect("builder-inited", build_matrix)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
