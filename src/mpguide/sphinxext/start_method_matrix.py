@@ -207,10 +207,17 @@ def run_all(
             ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 1))) as pool,
         ):
             staged = stage_package(Path(directory))
-            results = pool.map(lambda run: run_example(run, timeout, staged), to_run)
-            for run, outcome in zip(to_run, results, strict=True):
-                outcomes[run] = outcome
-                cache[cache_key(run, package)] = dataclasses.asdict(outcome)
+            futures = [pool.submit(run_example, run, timeout, staged) for run in to_run]
+            failures = []
+            for run, future in zip(to_run, futures, strict=True):
+                try:
+                    outcomes[run] = future.result()
+                except MatrixError as error:
+                    failures.append(str(error))
+                    continue
+                cache[cache_key(run, package)] = dataclasses.asdict(outcomes[run])
+        if failures:
+            raise MatrixError("\n\n".join(failures))
     return outcomes
 
 
@@ -398,7 +405,10 @@ def build_matrix(app: Sphinx) -> None:
     cache_path = cache_path_for(app)
     cache = _load_cache(cache_path)
     runs = [Run(p, i, m) for p in paths for i in interpreters for m in START_METHODS]
-    outcomes = run_all(runs, float(app.config.mpguide_matrix_timeout), cache)
+    try:
+        outcomes = run_all(runs, float(app.config.mpguide_matrix_timeout), cache)
+    finally:  # what did run is kept, even when another run failed
+        save_cache(cache_path, cache, runs)
     for path in paths:
         for interpreter in interpreters:
             row = {m: outcomes[Run(path, interpreter, m)] for m in START_METHODS}
@@ -409,9 +419,13 @@ def build_matrix(app: Sphinx) -> None:
         paths, ordered, outcomes, app.config.mpguide_matrix_gallery.strip("/"), missing
     )
     write_if_changed(confdir / app.config.mpguide_matrix_output, text)
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def save_cache(path: Path, cache: dict[str, Any], runs: Iterable[Run]) -> None:
+    """A shared cache keeps every entry; a build's own keeps only its current runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     kept = cache if os.environ.get(CACHE_VARIABLE) else _current(cache, runs)
-    cache_path.write_text(json.dumps(kept, indent=1, sort_keys=True))
+    path.write_text(json.dumps(kept, indent=1, sort_keys=True))
 
 
 def _load_cache(path: Path) -> dict[str, Any]:
