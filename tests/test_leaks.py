@@ -42,13 +42,31 @@ def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(
 ) -> None:
     docs = copy_site(ROOT / "docs", tmp_path)
     token = uuid.uuid4().hex
-    result = build_site(
-        docs, start_method, env={**os.environ, "MPGUIDE_BUILD_MARKER": token}
-    )
+    env = {**os.environ, "MPGUIDE_BUILD_MARKER": token}
+    if start_method == "spawn":
+        # The matrix runs afresh, after the Dask example ran in the build process
+        # (on this interpreter alone, to keep it short).
+        for name in ("MPGUIDE_CACHE_DIR", "CI"):
+            env.pop(name, None)
+        env["MPGUIDE_PYTHONS"] = sys.executable
+    result = build_site(docs, start_method, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert_no_leaks(result.stderr, "the docs build")
     assert wait_for_none(f"MPGUIDE_BUILD_MARKER={token}") == {}
     assert (docs / "_build" / "html" / "explanation" / "start-method-matrix.html").exists()
+    matrix = (docs / "explanation" / "_generated" / "start-method-matrix.md").read_text()
+    for pitfall in ("plot_03_salted_hash", "plot_04_cached_hash"):
+        fork, spawn, forkserver = matrix_row(matrix, pitfall)
+        assert "No failure" in fork and "Fails" not in fork, fork
+        for cell in (spawn, forkserver):
+            assert "Fails" in cell and "No failure" not in cell, cell
+
+
+def matrix_row(matrix: str, stem: str) -> list[str]:
+    """The fork, spawn and forkserver cells of one pitfall's row."""
+    row = matrix.split(f"/{stem}>`\n", 1)[1].splitlines()[:3]
+    assert all(cell.startswith("  - ") for cell in row), row
+    return row
 
 
 @needs_proc

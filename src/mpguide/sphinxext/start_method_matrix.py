@@ -116,7 +116,8 @@ class Outcome:
 
     @property
     def verdicts(self) -> tuple[bool, bool]:
-        """What the table compares between runs: failed or not, fixed or not."""
+        """Whether the failure was reproduced and whether the fix worked, the
+        two things the table compares between interpreters."""
         return self.reproduced, self.fixed
 
 
@@ -300,6 +301,22 @@ def escape_markdown(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>|~])", r"\\\1", text)
 
 
+def failing_methods(
+    path: Path, interpreters: Sequence[Interpreter], outcomes: Mapping[Run, Outcome]
+) -> str:
+    """``fails under `spawn`, `forkserver` only``, per version where versions differ."""
+    texts: dict[str, list[str]] = {}
+    for interpreter in interpreters:
+        failing = [
+            m for m in START_METHODS if outcomes[Run(path, interpreter, m)].reproduced
+        ]
+        text = f"fails under {', '.join(f'`{m}`' for m in failing)} only"
+        texts.setdefault(text, []).append(interpreter.minor)
+    if len(texts) == 1:
+        return next(iter(texts))
+    return "; ".join(f"{', '.join(versions)}: {text}" for text, versions in texts.items())
+
+
 def render(
     paths: Sequence[Path],
     interpreters: Sequence[Interpreter],
@@ -329,12 +346,7 @@ def render(
         ]
         reason = next((o.reason for o in everything if o.reason), None)
         if reason is not None:
-            failing = [
-                m
-                for m in START_METHODS
-                if outcomes[Run(path, interpreters[0], m)].reproduced
-            ]
-            seen = f"fails under {', '.join(f'`{m}`' for m in failing)} only"
+            seen = failing_methods(path, interpreters, outcomes)
             by_method.append(f"- {link}: {seen}. Why: {escape_markdown(reason)}.")
         version_reason = next(
             (o.version_reason for o in everything if o.version_reason), None
