@@ -91,6 +91,9 @@ if __name__ == "__main__":
 #   spawned, nothing to do"), so a ``spawn`` child's proxy is never counted.
 #
 # So under ``spawn`` the parent's proxy is the only one the server knows about.
+# Under ``fork`` and ``forkserver`` the child is safe only once it has
+# registered: a parent that drops its proxy right after ``start()`` races the
+# child's ``incref``, which is why this page waits for the child to start.
 # The same holds for a pool's ``initargs``: ``multiprocessing.Pool`` and
 # ``ProcessPoolExecutor`` pass them to each worker as ``Process`` arguments.
 # (Proxies sent later, as task arguments or over a queue, are unpickled
