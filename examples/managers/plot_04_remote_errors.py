@@ -137,6 +137,7 @@ if __name__ == "__main__":
     handler = logging.StreamHandler(log)
     logger = logging.getLogger("inventory")
     logger.addHandler(handler)
+    logger.propagate = False  # this page's log goes to ``log`` only
     try:
         traced.take("pears")
     except KeyError as error:

@@ -1,6 +1,6 @@
 """
 Manager proxies in ``asyncio`` code: keep the calls off the event loop
-=====================================================================
+======================================================================
 
 Every proxy call is a blocking round trip to the Manager's server. Called from
 a coroutine, it blocks the event loop's thread, and every other coroutine

@@ -104,7 +104,7 @@ if __name__ == "__main__":
 # default.
 #
 # Fix: the parent keeps its proxy until the child has finished
-# -------------------------------------------------------------
+# ------------------------------------------------------------
 # Hold a proxy in the process that starts the children for as long as any of
 # them runs: create the shared objects in the parent, keep the names bound, and
 # drop them only after ``join()``. A ``with manager:`` block around the
