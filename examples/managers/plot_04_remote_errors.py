@@ -1,0 +1,164 @@
+"""
+When a proxied call fails: what the error carries, and how to log it
+====================================================================
+
+An exception raised by a shared object's method reaches the caller as itself
+(a ``KeyError`` stays a ``KeyError``), but without the server's traceback: it
+shows where the *proxy* raised it, not where the method failed. Any other
+failure in the server (a method the proxy may not call, a result that cannot
+be pickled, a shared object that is gone) arrives as
+``multiprocessing.managers.RemoteError``, whose text *is* the server's
+traceback. This page produces both, adds the server's traceback to the first
+kind, and logs each.
+"""
+
+# %%
+# A shared object that fails
+# --------------------------
+# ``take`` raises ``KeyError`` for an item it does not have; ``lock_for``
+# returns a ``threading.Lock``, which cannot be pickled to send back.
+
+import functools
+import io
+import logging
+import multiprocessing
+import os
+import re
+import threading
+import traceback
+from multiprocessing.managers import BaseManager, RemoteError
+
+
+class Inventory:
+    def __init__(self):
+        self._items = {"apples": 3}
+
+    def take(self, item):
+        self._items[item] -= 1
+
+    def lock_for(self, item):
+        return threading.Lock()
+
+
+class InventoryManager(BaseManager):
+    pass
+
+
+InventoryManager.register("Inventory", Inventory)
+
+
+def frames(tb):
+    """The function names along a traceback."""
+    return [frame.name for frame in traceback.extract_tb(tb)]
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
+    print("start method:", context.get_start_method())
+    manager = InventoryManager(ctx=context)
+    manager.start()
+    inventory = manager.Inventory()
+    try:
+        inventory.take("pears")
+    except KeyError as error:
+        print("take('pears') raised:", repr(error))
+        print("its traceback, in this process:", " -> ".join(frames(error.__traceback__)))
+    try:
+        inventory.lock_for("apples")
+    except RemoteError as error:
+        remote = error
+        server_text = error.args[0]
+        print("lock_for('apples') raised:", type(error).__name__)
+        last_line = server_text.strip().splitlines()[-1]
+        print("its text ends with the server's error:", last_line)
+
+# %%
+# Why
+# ---
+# The server answers each call with a message (``serve_client`` in
+# ``multiprocessing/managers.py``). When the method raises, it sends
+# ``('#ERROR', exception)``: the exception object alone, pickled, and the proxy
+# raises it again in the caller (``convert_to_error``), so its traceback starts
+# in ``_callmethod``. When anything else fails in the server, it sends
+# ``('#TRACEBACK', text)`` or ``('#UNSERIALIZABLE', text)`` with
+# ``traceback.format_exc()`` as the text, and the proxy raises
+# ``RemoteError(text)``: ``error.args[0]`` is the server's traceback, and
+# ``str(error)`` prints it between two lines of dashes. CPython 3.11, 3.12 and
+# 3.13 do the same.
+#
+# Keeping the server's traceback of a method's own exception
+# ----------------------------------------------------------
+# Wrap the shared object's methods, in the server, so that an exception
+# carries its traceback as a note (:meth:`BaseException.add_note`, Python
+# 3.11+). Notes travel with the pickled exception, and ``traceback`` and
+# ``logging`` print them.
+
+
+def with_server_traceback(cls):
+    """Make every public method of ``cls`` attach the server's traceback to errors."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except Exception as error:
+                error.add_note("in the Manager's server:\n" + traceback.format_exc())
+                raise
+
+        return wrapper
+
+    for name in dir(cls):
+        if not name.startswith("_") and callable(getattr(cls, name)):
+            setattr(cls, name, wrap(getattr(cls, name)))
+    return cls
+
+
+@with_server_traceback
+class TracedInventory(Inventory):
+    pass
+
+
+InventoryManager.register("TracedInventory", TracedInventory)
+
+# %%
+# Logging both
+# ------------
+# ``logger.exception`` logs the traceback in this process, with the notes;
+# for a ``RemoteError`` the message itself is the server's traceback. (The log
+# is captured here and printed without directory names.)
+
+if __name__ == "__main__":
+    manager.shutdown()
+    manager = InventoryManager(ctx=context)  # registered after the first start
+    manager.start()
+    traced = manager.TracedInventory()
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    logger = logging.getLogger("inventory")
+    logger.addHandler(handler)
+    logger.propagate = False  # this page's log goes to ``log`` only
+    try:
+        traced.take("pears")
+    except KeyError as error:
+        noted = error
+        logger.exception("take failed")
+    logger.error("lock_for failed: %s", remote)
+    logger.removeHandler(handler)
+    manager.shutdown()
+    logged = log.getvalue()
+    for line in logged.splitlines():
+        if line.strip() and not set(line.strip()) <= set("-~^"):  # no rules, no carets
+            print(re.sub(r'File ".*[/\\]', 'File "', line))
+
+# %%
+# The first block is the ``KeyError``: the frames in this process, then the
+# note with the server's frames, down to ``take`` and the line that failed.
+# The second is the ``RemoteError``: the server's traceback, through
+# ``serve_client``, to the pickling error.
+
+if __name__ == "__main__":
+    server_frames = "".join(noted.__notes__)
+    assert "self._items[item] -= 1" in server_frames and "KeyError" in server_frames
+    assert "in take" in logged and "serve_client" in logged
+    assert "serve_client" in server_text and isinstance(remote, RemoteError)
