@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,6 @@ mpguide_start_method = start_method
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
-    "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
     "sphinx_design",
     "notfound.extension",
@@ -41,7 +41,10 @@ exclude_patterns = ["_build", "**/_generated"]
 nitpicky = True
 myst_enable_extensions = ["colon_fence", "deflist", "substitution"]
 myst_heading_anchors = 3
-myst_substitutions = {"start_method": start_method}
+myst_substitutions = {
+    "start_method": start_method,
+    "python_version": platform.python_version(),
+}
 rst_epilog = f"\n.. |start_method| replace:: ``{start_method}``\n"
 
 autodoc_member_order = "bysource"
@@ -72,7 +75,7 @@ intersphinx_disabled_reftypes = ["std:doc"]
 
 # -- Gallery ---------------------------------------------------------------------
 sphinx_gallery_conf = {
-    "examples_dirs": [str(here.parent / "examples")],
+    "examples_dirs": ["../examples"],
     "gallery_dirs": ["gallery"],
     "filename_pattern": r"/plot_",
     "subsection_order": [

@@ -367,8 +367,8 @@ def render(
     if missing:
         lines += [
             "",
-            f"Not run: Python {', '.join(missing)} (not found on the machine that built "
-            "this page); those columns could not be filled.",
+            f"Not run: Python {', '.join(missing)}, not found on the machine that built "
+            "this page; the table shows only the versions above.",
         ]
     return "\n".join(lines) + "\n"
 
