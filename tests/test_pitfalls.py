@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
+import pytest
 from conftest import ROOT, run_script
 
 from mpguide.sphinxext.start_method_matrix import Outcome
@@ -17,8 +19,12 @@ PITFALLS = ROOT / "examples" / "pitfalls"
 FRESH_INTERPRETER = ("spawn", "forkserver")
 
 
-def run_pitfall(name: str, start_method: str) -> tuple[str, Outcome]:
+def run_pitfall(
+    name: str, start_method: str, hash_seed: str | None = None
+) -> tuple[str, Outcome]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    if hash_seed is not None:
+        env["PYTHONHASHSEED"] = hash_seed
     result = run_script(PITFALLS / name, start_method, env=env)
     assert result.returncode == 0, result.stderr
     assert f"start method: {start_method}" in result.stdout
@@ -56,6 +62,16 @@ def test_salted_shards_break_only_with_a_fresh_interpreter(start_method: str) ->
     assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
     assert outcome.reason and "inherit the parent's hash salt" in outcome.reason
     assert outcome.fixed_detail == "8 of 8 found"
+    differ = re.search(r"^hashes that differ in a worker: (.+)$", output, re.M).group(1)
+    salted = {"str", "bytes", "tuple of str", "date", "naive datetime", "time"}
+    salted |= {"memoryview", "Enum member", "NaN"}
+    if sys.version_info < (3, 12):
+        salted.add("None")  # hashed from its address until 3.12
+    if start_method in FRESH_INTERPRETER:
+        assert set(differ.split(", ")) == salted
+    else:
+        assert differ == "none"
+    assert "failure hidden" not in output
     assert_fixed(outcome)
 
 
@@ -68,6 +84,22 @@ def test_cached_hash_breaks_only_with_a_fresh_interpreter(start_method: str) -> 
     assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
     assert "AddressHashUser: the parent's own key raises KeyError: True" in output
     assert "User: workers got [0, 0, 0]" in output
+    assert "pickling the key cached a hash on it: False" in output
+    server_salt_is_ours = start_method == "fork"
+    assert (
+        f"the server's cached hash equals this process's hash('dave'): "
+        f"{server_salt_is_ours}" in output
+    )
+    assert "failure hidden" not in output
+    assert_fixed(outcome)
+
+
+@pytest.mark.parametrize("name", ["plot_03_salted_hash.py", "plot_04_cached_hash.py"])
+def test_a_fixed_hash_seed_hides_the_failure_and_says_so(name: str) -> None:
+    output, outcome = run_pitfall(name, "spawn", hash_seed="7")
+    assert "failure hidden: PYTHONHASHSEED is set to 7" in output
+    assert not outcome.reproduced
+    assert "PYTHONHASHSEED=7 hides it" in outcome.reproduced_detail
     assert_fixed(outcome)
 
 
@@ -99,6 +131,14 @@ def test_proxies_compare_by_identity_and_copies_by_value(start_method: str) -> N
     assert 'queries["alice"] is queries["alice"]: False' in output
     assert 'queries["alice"] == queries["alice"]: True' in output
     assert "str(shared):  [1]" in output
+    assert "str(shared) sends: ['__repr__']" in output
+    assert "users[:]: 1 round trips ['__getitem__']" in output
+    per_item = ", '__getitem__'"
+    assert f"list(users): 5 round trips ['__len__'{per_item * 4}]" in output
+    assert "profiles.copy(): 1 round trips ['copy']" in output
+    assert f"dict(profiles): 4 round trips ['keys'{per_item * 3}]" in output
+    assert "dict(profiles) with bob deleted after keys(): KeyError('bob')" in output
+    assert "profiles.copy() afterwards: {'alice': 1, 'carol': 3}" in output
     assert re.search(
         r"repr\(shared\): <ListProxy object, typeid 'list' at 0x[0-9a-f]+>", output
     )
@@ -110,6 +150,8 @@ def test_each_lock_fetch_opens_two_connections(start_method: str) -> None:
     output, outcome = run_pitfall("plot_08_lock_fetch.py", start_method)
     assert "fetch_every_time: 100 connections for 50 uses" in output
     assert "fetch_once: 2 connections for 50 uses" in output
+    assert "cache_with_setdefault: 100 connections for 50 uses" in output
+    assert "cache_with_get: 2 connections for 50 uses" in output
     assert outcome.reproduced
     assert_fixed(outcome)
 
