@@ -116,11 +116,17 @@ def test_main_module_classes_fail_only_with_a_fresh_interpreter(start_method: st
     output, outcome = run_pitfall("plot_06_main_module.py", start_method)
     assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
     if outcome.reproduced:
-        assert outcome.reproduced_detail == (
+        # how the module reads differs: "(built-in)", or on 3.12 the importer class
+        assert outcome.reproduced_detail.startswith(
             "RemoteError from the server: AttributeError: Can't get attribute 'User' "
-            "on <module '__main__' (built-in)>"
+            "on <module '__main__' ("
         )
-    assert "Can't pickle local object 'make_user_class.<locals>.User'" in output
+    # "pickle" on 3.11 and 3.12.1, "get" on 3.13, PicklingError from 3.14
+    assert re.search(
+        r"class inside a function, exit status 1 -> \w*(Attribute|Pickling)Error: "
+        r"Can't (pickle|get) local object .*make_user_class\.<locals>\.User",
+        output,
+    )
     assert outcome.fixed_detail == "stored: 1"
     assert_fixed(outcome)
 
