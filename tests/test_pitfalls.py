@@ -51,6 +51,9 @@ def test_value_increments_race_and_a_lock_fixes_them(start_method: str) -> None:
     lost = int(re.search(r"lost (\d+) of 800", outcome.reproduced_detail).group(1))
     assert outcome.reproduced and lost > 0
     assert "counted 800 with a lock" in output
+    assert "list.append, one message per item: 800 of 800 kept" in output
+    added = re.search(r"Tally\.add_one, one message per item: (\d+) of 800", output)
+    assert int(added.group(1)) < 800
     assert_fixed(outcome)
 
 
