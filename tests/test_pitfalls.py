@@ -211,4 +211,19 @@ def test_the_internals_page_records_each_kind_of_answer(start_method: str) -> No
     assert "and the proxy raised: KeyError('bob')" in output
     assert "objects: 1 -> 2 after manager.list() -> 1 after del" in output
     assert "another proxy shares the connection: True" in output
+    unpicklable = "TypeError: cannot pickle '_thread.lock' object"
+    assert f"received ('#UNSERIALIZABLE', \"...{unpicklable}\")" in output
+    assert f"and the proxy raised: RemoteError, ending {unpicklable}" in output
+    assert re.search(r"manager\.dict\(\[1\]\) raised RemoteError, ending TypeError", output)
+    child = re.search(r"the child's proxy, after the parent dropped its own: (.+)", output)
+    if start_method == "spawn":  # rebuilt without incref, and no after-fork hook
+        assert re.fullmatch(r"RemoteError, ending KeyError: '[0-9a-f]+'", child.group(1))
+    else:
+        assert child.group(1) == "works: ['q1']"
+    assert re.search(
+        r"a list's token, after its last proxy died: RemoteError, ending KeyError", output
+    )
+    assert "a lock's token, after its last proxy and its dict died: acquire() -> True" in (
+        output
+    )
     assert re.search(r"received \('#RETURN', <AcquirerProxy object, typeid 'Lock'", output)
