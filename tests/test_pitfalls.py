@@ -119,7 +119,7 @@ def test_main_module_classes_fail_only_with_a_fresh_interpreter(start_method: st
     output, outcome = run_pitfall("plot_06_main_module.py", start_method)
     assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
     if outcome.reproduced:
-        # how the module reads differs: "(built-in)", or on 3.12 the importer class
+        # the module reads "(built-in)" on 3.11, "(<class ...BuiltinImporter>)" from 3.12
         assert outcome.reproduced_detail.startswith(
             "RemoteError from the server: AttributeError: Can't get attribute 'User' "
             "on <module '__main__' ("

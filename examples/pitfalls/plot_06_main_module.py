@@ -83,7 +83,10 @@ if __name__ == "__main__":
 # in *its* ``__main__``. For a script, ``multiprocessing`` re-runs the script
 # there (as ``__mp_main__``), so ``User`` exists. For ``python -c``, a notebook
 # or a REPL there is no file to re-run, so the server's ``__main__`` is empty:
-# ``Can't get attribute 'User'``, sent back as a ``RemoteError``. A ``fork``
+# ``Can't get attribute 'User'``, sent back as a ``RemoteError``. (The module
+# reads ``<module '__main__' (built-in)>`` in that message on 3.11, and
+# ``<module '__main__' (<class '_frozen_importlib.BuiltinImporter'>)>`` from
+# 3.12, which removed the loaders' ``module_repr()``.) A ``fork``
 # server inherited the class with the rest of memory. (One more ``fork`` trap:
 # it knows only the classes defined *before* the Manager started.)
 # :doc:`/explanation/main-module` has the whole story.
