@@ -99,8 +99,8 @@ if __name__ == "__main__":
 # A copy built message by message is not a snapshot: another process can
 # change the dict between ``keys()`` and a ``__getitem__``. Here the page
 # deletes ``"bob"`` itself at that moment, through the same server, as another
-# process could. ``profiles.copy()`` is one message, run by the server in one
-# call, so nothing can fall inside it.
+# process could. ``profiles.copy()`` is one message, a single C call in the
+# server, so nothing can fall inside it.
 
 
 def delete_bob_after_keys(methodname, args=(), kwds=None):
