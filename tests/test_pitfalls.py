@@ -131,6 +131,22 @@ def test_main_module_classes_fail_only_with_a_fresh_interpreter(start_method: st
         output,
     )
     assert outcome.fixed_detail == "stored: 1"
+    pool = dict(
+        re.findall(r"^Pool\(2, initializer=(\w+)\), 4 tasks -> (.+)$", output, re.M)
+    )
+    if start_method in FRESH_INTERPRETER:
+        # each lost task takes one worker with it; a lost initializer, every worker
+        assert pool["None"] == "map finished: False, workers started: 6"
+        started = int(
+            re.fullmatch(
+                r"map finished: False, workers started: (\d+)", pool["setup"]
+            ).group(1)
+        )
+        assert started >= 8
+    else:
+        assert pool == dict.fromkeys(
+            ["None", "setup"], "map finished: True, workers started: 2"
+        )
     assert_fixed(outcome)
 
 

@@ -50,9 +50,9 @@ class User:
 """
 
 
-def run_program(define_user, method, cwd):
-    """Run PROGRAM with ``python -c``; return its last line of output or error."""
-    code = PROGRAM.format(define_user=define_user)
+def run_program(define_user, method, cwd, program=PROGRAM):
+    """Run ``program`` with ``python -c``; return its last line of output or error."""
+    code = program.format(define_user=define_user)
     env = {**os.environ, "MPGUIDE_START_METHOD": method}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd
@@ -113,6 +113,62 @@ if __name__ == "__main__":
     print("class inside a function, exit status", status, "->", local_line)
 
 # %%
+# The same failure in a ``Pool``
+# ------------------------------
+# A ``Pool`` worker unpickles each task, and a task names its function the way
+# a key names its class. When the function lives in a ``__main__`` with no
+# file, the worker that takes a task dies unpickling it, and the task is lost
+# with it. The pool starts a replacement, which takes the next task and dies
+# the same way; once every task is lost, ``map`` waits for results that will
+# never come. Only when the pool's *initializer* cannot be found does every
+# worker die as it starts, and the pool replaces workers without end. This
+# program counts the workers the pool starts (through its private ``_pool``
+# list) until every task is lost, or up to 8, for at most a minute, then gives
+# up on ``map``.
+
+POOL_PROGRAM = """
+import multiprocessing, os, time
+
+def square(x):
+    return x * x
+
+def setup():
+    pass
+
+{define_user}
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ["MPGUIDE_START_METHOD"])
+    with context.Pool(2, initializer=INITIALIZER) as pool:
+        result = pool.map_async(square, range(4), chunksize=1)
+        every_task_lost = 2 + 4 if INITIALIZER is None else None
+        started, deadline = 0, time.monotonic() + 60
+
+        def count_started():  # workers are numbered as they start
+            return max([started, *(worker._identity[0] for worker in pool._pool)])
+
+        while not result.ready() and time.monotonic() < deadline:
+            started = count_started()
+            if started >= 8:
+                break
+            if started == every_task_lost:
+                time.sleep(1)  # watch a while longer: no worker is started
+                break
+            time.sleep(0.05)
+        started = count_started()
+        print(f"map finished: {{result.ready()}}, workers started: {{started}}")
+"""
+
+if __name__ == "__main__":
+    pool_lines = {}
+    for initializer in ("None", "setup"):
+        initialized = f"INITIALIZER = {initializer}"
+        status, pool_lines[initializer] = run_program(
+            initialized, method, project, program=POOL_PROGRAM
+        )
+        print(f"Pool(2, initializer={initializer}), 4 tasks ->", pool_lines[initializer])
+
+# %%
 # Fix: a module
 # -------------
 # Put the class in a module (here ``accounts.py`` next to the program) and
@@ -138,3 +194,5 @@ if __name__ == "__main__":
     )
     assert fixed and refused_locally, local_line
     assert reproduced == (method != "fork")
+    pool_finished = [line.startswith("map finished: True") for line in pool_lines.values()]
+    assert pool_finished == [not reproduced] * 2, pool_lines
