@@ -73,6 +73,8 @@ def test_why_shows_each_copy(start_method: str) -> None:
     assert line_after("same data:", output) == "True"
     assert line_after("copy == alice:", output) == "False"
     assert line_after("hash(copy) == hash(alice):", output) == "False"
+    assert line_after("id(alice) % 16:", output) == "0"
+    assert line_after("hash(alice) == id(alice) rotated right by 4 bits:", output) == "True"
     assert line_after("hash(alice) == id(alice) >> 4:", output) == "True"
     assert "SyncManager-1" in line_after("children:", output)
 

@@ -4,9 +4,10 @@ Watching a proxy talk to the Manager's server
 
 A Manager is a server process holding your shared objects; a proxy is a small
 object in your process that turns method calls into messages to that server.
-This page records the messages a ``DictProxy`` sends and receives, shows the
-three kinds of answer (``#RETURN``, ``#PROXY``, ``#ERROR``), and watches the
-server's table of shared objects grow and shrink as proxies come and go.
+This page records the messages a ``DictProxy`` sends and receives, shows each
+kind of answer (``#RETURN``, ``#PROXY``, ``#ERROR``, ``#UNSERIALIZABLE``), and
+watches the server's table of shared objects grow and shrink as proxies come
+and go, with two exceptions to the rule.
 """
 
 # %%
@@ -18,6 +19,9 @@ server's table of shared objects grow and shrink as proxies come and go.
 
 import multiprocessing
 import os
+import pickle
+import threading
+from multiprocessing.managers import BaseManager, RemoteError
 
 from mpguide.diagrams import Hop, draw_round_trip
 
@@ -77,9 +81,17 @@ def record(proxy, call):
     return log
 
 
+def last_line(text):
+    """The last line of a server traceback (the text ends with a rule of dashes)."""
+    return [line for line in str(text).splitlines() if line.strip("- ")][-1]
+
+
 def show(title, log):
     print(title)
     for direction, message in log:
+        kind = message[0] if direction == "received" else None
+        if kind in ("#TRACEBACK", "#UNSERIALIZABLE"):  # a traceback's text: its end
+            message = (kind, f"...{last_line(message[1])}")
         print(f"  {direction:8} {message!r}")
 
 
@@ -123,6 +135,46 @@ if __name__ == "__main__":
 # in the server's own machinery arrives as ``#TRACEBACK`` and is raised as a
 # ``RemoteError`` (pitfall 10).
 #
+# Two more ways to get a ``RemoteError``. A result (or exception) the server
+# cannot pickle comes back as a fifth kind, ``#UNSERIALIZABLE``, with the
+# traceback of the failed pickling: here a class of your own, registered with
+# a manager, whose method returns a lock. And an error while the server
+# *creates* a shared object, such as ``manager.dict([1])``, comes back as the
+# server's traceback, never as the ``TypeError`` that ``dict([1])`` raises.
+
+
+class Sessions:
+    """A shared object of your own; ``open()`` returns a lock, which pickle refuses."""
+
+    def open(self):
+        return threading.Lock()
+
+
+class SessionManager(BaseManager):
+    pass
+
+
+SessionManager.register("Sessions", Sessions)
+
+if __name__ == "__main__":
+    with SessionManager(ctx=context) as session_manager:
+        sessions = session_manager.Sessions()
+        unpicklable = []
+
+        def open_session():
+            try:
+                sessions.open()
+            except RemoteError as error:
+                unpicklable.append(error)
+
+        show("sessions.open()  (a result pickle refuses)", record(sessions, open_session))
+        print("  and the proxy raised: RemoteError, ending", last_line(unpicklable[0]))
+        del sessions
+    try:
+        manager.dict([1])
+    except RemoteError as error:
+        print("manager.dict([1]) raised RemoteError, ending", last_line(error))
+
 # Reference counting: proxies keep objects alive
 # ----------------------------------------------
 # The server counts the proxies alive for each object, in every process. A new
@@ -137,6 +189,72 @@ if __name__ == "__main__":
     del shared_list
     after = manager._number_of_objects()
     print(f"objects: {before} -> {created} after manager.list() -> {after} after del")
+
+# %%
+# Not every new proxy registers, though. A proxy handed to a child process in
+# its ``Process(args=...)`` is rebuilt there while the child is still starting
+# (``_inheriting``), without ``incref``. Under ``fork`` and ``forkserver`` the
+# child then runs its after-fork hooks, and the proxy registers; a ``spawn``
+# child has no such hook, so its proxy is not counted. Once the parent drops
+# its own proxy, the server deletes the object under the ``spawn`` child's feet.
+
+
+def use_after_the_parent_drops_it(shared_list, unpickled, go, answers):
+    """In a child: what using ``shared_list`` gives once the parent dropped its own."""
+    unpickled.set()
+    go.wait(timeout=60)
+    try:
+        answers.send(f"works: {shared_list[:]}")
+    except RemoteError as error:
+        answers.send(f"RemoteError, ending {last_line(error)}")
+    answers.close()
+
+
+if __name__ == "__main__":
+    handed_over = manager.list(["q1"])
+    unpickled, go = context.Event(), context.Event()
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(
+        target=use_after_the_parent_drops_it, args=(handed_over, unpickled, go, send)
+    )
+    child.start()
+    send.close()
+    unpickled.wait(timeout=60)
+    del handed_over  # the parent's only proxy: decref
+    go.set()
+    answer = receive.recv() if receive.poll(60) else "no answer within 60 s"
+    receive.close()
+    child.join(timeout=60)
+    print("the child's proxy, after the parent dropped its own:", answer)
+
+# %%
+# Nor does every object die with its last proxy. A proxy stored *inside* a
+# shared object (a lock in a managed dict, as in the report) is rebuilt in the
+# server, which pins its referent in a second table for good. Below, a pickled
+# proxy (a token) is loaded after every live proxy and the dict itself are
+# gone: for a plain list the server has deleted the object, but the lock that
+# was once stored in a dict is still there, and never freed.
+
+if __name__ == "__main__":
+    plain = manager.list()
+    pickled_plain = pickle.dumps(plain)
+    del plain
+    try:
+        pickle.loads(pickled_plain)
+        print("a list's token, after its last proxy died: still there")
+    except RemoteError as error:
+        print("a list's token, after its last proxy died: RemoteError, ending", end=" ")
+        print(last_line(error))
+    holder = manager.dict({"lock": manager.Lock()})
+    pickled_lock = pickle.dumps(holder["lock"])  # that proxy dies right away
+    del holder
+    pinned = pickle.loads(pickled_lock)
+    print(
+        "a lock's token, after its last proxy and its dict died: acquire() ->",
+        pinned.acquire(timeout=1),
+    )
+    pinned.release()
+    del pinned
 
 # %%
 # A lock stored in a managed dict is itself a proxy, so fetching it returns a
@@ -204,5 +322,7 @@ if __name__ == "__main__":
 # - A call is a message; what comes back is a pickled copy (``#RETURN``), a
 #   proxy to a new shared object (``#PROXY``), or the method's exception
 #   (``#ERROR``).
-# - Every proxy that comes into existence registers with the server over a new
-#   connection; every proxy that dies unregisters.
+# - A proxy registers with the server over a new connection when it comes
+#   into existence (except one rebuilt from a ``spawn`` child's arguments) and
+#   unregisters when it dies; an object whose proxy was once stored inside
+#   another shared object stays in the server for good.

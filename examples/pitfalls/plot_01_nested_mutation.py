@@ -91,8 +91,13 @@ if __name__ == "__main__":
 # --------------------------------
 # Store a ``manager.list()`` in the dict. The server's dict then holds a proxy,
 # and ``queries["alice"]`` returns a copy *of the proxy*, which still talks to
-# the same list in the server: ``append`` is one call there, atomic, no lock
-# needed. The cost: one more proxy per value, and a round trip per operation.
+# the same list in the server: ``append`` is one call there, a single C call
+# on a built-in list that no other server thread interrupts, so no lock is
+# needed (a method of your own that reads and then writes would need one:
+# :doc:`plot_02_value_race`). The cost: one more proxy per value, a round trip
+# per operation, two connections per fetch of the inner proxy
+# (:doc:`plot_08_lock_fetch`), and a list stored this way stays in the server
+# until it shuts down (:doc:`/explanation/how-a-manager-works`).
 
 if __name__ == "__main__":
     queries = manager.dict({"alice": manager.list()})

@@ -17,6 +17,8 @@ a lock around the read and the write.
 
 import multiprocessing
 import os
+import time
+from multiprocessing.managers import BaseManager
 
 WORKERS = 4
 INCREMENTS = 200
@@ -39,7 +41,7 @@ if __name__ == "__main__":
 # together.
 
 
-def count_queries(query_times, ready, lock=None):
+def count_queries(query_times, lock, ready):
     ready.wait()
     for _ in range(INCREMENTS):
         if lock is None:
@@ -49,23 +51,22 @@ def count_queries(query_times, ready, lock=None):
                 query_times.value += 1
 
 
-def run_workers(query_times, lock=None):
+def run_workers(target, *args):
+    """Run ``target(*args, ready)`` in WORKERS processes that start together."""
     ready = context.Barrier(WORKERS)
-    workers = [
-        context.Process(target=count_queries, args=(query_times, ready, lock))
-        for _ in range(WORKERS)
-    ]
+    workers = [context.Process(target=target, args=(*args, ready)) for _ in range(WORKERS)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0, f"a worker failed: exit code {worker.exitcode}"
-    return query_times.value
 
 
 if __name__ == "__main__":
     expected = WORKERS * INCREMENTS
-    counted = run_workers(manager.Value("i", 0))
+    query_times = manager.Value("i", 0)
+    run_workers(count_queries, query_times, None)
+    counted = query_times.value
     print(f"expected {expected}, counted {counted}: lost {expected - counted}")
 
 # %%
@@ -73,8 +74,63 @@ if __name__ == "__main__":
 # ---
 # ``query_times.value += 1`` is ``query_times.value = query_times.value + 1``:
 # a ``get`` message to the server, an addition in the worker, a ``set``
-# message. The server runs each message atomically, but nothing holds the two
-# together. A proxy has no ``+=`` of its own to send as one message.
+# message. Nothing holds the two messages together, and a proxy has no ``+=``
+# of its own to send as one message.
+#
+# One message is not one atomic step either. The server serves each connection
+# (one per thread of each process) in a thread of its own, and calls the method
+# without taking any lock. A built-in method such as ``list.append`` is a
+# single C call, which no other thread interrupts while it holds the GIL, so it
+# loses nothing. A method of your own, registered with a manager, that reads,
+# computes and writes can be interrupted between the read and the write, like
+# any Python code shared by threads. Here ``Tally.add_one`` does exactly that,
+# with a ``time.sleep(0)`` standing for any work between the two that lets
+# other threads run (I/O, a log line, a long computation).
+
+
+class Tally:
+    def __init__(self):
+        self.count = 0
+
+    def add_one(self):
+        count = self.count
+        time.sleep(0)
+        self.count = count + 1
+
+    def get(self):
+        return self.count
+
+
+class TallyManager(BaseManager):
+    pass
+
+
+TallyManager.register("Tally", Tally)
+
+
+def append_ones(shared_list, ready):
+    ready.wait()
+    for _ in range(INCREMENTS):
+        shared_list.append(1)
+
+
+def add_ones(tally, ready):
+    ready.wait()
+    for _ in range(INCREMENTS):
+        tally.add_one()
+
+
+if __name__ == "__main__":
+    appended = manager.list()
+    run_workers(append_ones, appended)
+    kept = len(appended)
+    print(f"list.append, one message per item: {kept} of {expected} kept")
+    with TallyManager(ctx=context) as tally_manager:
+        tally = tally_manager.Tally()
+        run_workers(add_ones, tally)
+        added = tally.get()
+        del tally
+    print(f"Tally.add_one, one message per item: {added} of {expected} kept")
 #
 # Fix: a lock around the read and the write
 # -----------------------------------------
@@ -83,7 +139,9 @@ if __name__ == "__main__":
 # with its built-in lock: ``with counter.get_lock(): counter.value += 1``.
 
 if __name__ == "__main__":
-    locked = run_workers(manager.Value("i", 0), lock=manager.Lock())
+    query_times = manager.Value("i", 0)
+    run_workers(count_queries, query_times, manager.Lock())
+    locked = query_times.value
     print(f"expected {expected}, counted {locked} with a lock")
     manager.shutdown()
 
@@ -96,3 +154,4 @@ if __name__ == "__main__":
     print(f"failure reproduced: {'yes' if lost > 0 else 'no'} (lost {lost} of {expected})")
     print(f"fix works: {'yes' if locked == expected else 'no'} ({locked} of {expected})")
     assert lost > 0 and locked == expected
+    assert kept == expected and added < expected

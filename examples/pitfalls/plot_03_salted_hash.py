@@ -3,8 +3,9 @@ Pitfall 3: ``hash(key) % n`` picks different shards in different processes
 ===========================================================================
 
 Spreading users over several Manager dicts (shards) with ``hash(name) % n`` is
-correct in one process. Python salts ``hash()`` of ``str`` and ``bytes`` once
-per interpreter, though, so a worker that is a fresh interpreter computes other
+correct in one process. Python salts ``hash()`` of ``str`` and ``bytes`` (and of
+types that hash through them, such as dates and Enum members) once per
+interpreter, though, so a worker that is a fresh interpreter computes other
 shards than the parent that filled them, and finds nothing. Whether you see it
 depends on the start method. The fix is a hash that is the same everywhere:
 :func:`mpguide.stable_hash`.
@@ -16,6 +17,8 @@ depends on the start method. The fix is a hash that is the same everywhere:
 # The parent stores each user's profile in shard ``hash(name) % 8``; workers
 # look each user up in the shard *they* compute.
 
+import datetime
+import enum
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +27,31 @@ from mpguide import stable_hash
 
 USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 SHARDS = 8
+
+
+class Color(enum.Enum):
+    RED = 1
+
+
+SAMPLES = {
+    "str": "alice",
+    "bytes": b"alice",
+    "tuple of str": ("alice", 1),
+    "date": datetime.date(2024, 1, 1),
+    "naive datetime": datetime.datetime(2024, 1, 1, 12),
+    "time": datetime.time(12),
+    "memoryview": memoryview(b"alice"),
+    "Enum member": Color.RED,
+    "NaN": float("nan"),
+    "None": None,
+    "int": 12345,
+    "tuple of int": (1, 2),
+    "float": 1.5,
+}
+
+
+def sample_hashes():
+    return {name: hash(value) for name, value in SAMPLES.items()}
 
 
 def salted_shard(name):
@@ -68,7 +96,7 @@ if __name__ == "__main__":
 # %%
 # Why, and why it depends on the start method
 # -------------------------------------------
-# Each interpreter draws its ``str`` hash salt when it starts (unless
+# Each interpreter draws its hash salt when it starts (unless
 # ``PYTHONHASHSEED`` is set):
 #
 # - ``fork``: a worker is a copy of the parent, salt included: same shards.
@@ -81,10 +109,32 @@ if __name__ == "__main__":
 # hide it, but ``hash()`` is not a contract between processes.
 
 if __name__ == "__main__":
+    seed = os.environ.get("PYTHONHASHSEED")
+    salt_shared = seed not in (None, "random")
+    if salt_shared:
+        print(f"failure hidden: PYTHONHASHSEED is set to {seed}: one salt everywhere")
     print(
         "depends on the start method: fork workers inherit the parent's hash salt; "
         "spawn and forkserver workers are (forks of) fresh interpreters with their own"
     )
+
+# %%
+# Not only ``str``
+# ----------------
+# The salt reaches every hash computed from ``str`` or ``bytes``: tuples and
+# dataclasses of them, ``datetime.date``, naive ``datetime`` and ``time``
+# (hashed from their bytes), ``memoryview``, and Enum members (which hash their
+# name). Some hashes come from an address instead, which differs between
+# interpreters too: a NaN's, and ``None``'s up to Python 3.11 (a constant from
+# 3.12). Numbers, and tuples of them, hash the same everywhere. A worker hashes
+# the values of ``SAMPLES`` (defined at the top, with this page's other
+# functions), built from this file, and the parent compares:
+
+
+if __name__ == "__main__":
+    in_worker = pool.submit(sample_hashes).result()
+    differ = [name for name, value in sample_hashes().items() if in_worker[name] != value]
+    print("hashes that differ in a worker:", ", ".join(differ) or "none")
 
 # %%
 # Fix: a stable hash
@@ -104,14 +154,14 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     missing = len(USERS) - salted_found
+    hidden_by = f"; PYTHONHASHSEED={seed} hides it" if salt_shared else ""
     print(
         f"failure reproduced: {'yes' if missing else 'no'} "
-        f"({missing} of {len(USERS)} users missing)"
+        f"({missing} of {len(USERS)} users missing{hidden_by})"
     )
     print(
         f"fix works: {'yes' if fixed_found == len(USERS) else 'no'} "
         f"({fixed_found} of {len(USERS)} found)"
     )
     assert fixed_found == len(USERS)
-    if "PYTHONHASHSEED" not in os.environ:
-        assert (missing > 0) == (method != "fork")
+    assert (missing > 0) == (method != "fork" and not salt_shared)

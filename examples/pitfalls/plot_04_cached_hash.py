@@ -5,8 +5,9 @@ Pitfall 4: a hash stored on the instance travels with every copy
 Caching a key's hash on the instance looks harmless: the hash of an immutable
 object never changes. But pickling copies the cache, so every copy carries the
 hash computed by *the process that first hashed it*, while an equal key made in
-another process computes its own. Two equal keys, two slots of the server's
-dict: ``KeyError``. A hash computed from ``id()`` fails the same way, under
+a worker, never hashed there, arrives bare and is hashed by the Manager's
+server with the server's salt. Two equal keys, two slots of the server's dict:
+``KeyError``. A hash computed from ``id()`` fails the same way, under
 every start method. The fix is to compute the hash on every call, from the
 fields ``__eq__`` compares.
 """
@@ -74,15 +75,34 @@ if __name__ == "__main__":
 # ---
 # The dict's keys were hashed in the parent when the local dict was built, so
 # each carries the parent's ``hash("alice")`` into the server. The worker's
-# ``CachedHashUser("alice")`` carries the worker's. The server trusts both
-# caches, looks in the slot of the worker's number, and finds nothing. Under
-# ``fork`` the worker shares the parent's salt, so the numbers agree by luck;
-# under ``spawn`` and ``forkserver`` they do not.
+# ``CachedHashUser("alice")`` is never hashed in the worker: pickling does not
+# call ``__hash__``, so the key arrives without a cache, and the server computes
+# its hash, with the *server's* salt, and caches it. The lookup compares the
+# parent's number with the server's. Under ``fork`` the server is a copy of the
+# parent, salt included, so they agree: by inheritance, not by luck. Under
+# ``spawn`` and ``forkserver`` the server is (a fork of) a fresh interpreter
+# with a salt of its own, so they do not.
+#
+# Shown directly: a key stored without being hashed first keeps no cache on its
+# way out, and comes back from the server carrying the hash the server
+# computed.
 
 if __name__ == "__main__":
+    seed = os.environ.get("PYTHONHASHSEED")
+    salt_shared = seed not in (None, "random")
+    if salt_shared:
+        print(f"failure hidden: PYTHONHASHSEED is set to {seed}: one salt everywhere")
+    unhashed = CachedHashUser("dave")
+    stored = manager.dict()
+    stored[unhashed] = 0
+    print("pickling the key cached a hash on it:", "_hash" in unhashed.__dict__)
+    (server_key,) = stored.keys()
+    same_salt = server_key._hash == hash("dave")
+    print("the server's cached hash equals this process's hash('dave'):", same_salt)
     print(
-        "depends on the start method: fork workers inherit the parent's hash salt, "
-        "so a cached str hash agrees by luck; spawn and forkserver workers do not"
+        "depends on the start method: a fork server inherits the parent's hash salt, "
+        "so the hashes it computes match the ones the parent cached; spawn and "
+        "forkserver servers have a salt of their own"
     )
 
 # %%
@@ -107,7 +127,7 @@ if __name__ == "__main__":
 # Fix: compute the hash when asked
 # --------------------------------
 # ``User.__hash__`` returns ``hash(self.name)`` on every call. The server
-# rehashes both the stored key and the looked-up key itself, with its own salt,
+# hashes both the stored key and the looked-up key itself, with its own salt,
 # so they always agree. :func:`mpguide.check_key` flags a cached hash before it
 # bites (see :doc:`/gallery/library/plot_01_check_key`).
 
@@ -121,14 +141,16 @@ if __name__ == "__main__":
 # -------------
 
 if __name__ == "__main__":
+    hidden_by = f"; PYTHONHASHSEED={seed} hides it" if salt_shared else ""
     print(
         f"failure reproduced: {'yes' if cached_failures else 'no'} "
-        f"({cached_failures} of 3 lookups raised KeyError)"
+        f"({cached_failures} of 3 lookups raised KeyError{hidden_by})"
     )
     print(
         f"fix works: {'yes' if fixed_failures == 0 else 'no'} "
         f"({3 - fixed_failures} of 3 lookups found)"
     )
     assert fixed_failures == 0 and address_failure
-    if "PYTHONHASHSEED" not in os.environ:
-        assert (cached_failures > 0) == (method != "fork")
+    salts_differ = method != "fork" and not salt_shared
+    assert (cached_failures > 0) == salts_differ == (not same_salt)
+    assert "_hash" not in unhashed.__dict__

@@ -50,9 +50,9 @@ class User:
 """
 
 
-def run_program(define_user, method, cwd):
-    """Run PROGRAM with ``python -c``; return its last line of output or error."""
-    code = PROGRAM.format(define_user=define_user)
+def run_program(define_user, method, cwd, program=PROGRAM):
+    """Run ``program`` with ``python -c``; return its last line of output or error."""
+    code = program.format(define_user=define_user)
     env = {**os.environ, "MPGUIDE_START_METHOD": method}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd
@@ -83,7 +83,10 @@ if __name__ == "__main__":
 # in *its* ``__main__``. For a script, ``multiprocessing`` re-runs the script
 # there (as ``__mp_main__``), so ``User`` exists. For ``python -c``, a notebook
 # or a REPL there is no file to re-run, so the server's ``__main__`` is empty:
-# ``Can't get attribute 'User'``, sent back as a ``RemoteError``. A ``fork``
+# ``Can't get attribute 'User'``, sent back as a ``RemoteError``. (The module
+# reads ``<module '__main__' (built-in)>`` in that message on 3.11, and
+# ``<module '__main__' (<class '_frozen_importlib.BuiltinImporter'>)>`` from
+# 3.12, which removed the loaders' ``module_repr()``.) A ``fork``
 # server inherited the class with the rest of memory. (One more ``fork`` trap:
 # it knows only the classes defined *before* the Manager started.)
 # :doc:`/explanation/main-module` has the whole story.
@@ -96,13 +99,74 @@ if __name__ == "__main__":
 
 # %%
 # Inside a function, it fails under every start method: pickle refuses a local
-# class before anything is sent.
+# class before anything is sent. The wording depends on the Python version: an
+# ``AttributeError`` saying ``Can't pickle local object`` on 3.11 and early 3.12
+# releases (3.12.1 checked), ``Can't get local object`` on 3.13 (and later 3.12
+# bug-fix releases), and from 3.14 a ``pickle.PicklingError`` saying ``Can't
+# pickle local object`` (gh-122311). The line below is what this build's Python
+# said.
 
 if __name__ == "__main__":
     local_class = "def make_user_class():" + textwrap.indent(USER_CLASS, "    ")
     local_class += "    return User\nUser = make_user_class()"
     status, local_line = run_program(local_class, method, project)
     print("class inside a function, exit status", status, "->", local_line)
+
+# %%
+# The same failure in a ``Pool``
+# ------------------------------
+# A ``Pool`` worker unpickles each task, and a task names its function the way
+# a key names its class. When the function lives in a ``__main__`` with no
+# file, the worker that takes a task dies unpickling it, and the task is lost
+# with it. The pool starts a replacement, which takes the next task and dies
+# the same way; once every task is lost, ``map`` waits for results that will
+# never come. Only when the pool's *initializer* cannot be found does every
+# worker die as it starts, and the pool replaces workers without end. This
+# program counts the workers the pool starts (through its private ``_pool``
+# list) until every task is lost, or up to 8, for at most a minute, then gives
+# up on ``map``.
+
+POOL_PROGRAM = """
+import multiprocessing, os, time
+
+def square(x):
+    return x * x
+
+def setup():
+    pass
+
+{define_user}
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ["MPGUIDE_START_METHOD"])
+    with context.Pool(2, initializer=INITIALIZER) as pool:
+        result = pool.map_async(square, range(4), chunksize=1)
+        every_task_lost = 2 + 4 if INITIALIZER is None else None
+        started, deadline = 0, time.monotonic() + 60
+
+        def count_started():  # workers are numbered as they start
+            return max([started, *(worker._identity[0] for worker in pool._pool)])
+
+        while not result.ready() and time.monotonic() < deadline:
+            started = count_started()
+            if started >= 8:
+                break
+            if started == every_task_lost:
+                time.sleep(1)  # watch a while longer: no worker is started
+                break
+            time.sleep(0.05)
+        started = count_started()
+        print(f"map finished: {{result.ready()}}, workers started: {{started}}")
+"""
+
+if __name__ == "__main__":
+    pool_lines = {}
+    for initializer in ("None", "setup"):
+        initialized = f"INITIALIZER = {initializer}"
+        status, pool_lines[initializer] = run_program(
+            initialized, method, project, program=POOL_PROGRAM
+        )
+        print(f"Pool(2, initializer={initializer}), 4 tasks ->", pool_lines[initializer])
 
 # %%
 # Fix: a module
@@ -125,5 +189,10 @@ if __name__ == "__main__":
     fixed = fixed_line == "stored: 1"
     print(f"failure reproduced: {'yes' if reproduced else 'no'} ({last_line})")
     print(f"fix works: {'yes' if fixed else 'no'} ({fixed_line})")
-    assert fixed and "Can't pickle local object" in local_line
+    refused_locally = re.match(
+        r"\w*(Attribute|Pickling)Error: Can't (pickle|get) local", local_line
+    )
+    assert fixed and refused_locally, local_line
     assert reproduced == (method != "fork")
+    pool_finished = [line.startswith("map finished: True") for line in pool_lines.values()]
+    assert pool_finished == [not reproduced] * 2, pool_lines

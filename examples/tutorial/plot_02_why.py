@@ -20,6 +20,7 @@ step by running it, with a ``User`` whose copies remember where they came from.
 import multiprocessing
 import os
 import pickle
+import struct
 
 from mpguide.diagrams import Hop, draw_round_trip
 
@@ -64,12 +65,19 @@ if __name__ == "__main__":
     print("copy:", where(copy))
 
 # %%
-# In CPython the identity hash is literally the address shifted right by four
-# bits (an implementation detail, shown here only to make "derived from the
-# address" concrete):
+# In CPython the identity hash is literally the address *rotated* right by four
+# bits: the low four bits move to the top (CPython's pointer hash; an
+# implementation detail, shown here only to make "derived from the address"
+# concrete). Objects are 16-byte aligned, so those four bits are zero and the
+# rotation comes out equal to a plain shift:
 
 if __name__ == "__main__":
-    print("hash(alice) == id(alice) >> 4:", hash(alice) == id(alice) >> 4)
+    address, bits = id(alice), 8 * struct.calcsize("P")
+    rotated = ((address >> 4) | (address << (bits - 4))) % 2**bits
+    signed = rotated - 2**bits if rotated >= 2 ** (bits - 1) else rotated
+    print("id(alice) % 16:", address % 16)
+    print("hash(alice) == id(alice) rotated right by 4 bits:", hash(alice) == signed)
+    print("hash(alice) == id(alice) >> 4:", hash(alice) == address >> 4)
 
 # %%
 # Step 2: the dict lives in another process
