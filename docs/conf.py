@@ -81,6 +81,7 @@ sphinx_gallery_conf = {
             "tutorial",
             "library",
             "pitfalls",
+            "start_methods",
             "internals",
             "performance",
             "security",

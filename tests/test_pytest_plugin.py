@@ -39,11 +39,18 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 
+def process_class():
+    return type(multiprocessing.current_process()).__name__
+
+
 def test_report_defaults():
     print("\\nbefore any use:", multiprocessing.get_start_method(allow_none=True))
     with ProcessPoolExecutor(max_workers=1) as pool:
         worker = pool.submit(multiprocessing.get_start_method).result()
     print("ProcessPoolExecutor worker:", worker)
+    with ProcessPoolExecutor(max_workers=1, max_tasks_per_child=1) as pool:
+        recycled = pool.submit(process_class).result()
+    print("ProcessPoolExecutor(max_tasks_per_child=1) worker:", recycled)
     with multiprocessing.Manager() as manager:
         print("Manager works:", manager.list([1])[:])
     print("default after use:", multiprocessing.get_start_method())
@@ -105,6 +112,7 @@ def test_code_that_chooses_nothing_gets_the_option(
     expected = [
         "before any use: None",
         f"ProcessPoolExecutor worker: {method}",
+        "ProcessPoolExecutor(max_tasks_per_child=1) worker: SpawnProcess",  # 3.11-3.13
         "Manager works: [1]",
         f"default after use: {method}",
     ]
@@ -130,3 +138,18 @@ def test_an_unknown_method_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = run_sample(pytester, "--mp-start-method=threads")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--mp-start-method: invalid choice: 'threads'*"])
+
+
+def test_a_method_the_platform_lacks_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import multiprocessing
+        multiprocessing.get_all_start_methods = lambda: ["spawn"]  # as on Windows
+        """
+    )
+    pytester.makepyfile(test_sample=FORK_ONLY_TESTS)
+    result = run_sample(pytester, "--mp-start-method=forkserver")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--mp-start-method: start method 'forkserver' is not available on this platform*"]
+    )

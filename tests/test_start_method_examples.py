@@ -8,8 +8,11 @@ start method; the tests check that, and the version-dependent parts by version.
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from conftest import ROOT, run_script
 
 from mpguide.sphinxext.start_method_matrix import Outcome
@@ -75,6 +78,40 @@ def test_fork_with_a_thread_holding_a_lock_warns_from_3_12(start_method: str) ->
     fix_method = start_method if start_method != "fork" else "forkserver"
     assert f"{fix_method}: child exit code 0" in output
     assert f"{fix_method}: warnings: none" in output
+
+
+FORK_WHILE_A_THREAD_RUNS = """
+import multiprocessing, threading
+
+def nothing():
+    pass
+
+if __name__ == "__main__":
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, args=(30,))
+    thread.start()
+    child = multiprocessing.get_context("fork").Process(target=nothing)
+    child.start()
+    child.join(30)
+    stop.set()
+    thread.join()
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["-X", "dev"]])
+def test_the_fork_warning_is_shown_only_when_warnings_are_enabled(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    program = tmp_path / "fork_with_thread.py"
+    program.write_text(FORK_WHILE_A_THREAD_RUNS)
+    done = subprocess.run(
+        [sys.executable, *flags, str(program)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    shown = "is multi-threaded, use of fork() may lead to deadlocks" in done.stderr
+    assert shown == (bool(flags) and sys.version_info >= (3, 12)), done.stderr
+    if shown:
+        assert "popen_fork.py" in done.stderr  # attributed to multiprocessing, not to us
 
 
 def test_set_start_method_conflicts_and_contexts(start_method: str) -> None:
