@@ -61,6 +61,8 @@ def test_targets_that_fork_copies_must_pickle_elsewhere(start_method: str) -> No
         assert under_fork == "ran", name
         assert re.search(r"pickle|Can't get local object", under_spawn), (name, under_spawn)
     assert output.count(f"under {start_method}: ran") == 5
+    pool_line = re.search(r"^a lambda sent to a fork Pool: (.*)$", output, re.M).group(1)
+    assert "pickle" in pool_line and "lambda" in pool_line, pool_line
 
 
 def test_fork_with_a_thread_holding_a_lock_warns_from_3_12(start_method: str) -> None:

@@ -98,6 +98,19 @@ if __name__ == "__main__":
     connection.close()
 
 # %%
+# A pool is different: its tasks travel through a queue, pickled, under every
+# start method. A lambda fails there under ``fork`` too, so code that used
+# pools has less to fix than code that started processes itself.
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        try:
+            pool_outcome = f"ran: {pool.apply(lambda: 'done')}"
+        except Exception as error:
+            pool_outcome = f"{type(error).__name__}: {error}"
+    print("a lambda sent to a fork Pool:", pool_outcome)
+
+# %%
 # Why
 # ---
 # ``spawn`` and ``forkserver`` pickle the ``Process`` object, target and
