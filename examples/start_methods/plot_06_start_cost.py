@@ -82,5 +82,8 @@ if __name__ == "__main__":
 # worker; ``forkserver`` pays for that once, then costs about what ``fork``
 # does, plus the pickling of each target. Either way the cost is per *worker*,
 # not per task: create a pool once and reuse it, rather than one process per
-# item. The performance page measures what each fix for the Manager costs
+# item. A ``fork`` also costs more the larger the parent: when this site is
+# built, the parent is the documentation build itself, a far larger process
+# than a script, so ``fork`` is slower there and the ratios smaller. The
+# performance page measures what each fix for the Manager costs
 # (:doc:`/gallery/performance/plot_01_costs`).
