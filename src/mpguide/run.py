@@ -40,6 +40,7 @@ START_METHODS = ("fork", "spawn", "forkserver")
 #: Exit status when the command cannot start the program (as ``python missing.py``).
 EXIT_USAGE = 2
 
+USAGE = "%(prog)s --start-method METHOD (script.py | -m module) [args ...]"
 RUN_DESCRIPTION = """\
 Run a Python program with METHOD as the default multiprocessing start method,
 as Python 3.14 on Linux (forkserver), macOS or Windows (spawn) would. The
@@ -108,7 +109,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:  # type: ignor
         help="run a script or module with a given default start method",
         description=RUN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="%(prog)s --start-method METHOD (script.py | -m module) [args ...]",
+        usage=USAGE,
         add_help=False,
     )
 
@@ -118,7 +119,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         prog=prog,
         description=RUN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="%(prog)s --start-method METHOD (script.py | -m module) [args ...]",
+        usage=USAGE,
     )
     parser.add_argument(
         "--start-method",
