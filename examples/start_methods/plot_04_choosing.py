@@ -165,7 +165,9 @@ if __name__ == "__main__":
 # default method (``get_preparation_data()`` in ``multiprocessing/spawn.py``
 # calls ``get_start_method()``, on 3.11 to 3.13). Run as a script, this page
 # prints ``None -> None`` under ``fork`` and ``None -> fork`` (Linux's default
-# before 3.14) under the others. So an application that calls
+# before 3.14) under the others. (On this site the parent is the documentation
+# build, which had started processes before this page, so the setting printed
+# above was filled in already.) So an application that calls
 # ``set_start_method`` must do so before starting anything.
 #
 # A library takes the context as a parameter (``mp_context=None`` meaning "the
