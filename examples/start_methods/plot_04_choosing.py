@@ -166,8 +166,8 @@ if __name__ == "__main__":
 # calls ``get_start_method()``, on 3.11 to 3.13). Run as a script, this page
 # prints ``None -> None`` under ``fork`` and ``None -> fork`` (Linux's default
 # before 3.14) under the others. (On this site the parent is the documentation
-# build, which had started processes before this page, so the setting printed
-# above was filled in already.) So an application that calls
+# build, where earlier pages may have filled it in already.) So an application
+# that calls
 # ``set_start_method`` must do so before starting anything.
 #
 # A library takes the context as a parameter (``mp_context=None`` meaning "the
