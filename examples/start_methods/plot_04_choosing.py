@@ -167,8 +167,7 @@ if __name__ == "__main__":
 # prints ``None -> None`` under ``fork`` and ``None -> fork`` (Linux's default
 # before 3.14) under the others. (On this site the parent is the documentation
 # build, where earlier pages may have filled it in already.) So an application
-# that calls
-# ``set_start_method`` must do so before starting anything.
+# that calls ``set_start_method`` must do so before starting anything.
 #
 # A library takes the context as a parameter (``mp_context=None`` meaning "the
 # default", as :class:`~concurrent.futures.ProcessPoolExecutor` does). An
