@@ -84,6 +84,7 @@ sphinx_gallery_conf = {
             "tutorial",
             "library",
             "pitfalls",
+            "start_methods",
             "managers",
             "internals",
             "performance",

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from mpguide import __version__
+from mpguide import __version__, run
 from mpguide.keycheck import check_key
 
 __all__ = ["main"]
@@ -74,6 +74,7 @@ def build_parser(prog: str = "mpguide") -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up on code that does not return after this long (default 30)",
     )
+    run.add_run_parser(commands)
     return parser
 
 
@@ -123,8 +124,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "mpguide") -> int:
     The current directory is importable, as under ``python -m``, so that
     ``mpguide check mymodule:key`` finds ``mymodule.py`` from the console script too.
     """
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["run"]:  # the program's options are its own: run parses them
+        return run.main(arguments[1:], prog=f"{prog} run")
     parser = build_parser(prog)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:

@@ -1,0 +1,177 @@
+"""
+What must now pickle: a process's target and arguments
+======================================================
+
+Under ``fork``, ``Process(target=f, args=...)`` hands ``f`` and its arguments
+to the child by copying memory: nothing is pickled, so anything works. Under
+``spawn`` and ``forkserver`` the ``Process`` object itself is pickled and sent
+to a fresh interpreter, so ``start()`` fails for lambdas, local functions and
+closures, bound methods of objects holding a lock, open files, thread locks,
+generators and database connections. ``Pool`` and ``ProcessPoolExecutor``
+pickle every task under every start method, so there nothing changes. The fix
+is to send what *recreates* the thing: a top-level function, a path, a name.
+"""
+
+# %%
+# Reproduce
+# ---------
+# Each target below is started once under ``fork`` and once under ``spawn``.
+
+import functools
+import multiprocessing
+import os
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
+
+
+class Counter:
+    """An object with a thread lock: its bound methods cannot be pickled."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def run(self):
+        with self.lock:
+            pass
+
+
+def use(resource):
+    """A top-level target: it touches what it was given."""
+    if hasattr(resource, "read"):
+        resource.read()
+    elif hasattr(resource, "execute"):
+        resource.execute("select 1")
+    elif hasattr(resource, "acquire"):
+        with resource:
+            pass
+    else:
+        list(resource)
+
+
+def make_local_function(factor):
+    def scaled():
+        return factor * 2  # a closure over factor
+
+    return scaled
+
+
+def start_and_join(context, target, args=()):
+    """Start one process; return "ran" or the error that start() raised."""
+    process = context.Process(target=target, args=args)
+    try:
+        process.start()
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    process.join(60)
+    return "ran" if process.exitcode == 0 else f"exit code {process.exitcode}"
+
+
+if __name__ == "__main__":
+    method = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
+    method = method.get_start_method()
+    print("start method:", method)
+    workspace = tempfile.TemporaryDirectory()
+    notes = Path(workspace.name, "notes.txt")
+    notes.write_text("a note\n")
+    database = Path(workspace.name, "app.db")
+
+    open_file = notes.open()
+    connection = sqlite3.connect(database)
+    cases = {
+        "a lambda": (lambda: None, ()),
+        "a local function (closure)": (make_local_function(3), ()),
+        "a bound method of an object with a lock": (Counter().run, ()),
+        "an open file": (use, (open_file,)),
+        "a threading.Lock": (use, (threading.Lock(),)),
+        "a generator": (use, ((n for n in range(3)),)),
+        "a sqlite3 connection": (use, (connection,)),
+    }
+    outcomes = {}
+    for name, (target, args) in cases.items():
+        under_fork = start_and_join(multiprocessing.get_context("fork"), target, args)
+        under_spawn = start_and_join(multiprocessing.get_context("spawn"), target, args)
+        outcomes[name] = (under_fork, under_spawn)
+        print(f"{name}:\n    fork: {under_fork}\n    spawn: {under_spawn}")
+    open_file.close()
+    connection.close()
+
+# %%
+# A pool is different: its tasks travel through a queue, pickled, under every
+# start method. A lambda fails there under ``fork`` too, so code that used
+# pools has less to fix than code that started processes itself.
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        try:
+            pool_outcome = f"ran: {pool.apply(lambda: 'done')}"
+        except Exception as error:
+            pool_outcome = f"{type(error).__name__}: {error}"
+    print("a lambda sent to a fork Pool:", pool_outcome)
+
+# %%
+# Why
+# ---
+# ``spawn`` and ``forkserver`` pickle the ``Process`` object, target and
+# arguments included. A function pickles as its module and name, so a lambda,
+# a nested function or a closure cannot: there is no name to look up. Open
+# files, locks, generators and connections are pickled by value, and have no
+# value that means anything in another process. The message names the culprit;
+# its wording varies between Python versions.
+
+# %%
+# Fix: send what recreates it
+# ---------------------------
+# A top-level function (with :func:`functools.partial` for bound arguments), the
+# path of the file or database (each worker opens its own), and a
+# ``multiprocessing`` lock from the same context, which may be passed to
+# ``Process``. A generator's items go in a list.
+
+
+def read_notes(path):
+    Path(path).read_text()
+
+
+def query(database_path):
+    with sqlite3.connect(database_path) as connection:
+        connection.execute("select 1")
+    connection.close()
+
+
+def scaled(factor):
+    return factor * 2
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(method)
+    fixes = {
+        "functools.partial of a top-level function": (functools.partial(scaled, 3), ()),
+        "the file's path": (read_notes, (str(notes),)),
+        "the database's path": (query, (str(database),)),
+        "a lock from the context": (use, (context.Lock(),)),
+        "the generator's items": (use, (list(n for n in range(3)),)),
+    }
+    fixed = {name: start_and_join(context, *case) for name, case in fixes.items()}
+    for name, outcome in fixed.items():
+        print(f"{name} under {method}: {outcome}")
+    workspace.cleanup()
+
+# %%
+# What happened
+# -------------
+
+if __name__ == "__main__":
+    broken = [name for name, (fork, spawn) in outcomes.items() if fork == "ran" != spawn]
+    reproduced = len(broken) == len(cases)
+    ran = sum(outcome == "ran" for outcome in fixed.values())
+    works = ran == len(fixes)
+    print(
+        f"failure reproduced: {'yes' if reproduced else 'no'} "
+        f"({len(broken)} of {len(cases)} targets ran under fork and failed under spawn)"
+    )
+    print(
+        f"fix works: {'yes' if works else 'no'} "
+        f"({ran} of {len(fixes)} replacements ran under {method})"
+    )
+    assert reproduced and works

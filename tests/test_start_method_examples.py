@@ -1,0 +1,157 @@
+"""The "moving off fork" pages, run as scripts under every start method, do what they say.
+
+Each page shows the break under an explicit ``fork`` context and the fix under
+a fresh-interpreter one in the same run, so its outcome is the same under every
+start method; the tests check that, and the version-dependent parts by version.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_script
+
+from mpguide.sphinxext.start_method_matrix import Outcome
+
+PAGES = ROOT / "examples" / "start_methods"
+FRESH_INTERPRETER = ("spawn", "forkserver")
+
+
+def run_page(name: str, start_method: str) -> tuple[str, Outcome | None]:
+    result = run_script(PAGES / name, start_method)
+    assert result.returncode == 0, result.stderr
+    assert f"start method: {start_method}" in result.stdout
+    outcome = None
+    if "failure reproduced:" in result.stdout:
+        outcome = Outcome.parse(result.stdout, name)
+        assert outcome.reproduced and outcome.fixed, outcome
+    return result.stdout, outcome
+
+
+def test_run_time_state_reaches_fork_workers_only(start_method: str) -> None:
+    output, _ = run_page("plot_01_runtime_state.py", start_method)
+    assert re.search(
+        r"a fork worker: \{'mode': 'production', 'plugins': \['audit'\], "
+        r"'greet\(\)': 'patched', 'log handlers': 1, "
+        r"'imported in this process': False\}",
+        output,
+    )
+    for fresh in FRESH_INTERPRETER:
+        assert (
+            f"a {fresh} worker: {{'mode': 'default', 'plugins': [], 'greet()': 'hello', "
+            "'log handlers': 0, 'imported in this process': True}" in output
+        )
+    fixed = re.search(rf"a {start_method} worker, with an initializer: (.*)", output)
+    assert fixed and "'mode': 'production', 'plugins': ['audit']" in fixed.group(1)
+    assert "'log handlers': 1" in fixed.group(1)
+    patched = "'greet()': 'patched'" in fixed.group(1)
+    assert patched == (start_method == "fork")  # code reaches a fresh one by import only
+
+
+def test_targets_that_fork_copies_must_pickle_elsewhere(start_method: str) -> None:
+    output, outcome = run_page("plot_02_must_pickle.py", start_method)
+    assert outcome and outcome.reproduced_detail.startswith("7 of 7")
+    blocks = re.findall(r"^(.+):\n    fork: (.*)\n    spawn: (.*)$", output, re.M)
+    assert len(blocks) == 7
+    for name, under_fork, under_spawn in blocks:
+        assert under_fork == "ran", name
+        assert re.search(r"pickle|Can't get local object", under_spawn), (name, under_spawn)
+    assert output.count(f"under {start_method}: ran") == 5
+    pool_line = re.search(r"^a lambda sent to a fork Pool: (.*)$", output, re.M).group(1)
+    assert "pickle" in pool_line and "lambda" in pool_line, pool_line
+
+
+def test_fork_with_a_thread_holding_a_lock_warns_from_3_12(start_method: str) -> None:
+    output, _ = run_page("plot_03_fork_with_threads.py", start_method)
+    assert "fork: child exit code 3" in output
+    warning = (
+        "DeprecationWarning: This process (pid=<pid>) is multi-threaded, "
+        "use of fork() may lead to deadlocks in the child."
+    )
+    fork_warnings = re.search(r"^fork: warnings: (.*)$", output, re.M).group(1)
+    if sys.version_info >= (3, 12):
+        assert fork_warnings == repr([warning])
+    else:
+        assert fork_warnings == "none"
+    fix_method = start_method if start_method != "fork" else "forkserver"
+    assert f"{fix_method}: child exit code 0" in output
+    assert f"{fix_method}: warnings: none" in output
+
+
+FORK_WHILE_A_THREAD_RUNS = """
+import multiprocessing, threading
+
+def nothing():
+    pass
+
+if __name__ == "__main__":
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, args=(30,))
+    thread.start()
+    child = multiprocessing.get_context("fork").Process(target=nothing)
+    child.start()
+    child.join(30)
+    stop.set()
+    thread.join()
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["-X", "dev"]])
+def test_the_fork_warning_is_shown_only_when_warnings_are_enabled(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    program = tmp_path / "fork_with_thread.py"
+    program.write_text(FORK_WHILE_A_THREAD_RUNS)
+    done = subprocess.run(
+        [sys.executable, *flags, str(program)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    shown = "is multi-threaded, use of fork() may lead to deadlocks" in done.stderr
+    assert shown == (bool(flags) and sys.version_info >= (3, 12)), done.stderr
+    if shown:
+        assert "popen_fork.py" in done.stderr  # attributed to multiprocessing, not to us
+
+
+def test_set_start_method_conflicts_and_contexts(start_method: str) -> None:
+    output, _ = run_page("plot_04_choosing.py", start_method)
+    already = "RuntimeError: context has already been set"
+    assert f"a library set it at import: {already}" in output
+    assert f"asked before setting: {already}" in output
+    assert "method after the import: spawn\na worker sees mode: default" in output
+    process_class = {
+        "fork": "ForkProcess",
+        "spawn": "SpawnProcess",
+        "forkserver": "ForkServerProcess",
+    }[start_method]
+    assert f"context.Pool worker: {process_class}" in output
+    assert f"ProcessPoolExecutor(mp_context=context) worker: {process_class}" in output
+    assert "context.Manager() and SyncManager(ctx=context) work: True" in output
+    # Starting a fresh-interpreter process fills in the global default (fork,
+    # Linux's before 3.14); fork leaves it unset.
+    after = "None" if start_method == "fork" else "fork"
+    assert f"the global setting before and after: None -> {after}" in output
+
+
+def test_python_m_package_needs_its_workers_in_a_module(start_method: str) -> None:
+    output, _ = run_page("plot_05_python_m_package.py", start_method)
+    assert "python -m app fork: the worker ran / worker exit code: 0" in output
+    assert re.search(
+        r"python -m app forkserver: worker exit code: 1 / worker failed: "
+        r"AttributeError: Can't get attribute 'work' on <module '__main__'",
+        output,
+    )
+    for each in {start_method, "forkserver"}:
+        assert f"python -m fixed_app {each}: the worker ran / worker exit code: 0" in output
+
+
+def test_start_cost_is_printed_as_ratios_to_fork(start_method: str) -> None:
+    output, _ = run_page("plot_06_start_cost.py", start_method)
+    for what in ("one process", "a pool of 4"):
+        line = re.search(rf"^{what}: (.*)$", output, re.M).group(1)
+        assert re.fullmatch(
+            r"fork 1\.0x, spawn \d+\.\dx, forkserver \d+\.\dx \(fork: \d+\.\d ms\)", line
+        ), line
