@@ -101,6 +101,34 @@ class EagerlyCachedHashUser:
         return self._hash
 
 
+class OpaqueCachedHashUser:
+    """Caches, at construction, a hash the check cannot trace to the fields."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._hash = hash(("user", name))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OpaqueCachedHashUser) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+class CachedAndReassignable:
+    """A salted hash cached at construction, and a public attribute that feeds it."""
+
+    def __init__(self, name: str, level: int) -> None:
+        self.name, self.level = name, level
+        self._hash = hash(name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CachedAndReassignable) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return self._hash if self.level >= 0 else hash(self.level)
+
+
 class UserWithLock:
     def __init__(self, name: str) -> None:
         self.name = name
