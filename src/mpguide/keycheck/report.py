@@ -142,6 +142,21 @@ class KeyReport:
             "findings": [finding.to_dict() for finding in self.findings],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KeyReport:
+        """The report :meth:`to_dict` described (``ok`` is recomputed)."""
+        findings = tuple(
+            Finding(
+                Problem(f["problem"]),
+                Severity(f["severity"]),
+                f["summary"],
+                f["explanation"],
+                f["fix"],
+            )
+            for f in data["findings"]
+        )
+        return cls(data["key"], data["type"], findings, tuple(data["checks"]))
+
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=2)
