@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sample_keys as keys
@@ -20,6 +24,7 @@ from mpguide import (
     UnshareableKeyError,
     assert_shareable_key,
     check_key,
+    check_keys,
 )
 
 TESTS = Path(__file__).resolve().parent
@@ -327,6 +332,128 @@ def test_findings_come_errors_first() -> None:
         Problem.CACHED_HASH,
         Problem.MUTABLE_HASH,
     ]
+
+
+def snapshot(obj: object) -> tuple[object, ...]:
+    """What a caller can observe of a key: its repr, hash, and every attribute."""
+    attributes = {
+        name: repr(getattr(obj, name, None))
+        for name in (*vars(type(obj)), *getattr(obj, "__dict__", {}), "name", "value")
+        if not name.startswith("__")
+    }
+    return repr(obj), hash(obj), attributes
+
+
+SINGLETONS_AND_AN_ORDINARY_KEY = [
+    keys.Colour.RED,
+    keys.Level.HIGH,
+    keys.MISSING,  # __reduce__ returns a global's name
+    keys.DEFAULT_SETTINGS,  # registered with copyreg
+    keys.ORIGIN,  # a module-level constant pickled by reference
+    keys.ValueUser(1),
+]
+
+
+@pytest.mark.parametrize("new_process", [True, False], ids=["new process", "here only"])
+@pytest.mark.parametrize(
+    "key", SINGLETONS_AND_AN_ORDINARY_KEY, ids=lambda key: type(key).__name__
+)
+def test_the_check_leaves_the_key_as_it_found_it(key: object, new_process: bool) -> None:
+    before = snapshot(key)
+    built_before = {key: "found"}
+    check_key(key, new_process=new_process)
+    assert snapshot(key) == before
+    assert key == key
+    assert built_before[key] == "found"
+
+
+@pytest.mark.parametrize("member", [keys.Colour.RED, keys.Level.HIGH])
+def test_an_enum_member_passes_strict(member: object) -> None:
+    report = check_key(member)
+    assert report.passes(strict=True), report
+    assert Problem.MUTABLE_HASH not in problems(report)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        keys.make_path,
+        keys.make_pure_posix_path,
+        keys.make_slots_point,
+        keys.make_user_id,
+        keys.make_slug,
+    ],
+)
+def test_good_keys_an_earlier_check_rejected(make: Callable[[], object]) -> None:
+    """Slots (Path caches its hash in one, never pickled), keys sent as another type."""
+    report = check_key(make())
+    assert report.ok, report
+    assert Problem.CACHED_HASH not in problems(report)
+
+
+@pytest.mark.parametrize("depth", [950, 2000])
+def test_deep_nesting_is_judged_by_the_servers_limits(depth: int) -> None:
+    """Whatever this process's recursion limit, the server has the default one."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(10 * depth)
+    try:
+        report = check_key(keys.make_nested_tuple(depth))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert problems(report) == {Problem.NOT_PICKLABLE: Severity.ERROR}
+    assert "nests containers more than" in report.errors[0].summary
+
+
+def test_a_batch_gets_one_report_per_key_in_order() -> None:
+    batch = [keys.FrozenId(1), keys.User("sam"), keys.LoopingHash(), 7]
+    reports = check_keys(batch, timeout=1)
+    assert [report.ok for report in reports] == [True, False, False, True]
+    assert reports[1].errors[0].problem is Problem.IDENTITY_EQUALITY
+    assert reports[2].errors[0].problem is Problem.CHECK_TIMED_OUT
+    assert all(report.checks[-1] == "new process" for report in (reports[0], reports[3]))
+
+
+def lookup_in_worker(shared: Any, builder: str, hash_first: bool) -> object:
+    """A worker builds an equal key itself and looks it up."""
+    key = getattr(keys, builder)()
+    if hash_first:
+        hash(key)
+    return shared.get(key, "missing")
+
+
+TRIPS = [
+    ("make_path", False),
+    ("make_slots_point", False),
+    ("make_user_id", False),
+    ("make_colour", False),
+    ("make_frozen_user", False),
+    ("make_user", False),
+    ("make_eagerly_cached", False),
+    ("make_lazily_cached", False),
+    ("make_lazily_cached", True),  # hashed before it is sent, as a local dict does
+]
+
+
+def test_a_key_that_passes_works_in_a_real_manager_trip(start_method: str) -> None:
+    context = multiprocessing.get_context(start_method)
+    failures = {}
+    with context.Manager() as manager, ProcessPoolExecutor(1, mp_context=context) as pool:
+        for builder, hash_first in TRIPS:
+            key = getattr(keys, builder)()
+            if hash_first:
+                hash(key)
+            report = check_key(key)
+            shared = manager.dict()
+            shared[key] = "found"
+            here = shared.get(key, "missing")
+            there = pool.submit(lookup_in_worker, shared, builder, hash_first).result()
+            works = here == there == "found"
+            if report.ok and not works:
+                failures[builder, hash_first] = (here, there)
+            if builder in ("make_eagerly_cached",) or hash_first:
+                assert not report.ok
+                assert works == (start_method == "fork"), (builder, here, there)
+    assert not failures, f"passed the check, failed the trip: {failures}"
 
 
 def run_python(

@@ -171,6 +171,7 @@ def examine(
         result["caches"] = {
             name: {
                 "travels": name in travelling,
+                "travels_once_hashed": name in travelling or pickled_along(first, name),
                 "recomputed": recomputed_hash(payload, name),
             }
             for name in caches
@@ -186,6 +187,15 @@ def returned_as_is(payload: bytes, name: str) -> bool:
         return False
     ok, error = attempt(hash, copy)
     return not ok and "should return an integer" in str(error)
+
+
+def pickled_along(obj: object, name: str) -> bool:
+    """Does a copy of ``obj``, once hashed, carry its cache ``name`` to the next copy?"""
+    ok, payload = attempt(pickle.dumps, obj)
+    if not ok:
+        return False
+    ok, copy = attempt(pickle.loads, payload)
+    return ok and name in int_attributes(copy)
 
 
 def recomputed_hash(payload: bytes, name: str) -> int | None:

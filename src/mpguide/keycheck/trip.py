@@ -382,7 +382,7 @@ class Trip:
                     self.report_uncertain_cache(name)
                 elif elsewhere != here_hash:
                     self.report_travelling_cache(name, here_hash, elsewhere)
-            elif here_hash != there_hash:
+            elif cache["travels_once_hashed"] and here_hash != there_hash:
                 self.report_lazy_cache(name, here_hash, there_hash)
 
     def report_travelling_cache(self, name: str, here: int, elsewhere: int) -> None:
