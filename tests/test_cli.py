@@ -239,7 +239,9 @@ def test_a_non_ascii_key_prints_under_the_c_locale(tmp_path: Path) -> None:
     ],
     ids=["import", "repr", "regex-in-hash"],
 )
-def test_the_timeout_covers_the_whole_check(tmp_path: Path, stuck_in: str, code: str) -> None:
+def test_the_timeout_covers_the_whole_check(
+    tmp_path: Path, stuck_in: str, code: str
+) -> None:
     write_module(tmp_path, "stuck", code)
     started = time.monotonic()
     result = mpguide("check", "--timeout", "3", "--no-call", "stuck:key", cwd=tmp_path)

@@ -122,8 +122,8 @@ def examine(
     first, second = copies
     cls = type(first)
     result["type"] = f"{getattr(cls, '__module__', '?')}.{cls.__qualname__}"
-    result["identity_hash"] = cls.__hash__ is object.__hash__
-    result["identity_eq"] = cls.__eq__ is object.__eq__
+    result["identity_hash"] = getattr(cls, "__hash__", None) is object.__hash__
+    result["identity_eq"] = getattr(cls, "__eq__", None) is object.__eq__
     singleton = first is second
     result["singleton"] = singleton
     carried = {} if singleton else int_attributes(first)  # before any hash

@@ -337,8 +337,7 @@ def _timed_out(target: str, stage: str, timeout: float) -> dict[str, Any]:
         "Importing the module, calling the target, or the key's own code (its "
         "__repr__, __hash__, __eq__ or pickling) did not return in time; code that "
         "never returns hangs every dict and every process that touches the key.",
-        "Find the loop or the blocking call; if the check is merely slow, raise "
-        "--timeout.",
+        "Find the loop or the blocking call; if the check is merely slow, raise --timeout.",
     )
     report = KeyReport(target, "?", (finding,), ())
     return {"report": report.to_dict()}

@@ -40,8 +40,6 @@ def type_name(cls: type) -> str:
     return f"{module}.{getattr(cls, '__qualname__', '?')}"
 
 
-
-
 def nesting_depth(obj: object, limit: int) -> int:
     """How deeply built-in containers nest in ``obj``, counted up to ``limit + 1``."""
     deepest = 0

@@ -188,7 +188,6 @@ class UnshareableKeyError(AssertionError):
         self.report = report
 
 
-
 def _wrap(text: str, first: str, rest: str) -> str:
     return textwrap.fill(
         text,
@@ -202,5 +201,3 @@ def _wrap(text: str, first: str, rest: str) -> str:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-

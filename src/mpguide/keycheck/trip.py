@@ -385,7 +385,7 @@ class Trip:
             elif cache["travels_once_hashed"] and here_hash != there_hash:
                 self.report_lazy_cache(name, here_hash, there_hash)
 
-    def report_travelling_cache(self, name: str, here: int, elsewhere: int) -> None:
+    def report_travelling_cache(self, name: str, here: object, elsewhere: int) -> None:
         self.add(
             Problem.CACHED_HASH,
             Severity.ERROR,
