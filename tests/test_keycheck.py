@@ -24,7 +24,6 @@ from mpguide import (
     UnshareableKeyError,
     assert_shareable_key,
     check_key,
-    check_keys,
 )
 
 TESTS = Path(__file__).resolve().parent
@@ -405,12 +404,22 @@ def test_deep_nesting_is_judged_by_the_servers_limits(depth: int) -> None:
 
 
 def test_a_batch_gets_one_report_per_key_in_order() -> None:
-    batch = [keys.FrozenId(1), keys.User("sam"), keys.LoopingHash(), 7]
-    reports = check_keys(batch, timeout=1)
-    assert [report.ok for report in reports] == [True, False, False, True]
-    assert reports[1].errors[0].problem is Problem.IDENTITY_EQUALITY
-    assert reports[2].errors[0].problem is Problem.CHECK_TIMED_OUT
-    assert all(report.checks[-1] == "new process" for report in (reports[0], reports[3]))
+    """Run in a child: the abandoned check thread spins until its process exits."""
+    script = """
+        import json
+        import sample_keys as keys
+        from mpguide import check_keys
+
+        batch = [keys.FrozenId(1), keys.User("sam"), keys.LoopingHash(), 7]
+        print(json.dumps([report.to_dict() for report in check_keys(batch, timeout=1)]))
+    """
+    result = run_python(script, timeout=60)
+    assert result.returncode == 0, result.stderr
+    reports = json.loads(result.stdout)
+    assert [report["ok"] for report in reports] == [True, False, False, True]
+    assert reports[1]["findings"][0]["problem"] == "identity-equality"
+    assert reports[2]["findings"][0]["problem"] == "check-timed-out"
+    assert all(report["checks"][-1] == "new process" for report in (reports[0], reports[3]))
 
 
 def lookup_in_worker(shared: Any, builder: str, hash_first: bool) -> object:
