@@ -477,3 +477,12 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+
+
+def test_the_checks_own_failure_is_reported_apart_and_never_passes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    report = check_key(keys.FrozenId(1))
+    assert problems(report) == {Problem.CHECK_FAILED: Severity.ERROR}
+    assert not report.ok

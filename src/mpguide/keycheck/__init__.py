@@ -35,6 +35,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
+from mpguide._fresh_process import attempt, describe
 from mpguide.keycheck.diagnosis import type_name
 from mpguide.keycheck.fresh import examine_in_fresh_interpreter
 from mpguide.keycheck.report import (
@@ -98,7 +99,9 @@ def check_keys(
         sendable = [t for t in trips if t.payload is not None and not t.timed_out]
         payloads = [t.payload for t in sendable if t.payload is not None]
         if payloads:
-            results = examine_in_fresh_interpreter(payloads, timeout)
+            ok, results = attempt(examine_in_fresh_interpreter, payloads, timeout)
+            if not ok:  # could not even start it: the check's failure, not the key's
+                results = [{"failed": describe(results)}] * len(payloads)
             for trip, result in zip(sendable, results, strict=True):
                 trip.interpret_fresh(result, timeout)
     return [_report(trip) for trip in trips]
