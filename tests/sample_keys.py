@@ -310,6 +310,16 @@ class Point:
 ORIGIN = Point(0, 0)
 
 
+class LazyConstant(LazilyCachedHashUser):
+    """A module-level constant pickled by reference, caching its hash when hashed."""
+
+    def __reduce__(self) -> str:
+        return "LAZY_CONSTANT"
+
+
+LAZY_CONSTANT = LazyConstant("constant")
+
+
 # -- Good keys an earlier check rejected ---------------------------------------------
 
 

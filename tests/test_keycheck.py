@@ -358,12 +358,22 @@ SINGLETONS_AND_AN_ORDINARY_KEY = [
     "key", SINGLETONS_AND_AN_ORDINARY_KEY, ids=lambda key: type(key).__name__
 )
 def test_the_check_leaves_the_key_as_it_found_it(key: object, new_process: bool) -> None:
-    before = snapshot(key)
     built_before = {key: "found"}
+    before = snapshot(key)
     check_key(key, new_process=new_process)
     assert snapshot(key) == before
     assert key == key
     assert built_before[key] == "found"
+
+
+@pytest.mark.parametrize("new_process", [True, False], ids=["new process", "here only"])
+def test_a_singleton_is_not_even_hashed_here(new_process: bool) -> None:
+    """Its __hash__ would cache a hash on the caller's own object."""
+    constant = keys.LAZY_CONSTANT
+    vars(constant).pop("_hash", None)
+    report = check_key(constant, new_process=new_process)
+    assert "_hash" not in vars(constant)
+    assert report.ok
 
 
 @pytest.mark.parametrize("member", [keys.Colour.RED, keys.Level.HIGH])

@@ -19,6 +19,7 @@ Whatever the keys' code prints goes to stderr. This file imports nothing from
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import pickle
@@ -109,6 +110,9 @@ def examine(
     With ``probe``, also reassign and delete attributes of further copies, to
     find a cached hash and attributes that feed the hash; never on a key that
     unpickles as one shared object (a singleton), since that is not a copy.
+    Without ``probe`` (in the caller's process), a singleton is the caller's own
+    object: it is not even hashed or compared, unless it is an Enum member
+    (whose hashing, in the standard library, changes nothing).
     """
     result: dict[str, Any] = {}
     on_step("unpickling it")
@@ -126,6 +130,8 @@ def examine(
     result["identity_eq"] = getattr(cls, "__eq__", None) is object.__eq__
     singleton = first is second
     result["singleton"] = singleton
+    if singleton and not probe and not isinstance(first, enum.Enum):
+        return result  # the caller's own object: even hashing it could change it
     carried = {} if singleton else int_attributes(first)  # before any hash
     on_step("calling hash()")
     ok, value = attempt(hash, first)

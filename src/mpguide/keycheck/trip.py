@@ -467,6 +467,8 @@ class Trip:
 
     def report_varying_hash(self, fresh: dict[str, Any]) -> None:
         here, there = self.here.get("hash"), fresh.get("hash")
+        if "hash" not in self.here or "hash" not in fresh:
+            return  # a singleton, not hashed here: nothing to compare
         if here == there or self.here.get("identity_hash") or fresh.get("caches"):
             return
         self.add(
