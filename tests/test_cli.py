@@ -159,11 +159,20 @@ def write_module(directory: Path, name: str, code: str) -> None:
     (directory / f"{name}.py").write_text(textwrap.dedent(code))
 
 
-def test_a_module_that_exits_on_import_is_not_a_working_key(tmp_path: Path) -> None:
-    write_module(tmp_path, "exits", "import sys\nsys.exit(0)\nkey = 1\n")
+@pytest.mark.parametrize(
+    ("exit_call", "message"),
+    [
+        ("sys.exit(0)", "cannot import 'exits': SystemExit: 0"),
+        ("os._exit(0)", "importing and calling exits:key ended the process"),
+    ],
+)
+def test_a_module_that_exits_on_import_is_not_a_working_key(
+    tmp_path: Path, exit_call: str, message: str
+) -> None:
+    write_module(tmp_path, "exits", f"import os, sys\n{exit_call}\nkey = 1\n")
     result = mpguide("check", "exits:key", cwd=tmp_path)
     assert result.returncode == 3
-    assert "cannot import 'exits': SystemExit: 0" in result.stderr
+    assert message in result.stderr
     assert result.stdout == ""
 
 

@@ -285,19 +285,19 @@ def run_in_child(request: dict[str, Any], timeout: float) -> list[dict[str, Any]
             _kill(child)
         child.wait()
         reader.join()
-    targets = request["targets"]
-    for target in targets[len(outcomes) :]:
+    ended = _exit_description(child.returncode)
+    for target in request["targets"][len(outcomes) :]:
         if not finished:
             outcomes.append(_timed_out(target, stage, timeout))
+        elif stage.startswith("importing"):
+            error = f"{stage} ended the process running the check ({ended})"
+            outcomes.append({"status": EXIT_TARGET, "error": error})
         else:
-            outcomes.append(
-                {
-                    "status": EXIT_INTERNAL,
-                    "error": f"the process running the check ended unexpectedly "
-                    f"({_exit_description(child.returncode)}); the key's own C code "
-                    "may have crashed it",
-                }
+            error = (
+                f"the process running the check ended unexpectedly ({ended}); the "
+                "key's own C code may have crashed it"
             )
+            outcomes.append({"status": EXIT_INTERNAL, "error": error})
     return outcomes
 
 
