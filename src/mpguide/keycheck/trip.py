@@ -98,6 +98,15 @@ class Trip:
             self.interpret(self.here, where="")
         except _Stop:
             pass
+        except Exception as error:  # a bug of the check's own: never a silent pass
+            self.add(
+                Problem.CHECK_FAILED,
+                Severity.ERROR,
+                f"The check failed while {self.step}: {describe(error)}.",
+                "This is an error in mpguide, not in the key; the key is not known "
+                "to work.",
+                "Report it, with the key's class, to the mpguide developers.",
+            )
 
     def run_here_within(self, timeout: float | None) -> None:
         """:meth:`run_here` in a daemon thread; give up after ``timeout`` seconds."""
