@@ -496,3 +496,15 @@ def test_the_checks_own_failure_is_reported_apart_and_never_passes(
     report = check_key(keys.FrozenId(1))
     assert problems(report) == {Problem.CHECK_FAILED: Severity.ERROR}
     assert not report.ok
+
+
+def test_a_bug_in_the_check_is_a_check_failed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mpguide.keycheck import trip
+
+    def broken(payload: bytes, **options: object) -> dict[str, object]:
+        raise LookupError("a bug of the check's own")
+
+    monkeypatch.setattr(trip, "examine", broken)
+    report = check_key(keys.FrozenId(1), new_process=False)
+    assert problems(report) == {Problem.CHECK_FAILED: Severity.ERROR}
+    assert "LookupError: a bug of the check's own" in report.errors[0].summary
