@@ -498,7 +498,9 @@ def test_the_checks_own_failure_is_reported_apart_and_never_passes(
     assert not report.ok
 
 
-def test_a_bug_in_the_check_is_a_check_failed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_in_the_check_is_a_check_failed_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from mpguide.keycheck import trip
 
     def broken(payload: bytes, **options: object) -> dict[str, object]:
