@@ -57,8 +57,8 @@ class Problem(enum.StrEnum):
     HASH_VARIES_BETWEEN_PROCESSES = "hash-varies-between-processes"
     #: The key's own code did not return within the timeout.
     CHECK_TIMED_OUT = "check-timed-out"
-    #: The check itself failed (not the key): the fresh interpreter could not
-    #: start, or mpguide has a bug. The key is not known to work.
+    #: The check itself failed, not the key, for instance when the fresh
+    #: interpreter could not start or mpguide has a bug. The key is not known to work.
     CHECK_FAILED = "check-failed"
 
 
