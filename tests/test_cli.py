@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -15,9 +17,13 @@ TESTS = Path(__file__).resolve().parent
 
 
 def mpguide(
-    *args: str, cwd: Path = TESTS, timeout: float = 120
+    *args: str,
+    cwd: Path = TESTS,
+    timeout: float = 120,
+    env_extra: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "mpguide", *args],
         capture_output=True,
@@ -35,8 +41,10 @@ def test_help_documents_the_command_and_exit_statuses() -> None:
     assert "check" in result.stdout
     result = mpguide("check", "--help")
     assert result.returncode == 0
-    for text in ("module:name", "--json", "--strict", "exit status: 0", "1", "2"):
+    for text in ("module:name", "--json", "--strict", "--timeout covers everything"):
         assert text in result.stdout
+    for status in range(6):
+        assert re.search(rf"^  {status}  \S", result.stdout, re.M), status
 
 
 def test_the_reports_user_fails_with_status_1() -> None:
@@ -86,35 +94,49 @@ def test_dotted_names_reach_attributes() -> None:
     assert json.loads(result.stdout)["key"] == "'sam'"
 
 
+@pytest.mark.parametrize("target", ["sample_keys", ":make_user", "sample_keys:"])
+def test_a_malformed_target_is_a_bad_argument(target: str) -> None:
+    result = mpguide("check", target)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "TARGET must look like package.module:name" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("sample_keys", "TARGET must look like package.module:name"),
-        (":make_user", "TARGET must look like package.module:name"),
-        ("sample_keys:", "TARGET must look like package.module:name"),
         ("no_such_module_here:thing", "cannot import 'no_such_module_here'"),
         ("sample_keys:missing", "'sample_keys' has no attribute 'missing'"),
         ("sample_keys:sam.missing", "has no attribute 'sam.missing' (missing 'missing')"),
         ("sample_keys:needs_an_argument", "calling sample_keys:needs_an_argument() raised"),
     ],
 )
-def test_usage_and_import_errors_exit_2_with_a_clear_message(
+def test_targets_that_cannot_be_loaded_exit_3_with_a_clear_message(
     target: str, message: str
 ) -> None:
     result = mpguide("check", target)
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert result.stdout == ""
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["check"], ["check", "--timeout", "0", "x:y"], ["frob"]]
+    "args",
+    [
+        [],
+        ["check"],
+        ["check", "--timeout", "0", "x:y"],
+        ["check", "--timeout", "inf", "x:y"],
+        ["check", "--timeout", "nan", "x:y"],
+        ["frob"],
+    ],
 )
 def test_bad_arguments_exit_2(args: list[str]) -> None:
     result = mpguide(*args)
     assert result.returncode == 2
     assert "usage:" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_hostile_key_gives_a_report_not_a_crash() -> None:
@@ -126,10 +148,156 @@ def test_a_hostile_key_gives_a_report_not_a_crash() -> None:
 
 def test_a_key_that_never_returns_ends_within_the_timeout() -> None:
     started = time.monotonic()
-    result = mpguide("check", "--timeout", "1", "sample_keys:make_looping_hash", timeout=60)
+    result = mpguide("check", "--timeout", "2", "sample_keys:make_looping_hash", timeout=60)
     assert time.monotonic() - started < 30
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert "check-timed-out" in result.stdout
+    assert "calling hash()" in result.stdout
+
+
+def write_module(directory: Path, name: str, code: str) -> None:
+    (directory / f"{name}.py").write_text(textwrap.dedent(code))
+
+
+@pytest.mark.parametrize(
+    ("exit_call", "message"),
+    [
+        ("sys.exit(0)", "cannot import 'exits': SystemExit: 0"),
+        ("os._exit(0)", "importing and calling exits:key ended the process"),
+    ],
+)
+def test_a_module_that_exits_on_import_is_not_a_working_key(
+    tmp_path: Path, exit_call: str, message: str
+) -> None:
+    write_module(tmp_path, "exits", f"import os, sys\n{exit_call}\nkey = 1\n")
+    result = mpguide("check", "exits:key", cwd=tmp_path)
+    assert result.returncode == 3
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_json_output_is_alone_on_stdout(tmp_path: Path) -> None:
+    write_module(
+        tmp_path,
+        "noisy",
+        """
+        print("the module prints while imported")
+
+        class Key:
+            def __eq__(self, other):
+                return isinstance(other, Key)
+
+            def __hash__(self):
+                print("__hash__ prints too")
+                return 1
+
+            def __reduce__(self):
+                print("so does __reduce__")
+                return (Key, ())
+
+        key = Key()
+        """,
+    )
+    result = mpguide("check", "--json", "--no-call", "noisy:key", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ok"] is True
+    assert "the module prints while imported" in result.stderr
+    assert "__hash__ prints too" in result.stderr
+
+
+def test_a_non_ascii_key_prints_under_the_c_locale(tmp_path: Path) -> None:
+    write_module(tmp_path, "accents", "key = 'Zoë ☃'\n")
+    env = {"LC_ALL": "C", "PYTHONIOENCODING": "ascii"}
+    result = mpguide("check", "accents:key", cwd=tmp_path, env_extra=env)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Zo\\xeb \\u2603" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("stuck_in", "code"),
+    [
+        ("importing", "import time\ntime.sleep(600)\nkey = 1\n"),
+        (
+            "calling repr()",
+            """
+            class SlowRepr:
+                def __repr__(self):
+                    while True:
+                        pass
+
+            key = SlowRepr()
+            """,
+        ),
+        (
+            "while checking",  # the whole check is killed: no thread can stop it
+            """
+            import re
+
+            class RegexHash:
+                def __eq__(self, other):
+                    return isinstance(other, RegexHash)
+
+                def __hash__(self):
+                    # catastrophic backtracking: one C call that holds the GIL
+                    return hash(bool(re.match(r"(a+)+$", "a" * 64 + "b")))
+
+            key = RegexHash()
+            """,
+        ),
+    ],
+    ids=["import", "repr", "regex-in-hash"],
+)
+def test_the_timeout_covers_the_whole_check(
+    tmp_path: Path, stuck_in: str, code: str
+) -> None:
+    write_module(tmp_path, "stuck", code)
+    started = time.monotonic()
+    result = mpguide("check", "--timeout", "3", "--no-call", "stuck:key", cwd=tmp_path)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "check-timed-out" in result.stdout
+    assert stuck_in in result.stdout
+
+
+def test_several_targets_get_one_report_each_and_the_worst_status() -> None:
+    targets = ["sample_keys:make_frozen_id", "sample_keys:make_user", "no_such:thing"]
+    result = mpguide("check", "--json", *targets)
+    assert result.returncode == 3
+    entries = json.loads(result.stdout)
+    assert [entry["target"] for entry in entries] == targets
+    assert [entry["ok"] for entry in entries] == [True, False, False]
+    assert entries[1]["findings"][0]["problem"] == "identity-equality"
+    assert "cannot import 'no_such'" in entries[2]["error"]
+    text = mpguide("check", *targets[:2])
+    assert text.returncode == 1
+    assert text.stdout.count("Works as a key") == 1
+    assert text.stdout.count("Does not work as a key") == 1
+
+
+def test_a_check_that_dies_is_exit_5_with_one_line(tmp_path: Path) -> None:
+    write_module(
+        tmp_path,
+        "dies",
+        """
+        import os
+
+        class Fatal:
+            def __eq__(self, other):
+                return isinstance(other, Fatal)
+
+            def __hash__(self):
+                os._exit(7)
+
+        key = Fatal()
+        """,
+    )
+    result = mpguide("check", "--no-call", "dies:key", cwd=tmp_path)
+    assert result.returncode == 5
+    assert result.stdout == ""
+    assert "ended unexpectedly (exit status 7)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_the_console_script_is_installed() -> None:

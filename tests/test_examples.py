@@ -139,6 +139,7 @@ def test_check_key_finds_the_bug_and_passes_the_fixes(start_method: str) -> None
     output = run_ok("library/plot_01_check_key.py", start_method)
     reports = re.findall(r"^<?\S.*\((?:__main__|accounts)\.(\w+)\)$", output, re.M)
     assert reports == ["User", "FrozenUser", "ValueUser", "CachedHashUser", "User"]
+    assert "a fresh CachedHashUser: ['cached-hash', 'mutable-hash']" in output
     verdicts = re.findall(
         r"^  (\d+ errors?, \d+ warnings?, \d+ notes?)\. (.*)$", output, re.M
     )

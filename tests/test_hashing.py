@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import enum
+import json
 import math
 import os
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -68,20 +70,75 @@ def test_same_hash_in_a_fresh_interpreter_with_another_hash_seed(
     ]
 
 
-def test_the_salted_builtin_hash_does_differ_between_interpreters() -> None:
-    """What stable_hash protects against: hash(str) depends on PYTHONHASHSEED."""
-    code = "print(hash('alice'))"
-    outputs = {
-        subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "PYTHONHASHSEED": seed},
-        ).stdout
-        for seed in ("1", "2")
-    }
-    assert len(outputs) == 2
+SALTED_VALUES = {
+    "str": "'alice'",
+    "bytes": "b'alice'",
+    "date": "datetime.date(2024, 1, 2)",
+    "naive datetime": "datetime.datetime(2024, 1, 2, 3, 4)",
+    "naive time": "datetime.time(3, 4)",
+    "memoryview": "memoryview(b'alice')",
+    "Enum member": "enum.Enum('Colour', 'RED').RED",
+}
+ADDRESS_HASHED = {"NaN": "float('nan')", "None": "None"}
+UNSALTED = {"int": "12345", "tuple of ints": "(1, 2)", "aware datetime": "AWARE"}
+
+
+def builtin_hashes(expressions: dict[str, str], seed: str) -> dict[str, int]:
+    code = (
+        "import datetime, enum, json, sys\n"
+        "AWARE = datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc)\n"
+        "names = json.loads(sys.argv[1])\n"
+        "print(json.dumps({name: hash(eval(e)) for name, e in names.items()}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(expressions)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": seed},
+    )
+    return dict(json.loads(result.stdout))
+
+
+def test_what_the_module_says_is_salted_differs_with_the_seed() -> None:
+    """What stable_hash protects against, value by value, as the docstring lists it."""
+    one, two = (builtin_hashes({**SALTED_VALUES, **UNSALTED}, seed) for seed in "12")
+    assert [name for name in one if one[name] != two[name]] == list(SALTED_VALUES)
+
+
+@pytest.mark.skipif(
+    Path("/proc/sys/kernel/randomize_va_space").exists()
+    and Path("/proc/sys/kernel/randomize_va_space").read_text().strip() == "0",
+    reason="address space randomization is off: addresses repeat between runs",
+)
+def test_address_hashes_differ_between_runs_with_the_same_seed() -> None:
+    runs = [builtin_hashes(ADDRESS_HASHED, "1") for _ in range(3)]
+    assert len({run["NaN"] for run in runs}) > 1
+    none_varies = len({run["None"] for run in runs}) > 1
+    assert none_varies == (sys.version_info < (3, 12))  # constant from 3.12 (gh-99540)
+
+
+def test_a_class_from_the_main_script_hashes_alike_in_every_child() -> None:
+    """Spawn and forkserver children import the main script as __mp_main__."""
+    here = enum.Enum("Colour", "RED", module="__main__", qualname="Colour")
+    there = enum.Enum("Colour", "RED", module="__mp_main__", qualname="Colour")
+    elsewhere = enum.Enum("Colour", "RED", module="app", qualname="Colour")
+    assert stable_hash(here.RED) == stable_hash(there.RED) != stable_hash(elsewhere.RED)
+
+
+class Permission(enum.Flag):
+    READ = 1
+    WRITE = 2
+
+
+def test_flags_without_a_name_are_encoded_by_value() -> None:
+    none, both = Permission(0), Permission.READ | Permission.WRITE
+    hashes = {stable_hash(v) for v in (none, Permission.READ, Permission.WRITE, both)}
+    assert len(hashes) == 4
+    name = f"{__name__}:Permission".encode()
+    assert stable_key_bytes(none) == b"V" + len(name).to_bytes(8, "big") + name + (
+        stable_key_bytes(0)
+    )
 
 
 @given(keys, keys)

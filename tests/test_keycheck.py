@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sample_keys as keys
@@ -109,14 +113,14 @@ def test_an_id_based_hash_is_named() -> None:
     ids=["unsafe_hash dataclass", "plain class"],
 )
 def test_hash_fed_by_reassignable_state_is_a_warning(key: object, attribute: str) -> None:
-    report = check_key(key, new_process=False)
+    report = check_key(key)
     assert problems(report) == {Problem.MUTABLE_HASH: Severity.WARNING}
     assert report.ok and not report.passes(strict=True)
     assert repr(attribute) in report.warnings[0].summary
 
 
 def test_unsafe_hash_is_told_to_use_frozen() -> None:
-    (finding,) = check_key(keys.UnsafeHashUser(1), new_process=False).findings
+    (finding,) = check_key(keys.UnsafeHashUser(1)).findings
     assert "unsafe_hash=True" in finding.explanation
     assert "frozen=True" in finding.fix
 
@@ -152,21 +156,40 @@ def test_the_note_comes_from_a_real_interpreter_with_another_seed() -> None:
         ], seed
 
 
-def test_a_lazily_cached_salted_hash_is_an_error() -> None:
+def test_a_lazily_cached_salted_hash_is_a_warning() -> None:
+    """Sent unhashed it works; it breaks once a process hashes it before sending."""
     report = check_key(keys.LazilyCachedHashUser("sam"))
+    assert problems(report) == {
+        Problem.CACHED_HASH: Severity.WARNING,
+        Problem.MUTABLE_HASH: Severity.WARNING,  # name is reassignable, and hashed
+    }
+    assert "cached lazily in '_hash'" in report.warnings[0].summary
+
+
+def test_a_lazily_cached_hash_already_computed_is_an_error() -> None:
+    key = keys.LazilyCachedHashUser("sam")
+    hash(key)  # as putting it in a local dict does: now every copy carries it
+    report = check_key(key)
     assert problems(report) == {Problem.CACHED_HASH: Severity.ERROR}
-    assert "'_hash'" in report.errors[0].summary
+    assert "An equal key built in another process is not found" in report.errors[0].summary
 
 
-def test_an_eagerly_cached_hash_is_a_warning_the_check_cannot_settle() -> None:
+def test_an_eagerly_cached_salted_hash_is_an_error() -> None:
     report = check_key(keys.EagerlyCachedHashUser("sam"))
+    assert problems(report) == {Problem.CACHED_HASH: Severity.ERROR}
+    summary = report.errors[0].summary
+    assert "Sent itself, it works" in summary and "'_hash'" in summary
+
+
+def test_a_cache_the_check_cannot_recompute_is_a_warning() -> None:
+    report = check_key(keys.OpaqueCachedHashUser("sam"))
     assert problems(report) == {Problem.CACHED_HASH: Severity.WARNING}
-    assert "cannot tell" in report.warnings[0].explanation
+    assert "cannot tell" in report.warnings[0].summary
 
 
 def test_a_cached_hash_of_an_int_is_harmless() -> None:
     report = check_key(keys.LazilyCachedHashUser(12))  # type: ignore[arg-type]
-    assert report.findings == ()
+    assert problems(report) == {Problem.MUTABLE_HASH: Severity.WARNING}
 
 
 def test_a_class_a_new_process_cannot_import() -> None:
@@ -280,10 +303,10 @@ def test_assert_shareable_key_raises_with_the_report() -> None:
 
 
 def test_assert_shareable_key_strict_fails_on_warnings_only() -> None:
-    report = assert_shareable_key(keys.UnsafeHashUser(1), new_process=False)
+    report = assert_shareable_key(keys.UnsafeHashUser(1))
     assert report.warnings
     with pytest.raises(UnshareableKeyError):
-        assert_shareable_key(keys.UnsafeHashUser(1), strict=True, new_process=False)
+        assert_shareable_key(keys.UnsafeHashUser(1), strict=True)
     assert_shareable_key(keys.FrozenUser(1, "sam"), strict=True)  # a note only
 
 
@@ -302,23 +325,154 @@ def test_the_report_reads_and_serializes() -> None:
 
 
 def test_findings_come_errors_first() -> None:
+    report = check_key(keys.CachedAndReassignable("sam", 1))
+    assert [f.severity for f in report.findings] == [Severity.ERROR, Severity.WARNING]
+    assert [f.problem for f in report.findings] == [
+        Problem.CACHED_HASH,
+        Problem.MUTABLE_HASH,
+    ]
+
+
+def snapshot(obj: object) -> tuple[object, ...]:
+    """What a caller can observe of a key: its repr, hash, and every attribute."""
+    attributes = {
+        name: repr(getattr(obj, name, None))
+        for name in (*vars(type(obj)), *getattr(obj, "__dict__", {}), "name", "value")
+        if not name.startswith("__")
+    }
+    return repr(obj), hash(obj), attributes
+
+
+SINGLETONS_AND_AN_ORDINARY_KEY = [
+    keys.Colour.RED,
+    keys.Level.HIGH,
+    keys.MISSING,  # __reduce__ returns a global's name
+    keys.DEFAULT_SETTINGS,  # registered with copyreg
+    keys.ORIGIN,  # a module-level constant pickled by reference
+    keys.ValueUser(1),
+]
+
+
+@pytest.mark.parametrize("new_process", [True, False], ids=["new process", "here only"])
+@pytest.mark.parametrize(
+    "key", SINGLETONS_AND_AN_ORDINARY_KEY, ids=lambda key: type(key).__name__
+)
+def test_the_check_leaves_the_key_as_it_found_it(key: object, new_process: bool) -> None:
+    built_before = {key: "found"}
+    before = snapshot(key)
+    check_key(key, new_process=new_process)
+    assert snapshot(key) == before
+    assert key == key
+    assert built_before[key] == "found"
+
+
+@pytest.mark.parametrize("new_process", [True, False], ids=["new process", "here only"])
+def test_a_singleton_is_not_even_hashed_here(new_process: bool) -> None:
+    """Its __hash__ would cache a hash on the caller's own object."""
+    constant = keys.LAZY_CONSTANT
+    vars(constant).pop("_hash", None)
+    report = check_key(constant, new_process=new_process)
+    assert "_hash" not in vars(constant)
+    assert report.ok
+
+
+@pytest.mark.parametrize("member", [keys.Colour.RED, keys.Level.HIGH])
+def test_an_enum_member_passes_strict(member: object) -> None:
+    report = check_key(member)
+    assert report.passes(strict=True), report
+    assert Problem.MUTABLE_HASH not in problems(report)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        keys.make_path,
+        keys.make_pure_posix_path,
+        keys.make_slots_point,
+        keys.make_user_id,
+        keys.make_slug,
+    ],
+)
+def test_good_keys_an_earlier_check_rejected(make: Callable[[], object]) -> None:
+    """Slots (Path caches its hash in one, never pickled), keys sent as another type."""
+    report = check_key(make())
+    assert report.ok, report
+    assert Problem.CACHED_HASH not in problems(report)
+
+
+@pytest.mark.parametrize("depth", [950, 2000])
+def test_deep_nesting_is_judged_by_the_servers_limits(depth: int) -> None:
+    """Whatever this process's recursion limit, the server has the default one."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(10 * depth)
+    try:
+        report = check_key(keys.make_nested_tuple(depth))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert problems(report) == {Problem.NOT_PICKLABLE: Severity.ERROR}
+    assert "nests containers more than" in report.errors[0].summary
+
+
+def test_a_batch_gets_one_report_per_key_in_order() -> None:
+    """Run in a child: the abandoned check thread spins until its process exits."""
     script = """
         import json
-        from mpguide import check_key
+        import sample_keys as keys
+        from mpguide import check_keys
 
-        class Shifty:
-            def __init__(self):
-                self.name = "x"
-            def __eq__(self, other):
-                return self.name == other.name
-            def __hash__(self):
-                return hash(self.name)
-
-        print(json.dumps(check_key(Shifty()).to_dict()))
+        batch = [keys.FrozenId(1), keys.User("sam"), keys.LoopingHash(), 7]
+        print(json.dumps([report.to_dict() for report in check_keys(batch, timeout=1)]))
     """
-    result = run_python(script)
-    severities = [f["severity"] for f in json.loads(result.stdout)["findings"]]
-    assert severities == ["error", "warning"]
+    result = run_python(script, timeout=60)
+    assert result.returncode == 0, result.stderr
+    reports = json.loads(result.stdout)
+    assert [report["ok"] for report in reports] == [True, False, False, True]
+    assert reports[1]["findings"][0]["problem"] == "identity-equality"
+    assert reports[2]["findings"][0]["problem"] == "check-timed-out"
+    assert all(report["checks"][-1] == "new process" for report in (reports[0], reports[3]))
+
+
+def lookup_in_worker(shared: Any, builder: str, hash_first: bool) -> object:
+    """A worker builds an equal key itself and looks it up."""
+    key = getattr(keys, builder)()
+    if hash_first:
+        hash(key)
+    return shared.get(key, "missing")
+
+
+TRIPS = [
+    ("make_path", False),
+    ("make_slots_point", False),
+    ("make_user_id", False),
+    ("make_colour", False),
+    ("make_frozen_user", False),
+    ("make_user", False),
+    ("make_eagerly_cached", False),
+    ("make_lazily_cached", False),
+    ("make_lazily_cached", True),  # hashed before it is sent, as a local dict does
+]
+
+
+def test_a_key_that_passes_works_in_a_real_manager_trip(start_method: str) -> None:
+    context = multiprocessing.get_context(start_method)
+    failures = {}
+    with context.Manager() as manager, ProcessPoolExecutor(1, mp_context=context) as pool:
+        for builder, hash_first in TRIPS:
+            key = getattr(keys, builder)()
+            if hash_first:
+                hash(key)
+            report = check_key(key)
+            shared = manager.dict()
+            shared[key] = "found"
+            here = shared.get(key, "missing")
+            there = pool.submit(lookup_in_worker, shared, builder, hash_first).result()
+            works = here == there == "found"
+            if report.ok and not works:
+                failures[builder, hash_first] = (here, there)
+            if builder in ("make_eagerly_cached",) or hash_first:
+                assert not report.ok
+                assert works == (start_method == "fork"), (builder, here, there)
+    assert not failures, f"passed the check, failed the trip: {failures}"
 
 
 def run_python(
@@ -333,3 +487,26 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+
+
+def test_the_checks_own_failure_is_reported_apart_and_never_passes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    report = check_key(keys.FrozenId(1))
+    assert problems(report) == {Problem.CHECK_FAILED: Severity.ERROR}
+    assert not report.ok
+
+
+def test_a_bug_in_the_check_is_a_check_failed_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mpguide.keycheck import trip
+
+    def broken(payload: bytes, **options: object) -> dict[str, object]:
+        raise LookupError("a bug of the check's own")
+
+    monkeypatch.setattr(trip, "examine", broken)
+    report = check_key(keys.FrozenId(1), new_process=False)
+    assert problems(report) == {Problem.CHECK_FAILED: Severity.ERROR}
+    assert "LookupError: a bug of the check's own" in report.errors[0].summary

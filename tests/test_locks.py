@@ -5,9 +5,11 @@ from __future__ import annotations
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_script
 
 from mpguide import KeyedLocks, LockTimeoutError, stable_hash
 
@@ -104,3 +106,70 @@ def test_hold_many_releases_what_it_took_when_it_times_out() -> None:
 def test_unhashable_keys_are_a_type_error() -> None:
     with pytest.raises(TypeError, match="stable_hash cannot encode 'list'"):
         KeyedLocks(4).index_for(["alice"])  # type: ignore[arg-type]
+
+
+MAIN_MODULE_SCRIPT = '''
+import enum
+import multiprocessing
+import os
+
+from mpguide import KeyedLocks, LockTimeoutError, stable_hash
+
+
+class Colour(enum.Enum):
+    RED = 1
+    GREEN = 2
+    BLUE = 3
+    CYAN = 4
+    MAGENTA = 5
+    YELLOW = 6
+
+
+def try_each(locks, results):
+    """In the child: Colour is __mp_main__.Colour under spawn and forkserver."""
+    outcomes = []
+    for colour in Colour:
+        try:
+            with locks.hold(colour, timeout=0.05):
+                outcomes.append("acquired")
+        except LockTimeoutError:
+            outcomes.append("blocked")
+    results.put((type(colour).__module__, [stable_hash(c) for c in Colour], outcomes))
+
+
+def run_child(context, locks):
+    results = context.SimpleQueue()
+    child = context.Process(target=try_each, args=(locks, results))
+    child.start()
+    answer = results.get()
+    child.join(60)
+    results.close()
+    return answer
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ["MPGUIDE_START_METHOD"])
+    locks = KeyedLocks(64, context=context)
+    with locks.hold_many(list(Colour), timeout=5):
+        module, hashes, while_held = run_child(context, locks)
+    _, _, when_free = run_child(context, locks)
+    print("child module:", module)
+    print("same hashes:", hashes == [stable_hash(c) for c in Colour])
+    print("while the parent holds them:", sorted(set(while_held)))
+    print("once released:", sorted(set(when_free)))
+'''
+
+
+def test_a_key_class_from_the_main_script_locks_across_processes(
+    start_method: str, tmp_path: Path
+) -> None:
+    """Its module is __main__ here and __mp_main__ in spawn and forkserver children."""
+    script = tmp_path / "main_module_locks.py"
+    script.write_text(MAIN_MODULE_SCRIPT)
+    result = run_script(script, start_method, timeout=120)
+    assert result.returncode == 0, result.stderr
+    expected_module = "__main__" if start_method == "fork" else "__mp_main__"
+    assert f"child module: {expected_module}" in result.stdout
+    assert "same hashes: True" in result.stdout
+    assert "while the parent holds them: ['blocked']" in result.stdout
+    assert "once released: ['acquired']" in result.stdout

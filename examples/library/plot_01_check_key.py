@@ -96,12 +96,12 @@ if __name__ == "__main__":
 # %%
 # A subtler bug: a hash cached on the instance
 # --------------------------------------------
-# Caching ``hash(self.name)`` looks like an optimisation. The cache is pickled
-# with the object, so every copy carries the hash *of the process that first
-# computed it*, while an equal user built in a spawn or forkserver worker
-# computes its own, with another salt. Equal keys, different slots:
-# ``KeyError``. The check recomputes the hash in a fresh interpreter and
-# catches it.
+# Caching ``hash(self.name)`` looks like an optimisation. Pickling never calls
+# ``__hash__``: a key travels unhashed, and the process that receives it
+# computes (and caches) its own hash. So while keys are sent before anything
+# hashes them, every copy is hashed where it is used, and this works: the
+# check gives a *warning* (and a second one: ``name`` feeds the hash and can be
+# reassigned).
 
 
 class CachedHashUser:
@@ -119,6 +119,23 @@ class CachedHashUser:
 
 if __name__ == "__main__":
     report = check_key(CachedHashUser("alice"))
+    print("a fresh CachedHashUser:", [str(f.problem) for f in report.warnings])
+    assert report.ok and "cached-hash" in [f.problem for f in report.warnings]
+
+# %%
+# It breaks as soon as a process hashes a key before sending it, as building a
+# dict does (``manager.dict({user: 0})`` builds one here first). Every copy
+# then carries the hash of the process that computed it, with that process's
+# salt, while an equal user built in a spawn or forkserver worker is hashed
+# with another salt where it is looked up: equal keys, different slots,
+# ``KeyError``. Under fork the server and the workers inherit the parent's
+# salt, so the hashes agree: not by luck, and not under the other start
+# methods. The check reports both ways of using the key, and the error.
+
+if __name__ == "__main__":
+    user = CachedHashUser("bob")
+    users = {user: 0}  # hashes it, and caches this process's hash on it
+    report = check_key(user)
     print(report)
     assert [f.problem for f in report.errors] == ["cached-hash"]
 
@@ -149,9 +166,12 @@ if __name__ == "__main__":
 # ---------------------
 # ``python -m mpguide check module:name`` imports the object, or calls a
 # zero-argument function that returns one, and prints the same report. Its exit
-# status is 0 when the key works, 1 when it does not, 2 when the target cannot
-# be imported; ``--json`` prints the report for machines. Here it checks a
-# small module like one of yours, written to a temporary project directory:
+# status is 0 when the key works and 1 when it does not; bad arguments, a
+# target that cannot be imported, a check that runs out of ``--timeout`` and a
+# failure of the check itself each have their own status (see
+# :doc:`/reference/cli`). ``--json`` prints the report alone on standard output.
+# Here it checks a small module like one of yours, written to a temporary
+# project directory:
 
 ACCOUNTS_MODULE = """
 class User:

@@ -9,6 +9,7 @@ from mpguide.keycheck import (
     UnshareableKeyError,
     assert_shareable_key,
     check_key,
+    check_keys,
 )
 from mpguide.locks import KeyedLocks, LockTimeoutError
 from mpguide.registry import KeyRegistry, UnregisteredObjectError
@@ -26,6 +27,7 @@ __all__ = [
     "UnshareableKeyError",
     "assert_shareable_key",
     "check_key",
+    "check_keys",
     "stable_hash",
 ]
 __version__ = "0.1.0"

@@ -490,3 +490,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# -- check_keys: a batch against one key ---------------------------------------------
+
+#: Keys in the batch that :func:`batch_check_ratio` compares with a single key.
+BATCH_KEYS = 100
+
+
+def batch_check_ratio(count: int = BATCH_KEYS, repeats: int = 3) -> dict[str, float]:
+    """Time :func:`~mpguide.check_keys` on one key and on ``count`` keys, in one run.
+
+    Both include the fresh interpreter, which dominates one check; the ratio
+    says what the batch adds (the goal: at most 2 for 100 keys). Best of
+    ``repeats``.
+    """
+    from mpguide.keycheck import check_keys
+
+    def seconds(size: int) -> float:
+        keys = [UserKey(n, f"user-{n}") for n in range(size)]
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            check_keys(keys)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    one, many = seconds(1), seconds(count)
+    return {"keys": count, "one_key_s": one, "batch_s": many, "ratio": many / one}
+
+
+def print_batch_check_ratio() -> None:
+    """Print :func:`batch_check_ratio` (``python -c`` entry for ``nox -s bench``)."""
+    result = batch_check_ratio()
+    print(
+        f"check_keys: {result['keys']:g} keys take {format_ratio(result['ratio'])} the "
+        f"time of one ({format_seconds(result['batch_s'])} against "
+        f"{format_seconds(result['one_key_s'])})"
+    )

@@ -1,41 +1,81 @@
-"""The command line: ``python -m mpguide check pkg.module:name``."""
+"""The command line: ``python -m mpguide check pkg.module:name [...]``.
+
+``check`` runs the whole check (importing each target, calling it, its
+``repr``, every step of :func:`~mpguide.check_keys` and the fresh interpreter)
+in a child process, which it kills when ``--timeout`` runs out: the limit holds
+whatever the target does, even in C code that holds the GIL. Only reports go to
+standard output; whatever the targets print goes to standard error.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import math
 import os
+import queue
+import signal
+import subprocess
 import sys
+import threading
+import time
+import traceback
 from collections.abc import Sequence
+from typing import IO, Any
 
 from mpguide import __version__, run
-from mpguide.keycheck import check_key
+from mpguide.keycheck import Finding, KeyReport, Problem, Severity, check_keys
 
 __all__ = ["main"]
 
-#: Exit statuses of ``python -m mpguide check``.
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+#: Exit statuses of ``python -m mpguide check``; with several targets, the highest applies.
+EXIT_OK = 0
+EXIT_BAD_KEY = 1
+EXIT_USAGE = 2
+EXIT_TARGET = 3
+EXIT_TIMEOUT = 4
+EXIT_INTERNAL = 5
+#: The old name of :data:`EXIT_BAD_KEY`.
+EXIT_PROBLEMS = EXIT_BAD_KEY
+#: The share of ``--timeout`` given to each step inside the check, so that a
+#: step that hangs in Python code is named before the whole check is killed.
+STEP_SHARE = 0.5
 
 DESCRIPTION = """\
 Check whether an object works as a key of a multiprocessing Manager dict (or
 any mapping shared between processes), before production finds out.
 """
 CHECK_DESCRIPTION = """\
-Import TARGET, written module:name (name may be dotted, as in
+Import each TARGET, written module:name (name may be dotted, as in
 module:Class.attribute), and check the object it names. If that object is
 callable (a function, a class, a functools.partial), it is called with no
 arguments and what it returns is checked: name a function that builds a
-typical key. The object's own __hash__, __eq__ and pickling run during the
-check, in this process and in a fresh interpreter started as spawn and
-forkserver start theirs.
+typical key. The object's own __hash__, __eq__, __repr__ and pickling run
+during the check, in a child process and in a fresh interpreter started as
+spawn and forkserver start theirs. Each TARGET gets its own report; one fresh
+interpreter serves them all. Only reports go to standard output; what the
+targets print goes to standard error.
 
-exit status: 0 the object works as a key; 1 it does not (or, with --strict,
-it has warnings); 2 usage error, or TARGET could not be imported or called.
+--timeout covers everything: importing and calling the targets, their repr,
+every step of the check and the fresh interpreter. When it runs out, the
+process running the check is killed, even inside C code.
+
+exit status (with several targets, the highest applies):
+  0  every object works as a key (warnings and notes allowed, unless --strict)
+  1  an object does not work as a key (or, with --strict, has warnings)
+  2  bad arguments (a malformed TARGET, an unknown option, a bad --timeout)
+  3  a TARGET could not be imported or called (or exited while imported)
+  4  the check did not finish within --timeout (the key's or the module's
+     code hangs, or the limit is too short)
+  5  the check itself failed (a bug in mpguide, or its process crashed)
 """
+#: Run as ``python -c``: the child that performs the whole check.
+WORKER_CODE = "from mpguide.cli import run_worker; run_worker()"
 
 
 class UsageError(Exception):
-    """TARGET is malformed, cannot be imported, or cannot be called."""
+    """TARGET cannot be imported, lacks the attribute, or cannot be called."""
 
 
 def build_parser(prog: str = "mpguide") -> argparse.ArgumentParser:
@@ -45,15 +85,42 @@ def build_parser(prog: str = "mpguide") -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mpguide {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback of an internal error, not just its message",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_check_command(commands, common)
+    run.add_run_parser(commands)
+    return parser
+
+
+def add_check_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
     check = commands.add_parser(
         "check",
-        help="check whether an object works as a cross-process key",
+        parents=[common],
+        help="check whether objects work as cross-process keys",
         description=CHECK_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument("target", metavar="TARGET", help="module:name of the key to check")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(run=run_check)
+    check.add_argument(
+        "targets",
+        metavar="TARGET",
+        nargs="+",
+        type=target_spec,
+        help="module:name of a key to check",
+    )
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as JSON (a list of reports for several targets)",
+    )
     check.add_argument(
         "--strict", action="store_true", help="exit with status 1 on warnings too"
     )
@@ -65,17 +132,24 @@ def build_parser(prog: str = "mpguide") -> argparse.ArgumentParser:
     check.add_argument(
         "--no-new-process",
         action="store_true",
-        help="skip loading the key in a fresh interpreter (faster, misses more)",
+        help="skip examining the keys in a fresh interpreter (faster, misses more)",
     )
     check.add_argument(
         "--timeout",
         type=positive_seconds,
         default=30.0,
         metavar="SECONDS",
-        help="give up on code that does not return after this long (default 30)",
+        help="limit for the whole check, all targets included (default 30)",
     )
-    run.add_run_parser(commands)
-    return parser
+
+
+def target_spec(text: str) -> str:
+    module_name, colon, attribute_path = text.partition(":")
+    if not colon or not module_name or not attribute_path:
+        raise argparse.ArgumentTypeError(
+            f"TARGET must look like package.module:name, got {text!r}"
+        )
+    return text
 
 
 def positive_seconds(text: str) -> float:
@@ -83,19 +157,21 @@ def positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of seconds above 0, got {text!r}"
+        )
     return value
 
 
 def resolve(target: str, *, call: bool) -> object:
     """Import ``module:name`` and return the object (or what calling it returns)."""
-    module_name, colon, attribute_path = target.partition(":")
-    if not colon or not module_name or not attribute_path:
-        raise UsageError(f"TARGET must look like package.module:name, got {target!r}")
+    module_name, _, attribute_path = target.partition(":")
     try:
         obj: object = importlib.import_module(module_name)
-    except Exception as error:
+    except BaseException as error:  # a module may even exit while imported
+        if isinstance(error, KeyboardInterrupt):
+            raise
         raise UsageError(
             f"cannot import {module_name!r}: {type(error).__name__}: {error}"
         ) from error
@@ -109,7 +185,9 @@ def resolve(target: str, *, call: bool) -> object:
     if call and callable(obj):
         try:
             obj = obj()
-        except Exception as error:
+        except BaseException as error:
+            if isinstance(error, KeyboardInterrupt):
+                raise
             raise UsageError(
                 f"calling {target}() raised {type(error).__name__}: {error}. Name an "
                 "object, or a function that takes no arguments and returns a key "
@@ -129,13 +207,205 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "mpguide") -> int:
         return run.main(arguments[1:], prog=f"{prog} run")
     parser = build_parser(prog)
     args = parser.parse_args(arguments)
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    for stream in (sys.stdout, sys.stderr):  # never fail on a key's characters
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
-        key = resolve(args.target, call=not args.no_call)
-    except UsageError as error:
-        print(f"{parser.prog} check: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    report = check_key(key, new_process=not args.no_new_process, timeout=args.timeout)
-    print(report.to_json() if args.json else report)
-    return EXIT_OK if report.passes(strict=args.strict) else EXIT_PROBLEMS
+        status: int = args.run(args, f"{parser.prog} {args.command}")
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except Exception as error:
+        if args.debug:
+            traceback.print_exc()
+        hint = "" if args.debug else " (--debug prints the traceback)"
+        print(
+            f"{parser.prog}: internal error: {type(error).__name__}: {error}{hint}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    return status
+
+
+# -- check ------------------------------------------------------------------------------
+
+
+def run_check(args: argparse.Namespace, prog: str) -> int:
+    request = {
+        "targets": args.targets,
+        "call": not args.no_call,
+        "new_process": not args.no_new_process,
+        "step_timeout": args.timeout * STEP_SHARE,
+        "cwd": os.getcwd(),
+    }
+    outcomes = run_in_child(request, args.timeout)
+    statuses, entries = [], []
+    for target, outcome in zip(args.targets, outcomes, strict=True):
+        if "report" in outcome:
+            report = KeyReport.from_dict(outcome["report"])
+            statuses.append(report_status(report, strict=args.strict))
+            entries.append({"target": target, **report.to_dict()})
+            if not args.json:
+                print(report, end="\n\n" if len(args.targets) > 1 else "\n")
+            continue
+        status, message = outcome["status"], outcome["error"]
+        statuses.append(status)
+        entries.append({"target": target, "ok": False, "error": message})
+        print(f"{prog}: error: {target}: {message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(entries[0] if len(entries) == 1 else entries, indent=2))
+    return max(statuses)
+
+
+def report_status(report: KeyReport, *, strict: bool) -> int:
+    problems = {finding.problem for finding in report.errors}
+    if Problem.CHECK_FAILED in problems:
+        return EXIT_INTERNAL
+    if Problem.CHECK_TIMED_OUT in problems:
+        return EXIT_TIMEOUT
+    return EXIT_OK if report.passes(strict=strict) else EXIT_BAD_KEY
+
+
+def run_in_child(request: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
+    """Run the check in a child process; kill it (and its own children) on timeout."""
+    deadline = time.monotonic() + timeout
+    lines: queue.Queue[str | None] = queue.Queue()
+    with subprocess.Popen(
+        [sys.executable, "-c", WORKER_CODE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=os.name == "posix",
+    ) as child:
+        assert child.stdin and child.stdout
+        reader = threading.Thread(target=_read_lines, args=(child.stdout, lines))
+        reader.daemon = True
+        reader.start()
+        try:
+            child.stdin.write(json.dumps(request).encode())
+            child.stdin.close()
+        except OSError:
+            pass  # it ended already; its exit status says why
+        outcomes, stage, finished = _collect(lines, len(request["targets"]), deadline)
+        if not finished:
+            _kill(child)
+        child.wait()
+        reader.join()
+    ended = _exit_description(child.returncode)
+    for target in request["targets"][len(outcomes) :]:
+        if not finished:
+            outcomes.append(_timed_out(target, stage, timeout))
+        elif stage.startswith("importing"):
+            error = f"{stage} ended the process running the check ({ended})"
+            outcomes.append({"status": EXIT_TARGET, "error": error})
+        else:
+            error = (
+                f"the process running the check ended unexpectedly ({ended}); the "
+                "key's own C code may have crashed it"
+            )
+            outcomes.append({"status": EXIT_INTERNAL, "error": error})
+    return outcomes
+
+
+def _collect(
+    lines: queue.Queue[str | None], count: int, deadline: float
+) -> tuple[list[dict[str, Any]], str, bool]:
+    """Outcomes in target order, the stage reached, and whether the child finished."""
+    outcomes: dict[int, dict[str, Any]] = {}
+    stage = "starting"
+    while len(outcomes) < count:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return [outcomes[i] for i in sorted(outcomes)], stage, False
+        if line is None:
+            break
+        message = json.loads(line)
+        if "stage" in message:
+            stage = message["stage"]
+        elif "internal_error" in message:
+            raise RuntimeError(message["internal_error"])
+        else:
+            outcomes[message.pop("index")] = message
+    ordered = []
+    for index in range(count):  # stop at the first missing outcome
+        if index not in outcomes:
+            break
+        ordered.append(outcomes[index])
+    return ordered, stage, True
+
+
+def _timed_out(target: str, stage: str, timeout: float) -> dict[str, Any]:
+    finding = Finding(
+        Problem.CHECK_TIMED_OUT,
+        Severity.ERROR,
+        f"The check was killed after {timeout:g} s while {stage}.",
+        "Importing the module, calling the target, or the key's own code (its "
+        "__repr__, __hash__, __eq__ or pickling) did not return in time; code that "
+        "never returns hangs every dict and every process that touches the key.",
+        "Find the loop or the blocking call; if the check is merely slow, raise --timeout.",
+    )
+    report = KeyReport(target, "?", (finding,), ())
+    return {"report": report.to_dict()}
+
+
+def _exit_description(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+def _kill(child: subprocess.Popen[bytes]) -> None:
+    try:
+        if os.name == "posix":
+            os.killpg(child.pid, signal.SIGKILL)
+        else:
+            child.kill()
+    except ProcessLookupError:
+        pass
+
+
+def _read_lines(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
+    for raw in stream:
+        lines.put(raw.decode("utf-8", "replace"))
+    lines.put(None)
+
+
+def run_worker() -> None:
+    """In the child: resolve the targets, check them, report one JSON line each.
+
+    Standard output is kept for those lines; whatever the targets print goes to
+    standard error.
+    """
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    def send(message: dict[str, Any]) -> None:
+        out.write(json.dumps(message) + "\n")
+        out.flush()
+
+    try:
+        request = json.loads(sys.stdin.read())
+        os.chdir(request["cwd"])
+        if request["cwd"] not in sys.path:
+            sys.path.insert(0, request["cwd"])
+        keys, indexes = [], []
+        for index, target in enumerate(request["targets"]):
+            send({"stage": f"importing and calling {target}"})
+            try:
+                keys.append(resolve(target, call=request["call"]))
+                indexes.append(index)
+            except UsageError as error:
+                send({"index": index, "status": EXIT_TARGET, "error": str(error)})
+        send({"stage": "checking"})
+        reports = check_keys(
+            keys, new_process=request["new_process"], timeout=request["step_timeout"]
+        )
+        for index, report in zip(indexes, reports, strict=True):
+            send({"index": index, "report": report.to_dict()})
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        send({"internal_error": f"{type(error).__name__}: {error}"})
+    out.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # do not wait for a check thread abandoned in a key's code

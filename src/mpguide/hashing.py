@@ -1,9 +1,14 @@
 """A hash of keys that is the same in every process, run and platform.
 
 Python's ``hash()`` of ``str`` and ``bytes`` is salted per interpreter
-(``PYTHONHASHSEED``), so ``hash(key) % n`` picks different shards or locks in
-a ``spawn`` or ``forkserver`` worker than in its parent. :func:`~mpguide.stable_hash`
-hashes a canonical encoding of the key instead.
+(``PYTHONHASHSEED``), and so is the hash of everything that hashes them: a
+``date``, a naive ``datetime`` or ``time``, a ``memoryview``, an ``Enum``
+member (``Enum.__hash__`` hashes its name). Other hashes come from an address
+and differ between runs whatever the seed: NaN, classes, and ``None`` on
+Python 3.11 (constant from 3.12, gh-99540). So ``hash(key) % n`` picks
+different shards or locks in a ``spawn`` or ``forkserver`` worker than in its
+parent. :func:`~mpguide.stable_hash` hashes a canonical encoding of the key
+instead.
 
 The encoding, which is part of this module's contract (changing it changes
 every hash), is a tag byte followed by a payload:
@@ -18,7 +23,11 @@ every hash), is a tag byte followed by a payload:
 - ``tuple``: ``T``, the item count, then each item's encoding.
 - ``frozenset``: ``Z``, the item count, then the items' encodings, sorted.
 - ``enum.Enum`` member: ``E``, then ``module:qualname`` of its class and the
-  member's name, each length-prefixed.
+  member's name, each length-prefixed. A class defined in the main script is
+  written as module ``__main__`` in every process, although ``spawn`` and
+  ``forkserver`` children know it as ``__mp_main__``. A member without a name
+  (a ``Flag`` of value 0, or an unnamed combination of flags): ``V``, the
+  class as above, then the encoding of its value.
 - an object whose class has ``__stable_key__()``: the encoding of what that
   method returns.
 
@@ -100,7 +109,10 @@ def _encode(key: object, depth: int) -> bytes:
         return b"Z" + _length(len(items)) + b"".join(items)
     if isinstance(key, enum.Enum):
         cls = type(key)
-        name = f"{cls.__module__}:{cls.__qualname__}".encode()
+        module = "__main__" if cls.__module__ == "__mp_main__" else cls.__module__
+        name = f"{module}:{cls.__qualname__}".encode()
+        if not isinstance(key.name, str):
+            return b"V" + _length(len(name)) + name + _encode(key.value, depth - 1)
         member = key.name.encode()
         return b"E" + _length(len(name)) + name + _length(len(member)) + member
     stable_key = getattr(type(key), "__stable_key__", None)

@@ -1,0 +1,497 @@
+"""The steps of a key's trip, and what each outcome means for a Manager dict key.
+
+In the caller's process the key is only pickled (as the Manager's client
+pickles it) and its copies examined; the original is never hashed, compared or
+changed. The fresh interpreter examines copies again, as a ``spawn`` or
+``forkserver`` server would, and runs the probes that change attributes.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from mpguide._fresh_process import attempt, describe, examine
+from mpguide.keycheck.diagnosis import (
+    dumps,
+    nesting_depth,
+    pickling_diagnosis,
+    safe_repr,
+    shorten,
+    type_name,
+    unhashable_fix,
+    unhashable_reason,
+    unpicklable_part,
+)
+from mpguide.keycheck.report import Finding, Problem, Severity
+
+#: Keys nesting containers deeper than this are refused, whatever the caller's
+#: recursion limit: a fresh interpreter (and the Manager's server) runs with the
+#: default limit of 1000 frames, and the Manager pickles a key with frames of its
+#: own on the stack. On CPython 3.11 a tuple nested 993 deep already fails there;
+#: 3.12 and 3.13 allow more (measured: 1200 passes; 3000 fails on 3.12).
+MAX_NESTING = 900
+#: The stack of the thread that runs the in-process steps: room for
+#: :exc:`RecursionError` to be raised cleanly on every platform.
+CHECK_STACK_SIZE = 16 * 1024 * 1024
+
+SALTED = (
+    "Python salts the hash of str and bytes per interpreter (PYTHONHASHSEED), and "
+    "so the hash of whatever hashes them: date, naive datetime and time, memoryview, "
+    "Enum members (hashed by name); some objects hash by address, so differ between "
+    "runs too (NaN, classes, and None before Python 3.12)."
+)
+
+
+class _Stop(Exception):
+    """A finding that makes the remaining steps meaningless."""
+
+
+class Trip:
+    """One key's check: the in-process steps, then the fresh interpreter's result."""
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+        self.cls = type(obj)
+        self.name = self.cls.__qualname__
+        self.key = f"<{type_name(self.cls)} object>"
+        self.findings: list[Finding] = []
+        self.checks: list[str] = []
+        self.step = "starting"
+        self.timed_out = False
+        self.payload: bytes | None = None
+        self.here: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def failed(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+    def add(
+        self, problem: Problem, severity: Severity, summary: str, why: str, fix: str
+    ) -> None:
+        with self._lock:
+            if not self.timed_out:
+                self.findings.append(Finding(problem, severity, summary, why, fix))
+
+    def begin(self, check: str, step: str) -> None:
+        with self._lock:
+            if not self.timed_out:
+                self.checks.append(check)
+                self.step = step
+
+    def set_step(self, step: str) -> None:
+        with self._lock:
+            self.step = step
+
+    def run_here(self) -> None:
+        """The in-process steps (run in a thread that may be abandoned)."""
+        self.set_step("calling repr()")
+        key = safe_repr(self.obj)
+        with self._lock:
+            self.key = key
+        try:
+            self.check_nesting()
+            self.check_pickle()
+            self.begin("copies", "unpickling it")
+            assert self.payload is not None
+            self.here = examine(self.payload, probe=False, on_step=self.set_step)
+            self.interpret(self.here, where="")
+        except _Stop:
+            pass
+        except Exception as error:  # a bug of the check's own: never a silent pass
+            self.add(
+                Problem.CHECK_FAILED,
+                Severity.ERROR,
+                f"The check failed while {self.step}: {describe(error)}.",
+                "This is an error in mpguide, not in the key; the key is not known "
+                "to work.",
+                "Report it, with the key's class, to the mpguide developers.",
+            )
+
+    def run_here_within(self, timeout: float | None) -> None:
+        """:meth:`run_here` in a daemon thread; give up after ``timeout`` seconds."""
+        previous = threading.stack_size(CHECK_STACK_SIZE)
+        try:
+            thread = threading.Thread(target=self.run_here, name="mpguide-check-key")
+            thread.daemon = True
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+        thread.join(timeout)
+        if thread.is_alive():
+            with self._lock:
+                step = self.step
+            self.add(
+                Problem.CHECK_TIMED_OUT,
+                Severity.ERROR,
+                f"The check gave up after {timeout:g} s while {step}.",
+                f"{self.name}'s own code ({step}) did not return. A key whose "
+                "__hash__, __eq__, __repr__ or pickling never returns hangs every dict "
+                "and every process that touches it.",
+                "Find the loop or the blocking call in that method. The check's thread "
+                "is left running in the background.",
+            )
+            with self._lock:
+                self.timed_out = True
+
+    # -- in this process ----------------------------------------------------------
+
+    def check_nesting(self) -> None:
+        self.begin("nesting", "measuring how deeply it nests")
+        ok, depth = attempt(nesting_depth, self.obj, MAX_NESTING)
+        if ok and depth > MAX_NESTING:
+            # Hashing a tuple recurses in C, on some versions with no limit.
+            self.add(
+                Problem.NOT_PICKLABLE,
+                Severity.ERROR,
+                f"It nests containers more than {MAX_NESTING} levels deep; the check "
+                "did not hash it.",
+                "Pickling, comparing and hashing recurse once per level. The Manager "
+                "pickles a key with frames of its own on the stack, and its server "
+                "runs with the default limits, whatever limit this process set: on "
+                "Python 3.11 a tuple nested 993 deep already fails there (3.12 and "
+                "3.13 allow more, but not without bound), and hashing a tuple that "
+                "deep can crash an interpreter. The check refuses any key that could "
+                "fail on one of them.",
+                "Use a flat key (a tuple of ids), not a deep structure.",
+            )
+            raise _Stop
+
+    def check_pickle(self) -> None:
+        self.begin("pickle", "pickling it")
+        ok, value = attempt(dumps, self.obj)
+        if ok:
+            self.payload = value
+            return
+        self.set_step("looking for the part that cannot be pickled")
+        path, part, error = unpicklable_part(self.obj, value)
+        where = (
+            f" (the part at {shorten(path, 80)}, a {type(part).__qualname__})"
+            if path
+            else ""
+        )
+        summary, why, fix = pickling_diagnosis(part, error)
+        self.add(
+            Problem.NOT_PICKLABLE,
+            Severity.ERROR,
+            f"It cannot be pickled{where}: {describe(error)}.",
+            "Every key sent to a Manager, and every argument sent to a worker, is "
+            f"pickled. {summary} {why}",
+            fix,
+        )
+        raise _Stop
+
+    # -- what a receiving process made of the copies -------------------------------
+
+    def interpret(self, result: dict[str, Any], *, where: str) -> None:
+        """Turn :func:`examine`'s result into findings; stop at the first error."""
+        if "unpickle_error" in result:
+            self.report_unpickle_error(result["unpickle_error"], where)
+        elif "hash_error" in result:
+            self.report_hash_failure(result["hash_error"], where)
+        elif "hash_unstable" in result:
+            first, second = result["hash_unstable"]
+            self.add(
+                Problem.HASH_UNSTABLE,
+                Severity.ERROR,
+                f"hash() of the same copy returned {first!r}, then {second!r}{where}.",
+                "A dict files a key under its hash and looks it up by recomputing it: "
+                "a hash that changes from call to call finds nothing.",
+                "Compute __hash__ only from the fields __eq__ compares, without "
+                "randomness, time or counters.",
+            )
+        elif "equality_error" in result:
+            self.add(
+                Problem.EQUALITY_RAISES,
+                Severity.ERROR,
+                f"Comparing two copies with == raised {result['equality_error']}{where}.",
+                "A dict compares the key it looks up with the keys it holds; an "
+                "__eq__ that raises (or returns something with no truth value) "
+                "breaks every lookup that lands in the same slot.",
+                "Make __eq__ return True, False or NotImplemented.",
+            )
+        elif "unequal" in result:
+            self.report_unequal_copies(result, where)
+        elif "copy_hashes" in result:
+            self.report_hash_changed(result, where)
+        else:
+            return
+        raise _Stop
+
+    def report_unpickle_error(self, error: str, where: str) -> None:
+        if where:
+            self.add(
+                Problem.NEW_PROCESS_CANNOT_LOAD,
+                Severity.ERROR,
+                f"A new process cannot unpickle it: {error}.",
+                "Under spawn and forkserver (the default on macOS and Windows, and on "
+                "Linux from Python 3.14) the Manager's server is a fresh interpreter: "
+                "it recreates a key by importing its class by name. A class defined "
+                "in a notebook, an interactive session, python -c, or inside a "
+                "function cannot be imported (under fork the server inherits it, "
+                "which hides the problem).",
+                f"Define {self.name} at the top level of a module the workers can "
+                "import (a .py file next to your script, or your package).",
+            )
+            return
+        self.add(
+            Problem.NOT_UNPICKLABLE,
+            Severity.ERROR,
+            f"It pickles, but unpickling raised {error}.",
+            "The Manager's server unpickles every key it receives; this one fails "
+            "there, and the error comes back to you as a RemoteError.",
+            f"Make {self.name}'s __reduce__ / __getstate__ / __setstate__ round-trip: "
+            "test pickle.loads(pickle.dumps(obj)) == pickle.loads(pickle.dumps(obj)).",
+        )
+
+    def report_hash_failure(self, text: str, where: str) -> None:
+        if text.startswith("TypeError: unhashable"):
+            self.add(
+                Problem.UNHASHABLE,
+                Severity.ERROR,
+                f"{self.name} objects are unhashable{where}: {text}.",
+                "Dict keys must be hashable, in a Manager dict as in any other. "
+                + unhashable_reason(self.cls),
+                unhashable_fix(self.cls),
+            )
+        else:
+            self.add(
+                Problem.HASH_RAISES,
+                Severity.ERROR,
+                f"hash() raised{where}: {text}.",
+                f"{self.name}.__hash__ fails, so no dict can hold or find this key.",
+                "Make __hash__ return hash() of a tuple of the fields __eq__ compares.",
+            )
+
+    def report_unequal_copies(self, result: dict[str, Any], where: str) -> None:
+        if result["identity_eq"]:
+            self.add(
+                Problem.IDENTITY_EQUALITY,
+                Severity.ERROR,
+                f"Two copies are not equal{where}: {self.name} compares by identity.",
+                f"{self.name} defines neither __eq__ nor __hash__, so it inherits "
+                "object's, which compare identity. A Manager dict lives in another "
+                "process and gets a pickled copy of every key: a new object, equal to "
+                "nothing but itself. Looking the key up raises KeyError although it is "
+                "'right there' when printed.",
+                "Key the dict by a stable id (user.id); or give the class value "
+                "equality: @dataclass(frozen=True), or __eq__ and __hash__ over the "
+                "same fields; or key by a token from mpguide.KeyRegistry.",
+            )
+        elif not result["unequal"]["reflexive"]:
+            self.add(
+                Problem.COPIES_NOT_EQUAL,
+                Severity.ERROR,
+                "It is not even equal to itself (obj == obj is False).",
+                "In a single process a dict still finds it, because a dict tries "
+                "identity before ==. A copy is another object, so the identity "
+                "shortcut fails and nothing equals it: float('nan') is the classic case.",
+                "Do not use such values as keys; map them to a representative first "
+                "(for instance, every NaN to None).",
+            )
+        else:
+            self.add(
+                Problem.COPIES_NOT_EQUAL,
+                Severity.ERROR,
+                f"Two copies are not equal{where}: {result['type']}.__eq__ says so.",
+                f"{self.name} defines __eq__, but it compares something a pickled "
+                "copy does not keep (identity, id(), a field left out of pickling, "
+                "a live resource). The Manager's server compares copies only.",
+                "Compare, in __eq__, exactly the fields that pickling keeps and that "
+                "__hash__ uses.",
+            )
+
+    def report_hash_changed(self, result: dict[str, Any], where: str) -> None:
+        first, second = result["copy_hashes"]
+        if result["identity_hash"]:
+            why = (
+                f"{result['type']} defines __eq__ but keeps object.__hash__, which is "
+                "derived from the object's address."
+            )
+        elif result.get("address_hash"):
+            why = f"{result['type']}.__hash__ is computed from id(), the object's address."
+        else:
+            why = f"{result['type']}.__hash__ depends on something pickling does not keep."
+        self.add(
+            Problem.HASH_CHANGES_AFTER_COPY,
+            Severity.ERROR,
+            f"Two copies are equal but hash differently{where}: {first} and {second}.",
+            f"{why} A dict looks only in the slot of the key's hash, so an equal "
+            "key with another hash is never found: KeyError.",
+            "Make __hash__ return hash() of a tuple of the fields __eq__ compares; "
+            "or use @dataclass(frozen=True), which does exactly that.",
+        )
+
+    # -- the fresh interpreter ------------------------------------------------------
+
+    def interpret_fresh(self, result: dict[str, Any], timeout: float | None) -> None:
+        self.checks.append("new process")
+        try:
+            if "prepare_error" in result:
+                self.report_unstartable(result["prepare_error"])
+            elif "timeout" in result:
+                self.report_fresh_timeout(result["timeout"], timeout)
+            elif "failed" in result:
+                self.add(
+                    Problem.CHECK_FAILED,
+                    Severity.ERROR,
+                    f"The fresh interpreter failed: {result['failed']}.",
+                    "The check starts a Python interpreter the way spawn and "
+                    "forkserver start their children; it ended without a report (the "
+                    "key's code may have crashed it, or it could not start).",
+                    "Run the check again; if it persists, start a process with the "
+                    "spawn start method to see the whole error.",
+                )
+            elif not self.failed:
+                self.interpret(result, where=" in a new process")
+                self.report_caches(result)
+                self.report_mutable(result)
+                self.report_varying_hash(result)
+            elif "unpickle_error" in result:
+                self.report_unpickle_error(result["unpickle_error"], " in a new process")
+        except _Stop:
+            pass
+
+    def report_unstartable(self, error: str) -> None:
+        self.add(
+            Problem.NEW_PROCESS_CANNOT_LOAD,
+            Severity.ERROR,
+            "A new process cannot even start from this program: re-running its main "
+            f"module failed with {error}.",
+            "A spawn or forkserver child first re-imports the parent's main module as "
+            "__mp_main__, so that it can find what is defined there. That failed, so "
+            "every process this program starts under spawn or forkserver fails the "
+            "same way, whatever the key.",
+            "Run the program from a file (python your_script.py) or as a module "
+            "(python -m package.module), keep its work under if __name__ == "
+            "'__main__':, and define key classes in an importable module.",
+        )
+
+    def report_fresh_timeout(self, step: str, timeout: float | None) -> None:
+        limit = "the timeout" if timeout is None else f"{timeout:g} s"
+        self.add(
+            Problem.CHECK_TIMED_OUT,
+            Severity.ERROR,
+            f"A fresh interpreter did not finish {step} within {limit}.",
+            "A spawn or forkserver child re-imports your main module and the modules "
+            f"{self.name} needs, then unpickles and hashes it; one of those steps did "
+            "not return. Every new process you start would block the same way.",
+            "Look for work done at import time (outside if __name__ == '__main__':), "
+            "or a __setstate__, __eq__ or __hash__ that blocks.",
+        )
+
+    def report_caches(self, fresh: dict[str, Any]) -> None:
+        here_hash, there_hash = self.here.get("hash"), fresh.get("hash")
+        for name, cache in fresh.get("caches", {}).items():
+            if cache["travels"]:
+                elsewhere = cache["recomputed"]
+                if elsewhere is None:
+                    candidates = self.here.get("candidates", {}).get(name, [])
+                    if here_hash in candidates:
+                        elsewhere = fresh["candidates"][name][candidates.index(here_hash)]
+                if elsewhere is None:
+                    self.report_uncertain_cache(name)
+                elif elsewhere != here_hash:
+                    self.report_travelling_cache(name, here_hash, elsewhere)
+            elif cache["travels_once_hashed"] and here_hash != there_hash:
+                self.report_lazy_cache(name, here_hash, there_hash)
+
+    def report_travelling_cache(self, name: str, here: object, elsewhere: int) -> None:
+        self.add(
+            Problem.CACHED_HASH,
+            Severity.ERROR,
+            f"Its hash is cached in {name!r} and pickled with it. Sent itself, it "
+            f"works: every copy carries {here}. An equal key built in another process "
+            f"is not found: it hashes to {elsewhere} there.",
+            "The cache holds the hash of the process that computed it, and pickling "
+            f"copies it. {SALTED} A spawn or forkserver worker that builds an equal "
+            "key itself computes another hash, so the two equal keys live in different "
+            "slots of the server's dict: KeyError. Under fork every process inherits "
+            "the parent's salt, which hides it.",
+            "Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
+            "on every call; hash only values whose hash is the same in every process, "
+            "or use mpguide.stable_hash.",
+        )
+
+    def report_uncertain_cache(self, name: str) -> None:
+        self.add(
+            Problem.CACHED_HASH,
+            Severity.WARNING,
+            f"Its hash is cached in {name!r} and pickled with it. Sent itself, it "
+            "works; whether an equal key built in another process is found, the check "
+            "cannot tell.",
+            "Every copy carries the hash computed by the process that built the key. "
+            "If that hash depends on the process (salted str hashes, id()), an equal "
+            "key built in another process hashes differently and is not found. The "
+            "check could not recompute the hash without the cache.",
+            "Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
+            "on every call.",
+        )
+
+    def report_lazy_cache(self, name: str, here: int | None, there: int | None) -> None:
+        self.add(
+            Problem.CACHED_HASH,
+            Severity.WARNING,
+            f"Its hash is cached lazily in {name!r}: {here} here, {there} in another "
+            "process. Sent before anything hashes it, it works; a key hashed before it "
+            "is sent is not found by equal keys hashed elsewhere.",
+            "Pickling never calls __hash__: a key arrives unhashed and the server "
+            "computes (and caches) its own hash. But a key hashed before it is sent "
+            "(put in a dict or set, as manager.dict({key: value}) does) carries the "
+            "hash of the process that hashed it, and an equal key hashed by the "
+            "server or a worker gets another one: KeyError under spawn and "
+            "forkserver. Under fork every process inherits the parent's salt.",
+            "Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
+            "on every call.",
+        )
+
+    def report_mutable(self, fresh: dict[str, Any]) -> None:
+        feeding = fresh.get("mutable", [])
+        if not feeding:
+            return
+        names = ", ".join(repr(name) for name in feeding)
+        params = getattr(self.cls, "__dataclass_params__", None)
+        if params is not None and getattr(params, "unsafe_hash", False):
+            why = (
+                "@dataclass(unsafe_hash=True) hashes fields that stay assignable. "
+                "Change one after using the object as a key and the dict files it "
+                "under a stale hash: lookups by the new value and by the old both fail."
+            )
+            fix = "Use @dataclass(frozen=True) instead of unsafe_hash=True."
+        else:
+            why = (
+                f"{self.name}.__hash__ uses attributes that can be reassigned. Change "
+                "one after using the object as a key and the dict files it under a "
+                "stale hash: lookups by the new value and by the old both fail."
+            )
+            fix = (
+                "Make the fields read-only (@dataclass(frozen=True), or properties "
+                "over private attributes), or never change a key once it is in a dict."
+            )
+        self.add(
+            Problem.MUTABLE_HASH,
+            Severity.WARNING,
+            f"Its hash depends on {names}, which can be reassigned.",
+            why,
+            fix,
+        )
+
+    def report_varying_hash(self, fresh: dict[str, Any]) -> None:
+        here, there = self.here.get("hash"), fresh.get("hash")
+        if "hash" not in self.here or "hash" not in fresh:
+            return  # a singleton, not hashed here: nothing to compare
+        if here == there or self.here.get("identity_hash") or fresh.get("caches"):
+            return
+        self.add(
+            Problem.HASH_VARIES_BETWEEN_PROCESSES,
+            Severity.NOTE,
+            f"hash() differs in another interpreter: {here} here, {there} there.",
+            f"{SALTED} A Manager dict does not care: pickling never calls __hash__, "
+            "and the server hashes every key it receives in its own process. It "
+            "matters when one process computes hash(key) and another compares it: "
+            "sharding or lock striping with hash(key) % n picks different shards in "
+            "spawn and forkserver workers.",
+            "For sharding or striping use mpguide.stable_hash(key) % n, or "
+            "mpguide.KeyedLocks.",
+        )
