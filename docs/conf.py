@@ -81,6 +81,7 @@ sphinx_gallery_conf = {
             "tutorial",
             "library",
             "pitfalls",
+            "alternatives",
             "internals",
             "performance",
             "security",
