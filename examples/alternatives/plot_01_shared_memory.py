@@ -98,8 +98,8 @@ if __name__ == "__main__":
 # ``float``, ``bool``, ``str``, ``bytes`` and ``None`` values in one block.
 # Workers attach by name and read by index, with no round trip. It is fixed in
 # size twice over: its length, and each slot's size, set by the value it was
-# created with (a ``str`` slot holds its first value's UTF-8 bytes, rounded up
-# to a multiple of eight).
+# created with (an ASCII ``str`` of up to 7 characters gets 8 bytes, up to 15
+# gets 16, and so on).
 
 
 def read_names(table_name, indexes):
@@ -138,10 +138,11 @@ if __name__ == "__main__":
 # and warns: ``There appear to be N leaked shared_memory objects to clean up
 # at shutdown``.
 #
-# Processes started by :mod:`multiprocessing` share their parent's tracker
-# (``fork`` inherits it; ``spawn`` and ``forkserver`` are handed it at start),
-# so the workers above, which attached and exited, caused no warning: the
-# creator's ``unlink()`` unregistered the name for all of them. The warning is
+# Processes started by :mod:`multiprocessing` share their parent's tracker:
+# ``spawn`` and ``forkserver`` children are handed it when they start, and a
+# ``fork`` child inherits it if it is running, as here, where creating the
+# block started it. So the workers above, which attached and exited, caused no
+# warning: the creator's ``unlink()`` unregistered the name for all of them. The warning is
 # right when the creator forgot to unlink: the block is cleaned up for you.
 #
 # It is wrong when a process that is *not* a child of the creator, here a

@@ -38,9 +38,9 @@ if __name__ == "__main__":
 # -----------------
 # Four processes increment one ``Value`` 20,000 times each, started together;
 # then again with ``get_lock()`` around each ``+=``. How many updates the first
-# run loses depends on how often the scheduler switches a process between its
-# read and its write: often on a busy machine, possibly never on an idle one
-# with a CPU per worker. The locked run counts every one.
+# run loses depends on timing, on how often another process reads between one
+# process's read and its write, so the number changes from run to run and is
+# not guaranteed. The locked run counts every one, every time.
 
 
 def count(query_times, ready, use_lock):
@@ -162,6 +162,8 @@ if __name__ == "__main__":
 #   Index users yourself.
 # - **Created before the workers.** Like locks, they are handed over at start;
 #   a pool's workers get them through ``initializer``.
-# - **Cheap.** A locked ``+=`` is two semaphore operations and two memory
-#   accesses, against two round trips to a server for a Manager ``Value``
+# - **Cheap.** A locked ``+=`` is a lock taken and released around a read and
+#   a write of shared memory (the ``Value``'s own lock is re-entrant, so the
+#   read and the write take it again without waiting), against round trips to
+#   a server for a Manager ``Value`` and its lock
 #   (:doc:`/gallery/pitfalls/plot_02_value_race`).

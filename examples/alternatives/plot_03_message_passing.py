@@ -76,9 +76,10 @@ if __name__ == "__main__":
 
 # %%
 # The parent receives the result *before* joining the processes. The
-# :mod:`multiprocessing` documentation warns about the opposite order: a
-# process that has put items on a queue does not exit until they are taken,
-# so joining it first can wait forever.
+# :mod:`multiprocessing` documentation warns about the opposite order: before
+# it exits, a process that has put items on a queue waits until they are all
+# written to the queue's pipe, which blocks while the pipe is full; joining it
+# before its items are taken can wait forever.
 #
 # Questions through a ``Pipe``
 # ----------------------------
