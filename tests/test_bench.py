@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,11 @@ def test_the_command_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     assert {f"{a} x4" for a in bench.ALTERNATIVES} <= {
         m["name"] for m in data["measurements"]
     }
+
+
+def test_filelock_is_a_bench_dependency_only() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert not any(d.startswith("filelock") for d in project["dependencies"])
+    assert [d for d in extras["bench"] if d.startswith("filelock")]
+    assert "mpguide[bench]" in extras["docs"]
