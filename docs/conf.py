@@ -86,6 +86,7 @@ sphinx_gallery_conf = {
             "pitfalls",
             "start_methods",
             "managers",
+            "alternatives",
             "internals",
             "performance",
             "security",

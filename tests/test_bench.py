@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_script
 
 from mpguide import bench
 
@@ -34,6 +37,11 @@ def test_every_figure_is_a_ratio_to_a_baseline_from_the_same_run(
         "contention, 1 worker",
         "contention, 2 workers",
         "contention, 4 workers",
+        "alternatives, 1 worker",
+        "alternatives, 2 workers",
+        "alternatives, 4 workers",
+        "shared table read",
+        "per-key locking",
     }
     for workers in bench.WORKER_COUNTS:
         for approach in (
@@ -43,6 +51,46 @@ def test_every_figure_is_a_ratio_to_a_baseline_from_the_same_run(
             bench.FETCH_EVERY_USE,
         ):
             assert report.get(f"{approach} x{workers}").unit == "s/update"
+
+
+def test_the_alternatives_are_measured_against_the_reports_pattern(
+    report: bench.Report,
+) -> None:
+    for workers in bench.WORKER_COUNTS:
+        baseline = f"{bench.MANAGER_LOCKS} x{workers}"
+        for approach in bench.ALTERNATIVES:
+            measurement = report.get(f"{approach} x{workers}")
+            assert measurement.unit == "s/update"
+            assert measurement.baseline == baseline
+            assert measurement.ratio > 0
+    for name in bench.TABLE_READS:
+        assert report.get(name).baseline == bench.LOCAL_COPY
+    # The tests extra installs the bench extra: filelock is measured, not skipped.
+    assert report.get(bench.FILELOCK).baseline == bench.LOCK
+    assert report.machine["skipped"] == []
+
+
+def test_without_filelock_the_run_says_what_it_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "filelock", None)  # import fails
+    fake = bench.Bench(bench.multiprocessing.get_context("spawn"), quick=True)
+    fake.per_key_locking()
+    assert fake.measurements == []
+    assert fake.skipped == [f"{bench.FILELOCK}: install mpguide[bench] to measure it"]
+
+
+def test_the_performance_page_plots_the_alternatives() -> None:
+    result = run_script(ROOT / "examples" / "performance" / "plot_01_costs.py", "spawn")
+    assert result.returncode == 0, result.stderr
+    for workers in bench.WORKER_COUNTS:
+        fastest = re.search(
+            rf"^fastest with {workers} worker\(s\): (.+)$", result.stdout, re.M
+        )
+        assert fastest and fastest[1] in bench.ALTERNATIVES
+    assert "not measured:" not in result.stdout
+    for name in (*bench.ALTERNATIVES, *bench.TABLE_READS, bench.FILELOCK):
+        assert name in result.stdout
 
 
 def test_the_report_says_where_it_ran_and_checks_three_targets(
@@ -106,3 +154,15 @@ def test_the_command_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     assert data["machine"]["start_method"] == "forkserver"
     assert {m["name"] for m in data["measurements"]} >= {"KeyedLocks.hold", "int key"}
     assert len(data["targets"]) == 3
+    assert {"python", "implementation", "system", "cpus"} <= set(data["machine"])
+    assert {f"{a} x4" for a in bench.ALTERNATIVES} <= {
+        m["name"] for m in data["measurements"]
+    }
+
+
+def test_filelock_is_a_bench_dependency_only() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert not any(d.startswith("filelock") for d in project["dependencies"])
+    assert [d for d in extras["bench"] if d.startswith("filelock")]
+    assert "mpguide[bench]" in extras["docs"]

@@ -21,11 +21,12 @@ JSON for comparing runs.
 import multiprocessing
 import os
 
-import matplotlib.pyplot as plt
-
 from mpguide import bench
 
 if __name__ == "__main__":
+    # Imported here: worker processes import this file, and need no plotting.
+    import matplotlib.pyplot as plt
+
     context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
     print("start method:", context.get_start_method())
     report = bench.run(context.get_start_method(), quick=True)
@@ -80,6 +81,66 @@ if __name__ == "__main__":
     axes.set_title(f"Throughput, {report.machine['cpus']} CPUs")
     axes.legend(fontsize=8, loc="best")
     plt.show()
+
+# %%
+# Without a Manager
+# -----------------
+# The same per-user counting, without the 20 microseconds of work, done each
+# way :doc:`/howto/alternatives` describes. The Manager versions pay a round
+# trip for every counter update (and the report's pattern more for every lock);
+# shared memory and message passing pay a semaphore or a pickled message. In a
+# quick run the fixed costs (one message per worker for "returned and merged")
+# weigh more than in ``nox -s bench``.
+
+if __name__ == "__main__":
+    figure, axes = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    for approach in bench.ALTERNATIVES:
+        rates = [1 / report.get(f"{approach} x{n}").seconds for n in bench.WORKER_COUNTS]
+        axes.plot(bench.WORKER_COUNTS, rates, marker="o", label=approach)
+    axes.set_yscale("log")
+    axes.set_xticks(bench.WORKER_COUNTS)
+    axes.set_xlabel("worker processes")
+    axes.set_ylabel("updates per second (log)")
+    axes.set_title(f"Per-user counters without extra work, {report.machine['cpus']} CPUs")
+    axes.legend(fontsize=7, loc="best")
+    plt.show()
+    for workers in bench.WORKER_COUNTS:
+        fastest = min(
+            bench.ALTERNATIVES, key=lambda a: report.get(f"{a} x{workers}").seconds
+        )
+        print(f"fastest with {workers} worker(s): {fastest}")
+
+# %%
+# Per-key locks, and reads of a shared table
+# ------------------------------------------
+# Left: one uncontended acquire and release of a key's lock, in bare
+# ``multiprocessing.Lock`` acquires: :class:`~mpguide.KeyedLocks`, a Manager
+# lock proxy kept after one fetch, and `filelock <https://pypi.org/project/filelock/>`_
+# with one lock file per key (it opens and locks the file on every acquire).
+# Right: one read of a user's entry, in lookups of a local ``dict`` copy: a
+# Manager dict (a round trip), a ``ShareableList`` index (a ``struct`` unpack
+# from shared memory).
+
+if __name__ == "__main__":
+    lock_names = ["KeyedLocks.hold", "manager lock, fetched once", bench.FILELOCK]
+    lock_names = [name for name in lock_names if name in report.names()]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 2.8), layout="constrained")
+    for axes, names, unit in (
+        (left, lock_names, "bare Lock acquires"),
+        (right, list(bench.TABLE_READS), "local dict lookups"),
+    ):
+        ratios = [report.get(name).ratio for name in names]
+        bars = axes.barh(names, ratios, color="tab:blue")
+        axes.bar_label(bars, [bench.format_ratio(r) for r in ratios], padding=3)
+        axes.set_xscale("log")
+        axes.set_xlim(0.5, max(ratios) * 30)
+        axes.axvline(1, color="black", lw=1)
+        axes.set_xlabel(f"time, in {unit} (log)")
+    left.set_title("Per-key lock")
+    right.set_title("Shared table read")
+    plt.show()
+    for reason in report.machine["skipped"]:
+        print("not measured:", reason)
 
 # %%
 # Targets

@@ -18,15 +18,27 @@ What is timed:
 - throughput under contention: 1, 2 and 4 worker processes updating per-user
   counters in shared memory, each update holding the user's lock (or one
   global lock) while it works for 20 microseconds;
+- alternatives to a Manager, for the same workload (1, 2 and 4 workers
+  counting per-user updates, without extra work): the report's Manager dict
+  and Manager locks; a Manager dict with :class:`~mpguide.KeyedLocks`; a
+  ``ShareableList`` with :class:`~mpguide.KeyedLocks`; an ``Array`` and its
+  ``get_lock()``; one owner process fed by a ``Queue``; results returned and
+  merged. Ratios are to the report's pattern with as many workers;
+- per-key locking: ``filelock`` (one lock file per key, when the ``bench``
+  extra is installed) against a bare ``multiprocessing.Lock``;
+- reads of a shared table: a Manager dict lookup and a ``ShareableList`` index
+  against a lookup in a local copy;
 - optionally, the docs build: a cold build, then a rebuild with nothing changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import multiprocessing
+import multiprocessing.queues
 import os
 import platform
 import shutil
@@ -35,6 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from multiprocessing import shared_memory
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
@@ -53,6 +66,24 @@ FETCH_EVERY_USE = "manager locks, fetched every use"
 FETCH_ONCE = "manager locks, fetched once"
 KEYED = "KeyedLocks"
 GLOBAL = "one global lock"
+#: The alternatives to a Manager, in the order the performance page plots them.
+MANAGER_LOCKS = "Manager dict + Manager locks"
+MANAGER_KEYED = "Manager dict + KeyedLocks"
+SHAREABLE_KEYED = "ShareableList + KeyedLocks"
+ARRAY_LOCK = "Array + get_lock()"
+QUEUE_OWNER = "one owner fed by a Queue"
+MERGED = "results returned and merged"
+ALTERNATIVES = (
+    MANAGER_LOCKS,
+    MANAGER_KEYED,
+    SHAREABLE_KEYED,
+    ARRAY_LOCK,
+    QUEUE_OWNER,
+    MERGED,
+)
+FILELOCK = "filelock, one file per key"
+LOCAL_COPY = "local dict copy"
+TABLE_READS = (LOCAL_COPY, "Manager dict lookup", "ShareableList index")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +124,10 @@ class Report:
     measurements: tuple[Measurement, ...]
     targets: tuple[Target, ...]
 
+    def names(self) -> set[str]:
+        """The names of every measurement in this run."""
+        return {m.name for m in self.measurements}
+
     def get(self, name: str) -> Measurement:
         """The measurement called ``name``."""
         return next(m for m in self.measurements if m.name == name)
@@ -126,6 +161,8 @@ class Report:
             lines.append(
                 f"  {m.name:<38} {time_text:>14} {format_ratio(m.ratio):>9}  {m.baseline}"
             )
+        for reason in machine.get("skipped", []):
+            lines.append(f"  not measured: {reason}")
         lines += ["", "targets:"]
         for t in self.targets:
             lines.append(
@@ -215,6 +252,59 @@ def update_counters(
     spans[2 * worker + 1] = time.monotonic()
 
 
+def alternative_worker(
+    approach: str, shared: Any, updates: int, ready: Any, spans: Any, worker: int
+) -> None:
+    """Count ``updates`` per-user updates the way ``approach`` does; record the span."""
+    users = [(worker + step) % USERS for step in range(updates)]
+    ready.wait()
+    spans[2 * worker] = time.monotonic()
+    if approach == MANAGER_LOCKS:
+        counters, user_locks = shared
+        for user in users:
+            with user_locks[user]:
+                counters[user] += 1
+    elif approach == MANAGER_KEYED:
+        counters, keyed = shared
+        for user in users:
+            with keyed.hold(user):
+                counters[user] += 1
+    elif approach == SHAREABLE_KEYED:
+        name, keyed = shared
+        table: Any = shared_memory.ShareableList(name=name)  # untyped items
+        try:
+            for user in users:
+                with keyed.hold(user):
+                    table[user] += 1
+        finally:
+            table.shm.close()
+    elif approach == ARRAY_LOCK:
+        for user in users:
+            with shared.get_lock():
+                shared[user] += 1
+    elif approach == QUEUE_OWNER:
+        for user in users:
+            shared.put(user)
+        shared.put(None)
+    else:  # MERGED
+        shared.put(collections.Counter(users))
+    spans[2 * worker + 1] = time.monotonic()
+
+
+def owner_of_counters(updates: Any, workers: int, counters: Any, spans: Any) -> None:
+    """Apply every update from the queue until each worker has said it is done."""
+    counts = [0] * USERS
+    finished = 0
+    while finished < workers:
+        user = updates.get()
+        if user is None:
+            finished += 1
+        else:
+            counts[user] += 1
+    counters[:] = counts
+    spans[-1] = time.monotonic()
+
+
 # -- the measurements ------------------------------------------------------------------
 
 
@@ -226,6 +316,8 @@ class Bench:
         self.quick = quick
         self.repeats = 3 if quick else 7
         self.measurements: list[Measurement] = []
+        #: Measurements left out of this run, each with the reason.
+        self.skipped: list[str] = []
 
     def count(self, full: int) -> int:
         """How many operations to time: ``full``, or a twentieth in a quick run."""
@@ -359,6 +451,148 @@ class Bench:
         elapsed: float = max(spans[1::2]) - min(spans[0::2])
         return elapsed / (workers * updates)
 
+    def alternatives(self, manager: Any) -> None:
+        """The same per-user counting done each way, with 1, 2 and 4 workers."""
+        for workers in WORKER_COUNTS:
+            group = f"alternatives, {workers} worker{'s' if workers > 1 else ''}"
+            for approach in ALTERNATIVES:
+                # Manager calls take milliseconds: fewer of them keep the run short.
+                full = 1_000 if approach in (MANAGER_LOCKS, MANAGER_KEYED) else 10_000
+                seconds = self.run_alternative(approach, manager, workers, self.count(full))
+                self.add(
+                    group,
+                    f"{approach} x{workers}",
+                    seconds,
+                    f"{MANAGER_LOCKS} x{workers}",
+                    "s/update",
+                )
+
+    def run_alternative(
+        self, approach: str, manager: Any, workers: int, updates: int
+    ) -> float:
+        """Seconds per update: first worker's start to the last count in place."""
+        context = self.context
+        spans = context.Array("d", 2 * workers + 1, lock=False)
+        ready = context.Barrier(workers)
+        counts: list[int] = []
+        table: Any = None
+        owner = None
+        if approach in (MANAGER_LOCKS, MANAGER_KEYED):
+            counters = manager.dict(dict.fromkeys(range(USERS), 0))
+            locks = (
+                manager.dict({n: manager.Lock() for n in range(USERS)})
+                if approach == MANAGER_LOCKS
+                else KeyedLocks(64, context=context)
+            )
+            shared: Any = (counters, locks)
+        elif approach == SHAREABLE_KEYED:
+            table = shared_memory.ShareableList([0] * USERS)
+            shared = (table.shm.name, KeyedLocks(64, context=context))
+        elif approach == ARRAY_LOCK:
+            shared = context.Array("q", USERS)
+        else:
+            shared = context.Queue()
+        if approach == QUEUE_OWNER:
+            owned = context.Array("q", USERS, lock=False)
+            owner = context.Process(
+                target=owner_of_counters, args=(shared, workers, owned, spans)
+            )
+            owner.start()
+        processes = [
+            context.Process(
+                target=alternative_worker,
+                args=(approach, shared, updates, ready, spans, worker),
+            )
+            for worker in range(workers)
+        ]
+        try:
+            for process in processes:
+                process.start()
+            if approach == MERGED:
+                merged: collections.Counter[int] = collections.Counter()
+                for _ in processes:
+                    merged.update(shared.get(timeout=600))
+                spans[-1] = time.monotonic()
+                counts = [merged[n] for n in range(USERS)]
+            for process in [*processes, *([owner] if owner else [])]:
+                process.join(timeout=600)
+                if process.exitcode != 0:
+                    raise RuntimeError(
+                        f"{approach}: a process failed (exit code {process.exitcode})"
+                    )
+            if approach == QUEUE_OWNER:
+                counts = list(owned)
+            elif approach in (MANAGER_LOCKS, MANAGER_KEYED):
+                counts = list(shared[0].values())
+            elif approach == SHAREABLE_KEYED and table is not None:
+                counts = list(table)
+            elif approach == ARRAY_LOCK:
+                counts = list(shared)
+        finally:
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+                    process.join(timeout=30)
+            if table is not None:
+                table.shm.close()
+                table.shm.unlink()
+            if isinstance(shared, multiprocessing.queues.Queue):
+                shared.close()
+                shared.join_thread()
+        if sum(counts) != workers * updates:
+            raise RuntimeError(
+                f"{approach}: lost updates ({sum(counts)} of {workers * updates})"
+            )
+        ends = (
+            spans[-1]
+            if approach in (QUEUE_OWNER, MERGED)
+            else max(spans[1 : 2 * workers : 2])
+        )
+        elapsed: float = ends - min(spans[0 : 2 * workers : 2])
+        return elapsed / (workers * updates)
+
+    def per_key_locking(self) -> None:
+        """``filelock`` with one lock file per key, against a bare lock (if installed)."""
+        try:
+            import filelock
+        except ImportError:
+            self.skipped.append(f"{FILELOCK}: install mpguide[bench] to measure it")
+            return
+        with tempfile.TemporaryDirectory(prefix="mpguide-filelock-") as folder:
+            file_locks = {
+                user: filelock.FileLock(Path(folder) / f"user-{user}.lock")
+                for user in range(USERS)
+            }
+
+            def hold_file_lock() -> None:
+                with file_locks[3]:
+                    pass
+
+            seconds = best_time(hold_file_lock, self.count(20_000), self.repeats)
+        self.add("per-key locking", FILELOCK, seconds, LOCK)
+
+    def table_reads(self, manager: Any) -> None:
+        """One read of a user's name: local dict, Manager dict, ShareableList."""
+        names = [f"user{n}" for n in range(USERS)]
+        local = dict(enumerate(names))
+        managed = manager.dict(local)
+        table = shared_memory.ShareableList(names)
+        try:
+            local_copy, manager_dict, shareable = TABLE_READS
+            seconds = best_times(
+                {
+                    local_copy: (lambda: local[3], self.count(200_000)),
+                    manager_dict: (lambda: managed[3], self.count(3_000)),
+                    shareable: (lambda: table[3], self.count(200_000)),
+                },
+                self.repeats,
+            )
+        finally:
+            table.shm.close()
+            table.shm.unlink()
+        for name in TABLE_READS:
+            self.add("shared table read", name, seconds[name], LOCAL_COPY)
+
     def docs_build(self, source: Path) -> None:
         """A cold build of a copy of the site, then a rebuild with nothing changed."""
         with tempfile.TemporaryDirectory() as scratch:
@@ -447,6 +681,9 @@ def run(
     with context.Manager() as manager:
         bench.single_operations(manager)
         bench.contention(manager)
+        bench.alternatives(manager)
+        bench.table_reads(manager)
+    bench.per_key_locking()
     if docs is not None:
         bench.docs_build(docs)
     machine = {
@@ -456,6 +693,7 @@ def run(
         "cpus": os.cpu_count(),
         "start_method": context.get_start_method(),
         "quick": quick,
+        "skipped": bench.skipped,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return Report(machine, tuple(bench.measurements), targets(bench))

@@ -4,7 +4,27 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
-from mpguide import KeyRegistry
+
+class KeyRegistry:
+    """Process-wide unique int tokens for objects that have no id of their own.
+
+    The counter lives in shared memory, so no two processes hand out the same
+    token. Identity is per process: register objects where they are created and
+    send the token along with the object. Registered objects are kept alive, so
+    their ids (addresses) are never reused for another object.
+    """
+
+    def __init__(self, context):
+        self._next_token = context.Value("q", 1)
+        self._tokens = {}  # id(obj) -> (obj, token)
+
+    def register(self, obj):
+        if id(obj) not in self._tokens:
+            with self._next_token.get_lock():
+                token = self._next_token.value
+                self._next_token.value += 1
+            self._tokens[id(obj)] = (obj, token)
+        return self._tokens[id(obj)][1]
 
 
 class User:  # no id, no __eq__: only identity tells users apart

@@ -1,10 +1,30 @@
-"""Per-user locks without a Manager: mpguide.KeyedLocks, handed to pool workers."""
+"""Per-user locks without a Manager: a stripe of locks, handed to pool workers."""
 
+import hashlib
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
-from mpguide import KeyedLocks
+
+class KeyedLocks:
+    """A fixed stripe of locks; each key's lock is picked by a hash every process agrees on.
+
+    Python's hash() of a str is salted per interpreter, so a spawn or forkserver
+    worker would pick another lock than its parent: hash the key's repr instead
+    (stable for ints, strs and tuples of them). Create the stripe before the
+    workers start, from their context, and hand it to them at start.
+    """
+
+    def __init__(self, count, context):
+        self._locks = [context.Lock() for _ in range(count)]
+
+    def index_for(self, key):
+        digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % len(self._locks)
+
+    def hold(self, key):
+        return self._locks[self.index_for(key)]
+
 
 USER_IDS = [1, 2]
 shared = {}  # filled once in each worker by share()
@@ -26,7 +46,7 @@ def main():
     context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
     # Locks and shared memory reach workers by inheritance: create them first,
     # from the context that starts the workers, and pass them to the initializer.
-    locks = KeyedLocks(64, context=context)
+    locks = KeyedLocks(64, context)
     query_times = context.Value("q", 0)
     queries_per_user = context.Array("q", len(USER_IDS), lock=False)
     with ProcessPoolExecutor(

@@ -1,0 +1,239 @@
+"""
+Shared memory blocks: ``SharedMemory`` and ``ShareableList``
+============================================================
+
+:mod:`multiprocessing.shared_memory` gives processes a block of bytes they all
+map, by name: no server, no pickling, no round trip. The price is that you
+manage the block yourself: its size and layout are fixed when it is created,
+every process that attaches must ``close`` its handle, exactly one must
+``unlink`` the block, and the resource tracker warns (and destroys the block)
+when it thinks someone forgot.
+"""
+
+# %%
+# Per-user counters in a block
+# ----------------------------
+# The parent creates a block of eight-byte counters, one per user, and the
+# per-user locks, before it starts the workers. Each worker attaches to the
+# block by name, counts its queries under the user's lock, and closes its
+# handle. The parent, which created the block, unlinks it once everyone is done.
+
+import multiprocessing
+import os
+import subprocess
+import sys
+from multiprocessing import resource_tracker, shared_memory
+
+USERS = ["alice", "bob", "carol"]
+WORKERS = 4
+QUERIES = 500  # per worker, spread over the users
+COUNTER = "q"  # a signed eight-byte integer, as in the struct module
+
+
+def count_queries(block_name, user_locks, worker):
+    block = shared_memory.SharedMemory(name=block_name)
+    counters = block.buf.cast(COUNTER)
+    try:
+        for query in range(QUERIES):
+            user = (worker + query) % len(USERS)
+            with user_locks[user]:
+                counters[user] += 1
+    finally:
+        counters.release()  # a view into the block must go before close()
+        block.close()  # this process's mapping; the block itself stays
+
+
+def run_workers(context, block_name, user_locks):
+    workers = [
+        context.Process(target=count_queries, args=(block_name, user_locks, worker))
+        for worker in range(WORKERS)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0, f"a worker failed: exit code {worker.exitcode}"
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
+    print("start method:", context.get_start_method())
+    block = shared_memory.SharedMemory(create=True, size=8 * len(USERS))
+    counters = block.buf.cast(COUNTER)
+    user_locks = [context.Lock() for _ in USERS]
+    run_workers(context, block.name, user_locks)
+    counts = dict(zip(USERS, counters.tolist(), strict=True))
+    print("counts:", counts, "expected", WORKERS * QUERIES, "in all")
+    assert sum(counts.values()) == WORKERS * QUERIES
+
+# %%
+# The workers attached by name and closed their handles; the block is still
+# there, because nobody unlinked it. A new handle by name sees the counts.
+#
+# Every process that maps the block must release its views and close its
+# handle; ``close()`` while a view such as ``counters`` exists raises
+# ``BufferError``. Unlinking removes the name: processes that still map the
+# block keep their mapping, but nobody can attach any more.
+
+if __name__ == "__main__":
+    again = shared_memory.SharedMemory(name=block.name)
+    print("attached again by name, alice's count:", again.buf.cast(COUNTER)[0])
+    try:
+        block.close()
+    except BufferError as error:
+        print("close() with a view still open:", type(error).__name__, error)
+    counters.release()
+    block.close()
+    again.close()
+    block.unlink()  # once, by one process: the creator
+    try:
+        shared_memory.SharedMemory(name=block.name)
+    except FileNotFoundError:
+        print("after unlink(), attaching by name: FileNotFoundError")
+
+# %%
+# A read-mostly table: ``ShareableList``
+# --------------------------------------
+# A :class:`~multiprocessing.shared_memory.ShareableList` lays out ``int``,
+# ``float``, ``bool``, ``str``, ``bytes`` and ``None`` values in one block.
+# Workers attach by name and read by index, with no round trip. It is fixed in
+# size twice over: its length, and each slot's size, set by the value it was
+# created with (an ASCII ``str`` of up to 7 characters gets 8 bytes, up to 15
+# gets 16, and so on).
+
+
+def read_names(table_name, indexes):
+    table = shared_memory.ShareableList(name=table_name)
+    try:
+        return [table[index] for index in indexes]
+    finally:
+        table.shm.close()
+
+
+if __name__ == "__main__":
+    table = shared_memory.ShareableList(USERS)
+    try:
+        with context.Pool(2) as pool:
+            print("workers read:", pool.apply(read_names, (table.shm.name, [2, 0])))
+        table[1] = "bobby"  # fits the slot "bob" was given (8 bytes)
+        try:
+            table[1] = "bob the builder"
+        except ValueError as error:
+            print("a longer value:", error)
+        try:
+            table.append("dave")
+        except AttributeError as error:
+            print("no append:", error)
+        print("table now:", list(table))
+    finally:
+        table.shm.close()
+        table.shm.unlink()
+
+# %%
+# The resource tracker's "leaked shared_memory" warning
+# -----------------------------------------------------
+# On POSIX systems every process that creates *or attaches to* a block
+# registers its name with a resource tracker, a helper process. When the
+# tracker's processes have all exited, it unlinks every name still registered
+# and warns: ``There appear to be N leaked shared_memory objects to clean up
+# at shutdown``.
+#
+# Processes started by :mod:`multiprocessing` share their parent's tracker:
+# ``spawn`` and ``forkserver`` children are handed it when they start, and a
+# ``fork`` child inherits it if it is running, as here, where creating the
+# block started it. So the workers above, which attached and exited, caused no
+# warning: the creator's ``unlink()`` unregistered the name for all of them. The warning is
+# right when the creator forgot to unlink: the block is cleaned up for you.
+#
+# It is wrong when a process that is *not* a child of the creator, here a
+# separate ``python`` command, attaches to a block: that process starts its
+# own tracker, which destroys the block as soon as the process exits, though
+# the creator is still using it. This runs that process and shows its stderr.
+
+ATTACH_AND_EXIT = """
+import sys
+from multiprocessing import resource_tracker, shared_memory
+name, mode = sys.argv[1:]
+if mode == "track=False":  # Python 3.13 and later
+    block = shared_memory.SharedMemory(name=name, track=False)
+else:
+    block = shared_memory.SharedMemory(name=name)
+    if mode == "unregister":  # Python 3.11 and 3.12
+        resource_tracker.unregister(block._name, "shared_memory")
+block.buf[0] += 1
+block.close()
+"""
+
+
+def attach_from_another_program(name, mode):
+    """Run a separate interpreter that attaches to ``name``; return its warnings."""
+    result = subprocess.run(
+        [sys.executable, "-c", ATTACH_AND_EXIT, name, mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # Keep the message; the file path in front of it is this machine's.
+    return [
+        line.split("UserWarning: ", 1)[1]
+        for line in result.stderr.splitlines()
+        if "UserWarning: " in line
+    ]
+
+
+def still_there(name):
+    try:
+        shared_memory.SharedMemory(name=name).close()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    block = shared_memory.SharedMemory(create=True, size=8)
+    for line in attach_from_another_program(block.name, "default"):
+        print("the other program's tracker:", line.replace(block._name, "<name>"))
+    destroyed = not still_there(block.name)
+    print("the block is gone, though its creator never unlinked it:", destroyed)
+    block.close()
+    if destroyed:  # our own tracker still lists the name: take it off
+        resource_tracker.unregister(block._name, "shared_memory")
+    else:
+        block.unlink()
+
+# %%
+# The fix is to keep the attaching program's tracker out of it. From Python
+# 3.13, ``SharedMemory(name=..., track=False)`` does not register the block.
+# On 3.11 and 3.12 there is no such parameter; the usual workaround is to
+# unregister the name right after attaching
+# (``resource_tracker.unregister(block._name, "shared_memory")``, a private
+# attribute: check it when you upgrade). Either way the creator alone unlinks.
+# Inside one :mod:`multiprocessing` family of processes, none of this is needed.
+
+if __name__ == "__main__":
+    fix = "track=False" if sys.version_info >= (3, 13) else "unregister"
+    block = shared_memory.SharedMemory(create=True, size=8)
+    try:
+        warnings = attach_from_another_program(block.name, fix)
+        print(f"with {fix} (Python {sys.version_info.major}.{sys.version_info.minor}):")
+        print("the other program's warnings:", warnings)
+        survived = still_there(block.name)
+        print("the block survived:", survived, "and was written:", block.buf[0] == 1)
+    finally:
+        block.close()
+        block.unlink()
+    assert destroyed and survived and not warnings
+
+# %%
+# Trade-offs
+# -----------
+# - **Fast reads and writes, plain bytes.** No server and no pickling: a
+#   counter is eight bytes at a fixed offset. Locks are still yours to add
+#   (here one per user, created before the workers start).
+# - **Fixed size, fixed layout.** Decide the size up front; a
+#   ``ShareableList`` cannot grow, and its slots cannot either. Keys are
+#   indexes: map user names to offsets yourself.
+# - **Lifetime is yours.** Close every handle and view in every process;
+#   unlink once. Name the block's owner in your design. On Windows the block
+#   disappears when the last handle closes, and there is no tracker.
