@@ -113,3 +113,8 @@ def bench(session: nox.Session) -> None:
         *session.posargs,
         env={"MPLBACKEND": "Agg"},
     )
+    session.run(
+        "python",
+        "-c",
+        "from mpguide.bench import print_batch_check_ratio; print_batch_check_ratio()",
+    )

@@ -131,7 +131,11 @@ def write_cli_help() -> None:
     generated = here / "reference" / "_generated"
     generated.mkdir(exist_ok=True)
     env = {**os.environ, "COLUMNS": "80"}
-    commands = {"cli-help.txt": ["--help"], "cli-check-help.txt": ["check", "--help"]}
+    commands = {
+        "cli-help.txt": ["--help"],
+        "cli-check-help.txt": ["check", "--help"],
+        "cli-run-help.txt": ["run", "--help"],
+    }
     for name, args in commands.items():
         text = subprocess.run(
             [sys.executable, "-m", "mpguide", *args],

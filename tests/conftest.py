@@ -37,6 +37,7 @@ def run_script(
     timeout: float = 120,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    python: str = sys.executable,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python path`` as a reader would, with ``MPGUIDE_START_METHOD`` set.
 
@@ -45,7 +46,7 @@ def run_script(
     """
     base = os.environ if env is None else env
     env = {**base, "MPGUIDE_START_METHOD": start_method, "MPLBACKEND": "Agg"}
-    command = [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", str(path)]
+    command = [python, "-X", "dev", "-W", "error::ResourceWarning", str(path)]
     own_group = os.name == "posix"
     with subprocess.Popen(
         command,

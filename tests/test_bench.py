@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT
 
 from mpguide import bench
 
@@ -78,19 +77,6 @@ def test_without_filelock_the_run_says_what_it_left_out(
     fake.per_key_locking()
     assert fake.measurements == []
     assert fake.skipped == [f"{bench.FILELOCK}: install mpguide[bench] to measure it"]
-
-
-def test_the_performance_page_plots_the_alternatives() -> None:
-    result = run_script(ROOT / "examples" / "performance" / "plot_01_costs.py", "spawn")
-    assert result.returncode == 0, result.stderr
-    for workers in bench.WORKER_COUNTS:
-        fastest = re.search(
-            rf"^fastest with {workers} worker\(s\): (.+)$", result.stdout, re.M
-        )
-        assert fastest and fastest[1] in bench.ALTERNATIVES
-    assert "not measured:" not in result.stdout
-    for name in (*bench.ALTERNATIVES, *bench.TABLE_READS, bench.FILELOCK):
-        assert name in result.stdout
 
 
 def test_the_report_says_where_it_ran_and_checks_three_targets(

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_script
 
+from mpguide import bench
+
 EXAMPLES = ROOT / "examples"
 ADDRESS = r"0x[0-9a-f]+"
 PROCESS_CLASS = {
@@ -184,6 +186,15 @@ def test_keyed_locks_lose_nothing_where_salted_striping_does(start_method: str) 
         assert not workers_agree and salted > 0
 
 
+def test_keyed_locks_page_says_when_a_fixed_salt_hides_the_failure() -> None:
+    env = {**os.environ, "PYTHONHASHSEED": "7"}
+    result = run_script(EXAMPLES / "library/plot_02_keyed_locks.py", "spawn", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "failure hidden: PYTHONHASHSEED is set to 7" in result.stdout
+    agreed = line_after("all processes picked the same lock for each user:", result.stdout)
+    assert agreed == "True"
+
+
 def test_every_example_is_tested() -> None:
     examples = [path.name for path in EXAMPLES.glob("*/plot_*.py")]
     assert len(set(examples)) == len(examples), "example file names must be unique"
@@ -238,6 +249,12 @@ def test_the_performance_page_runs_a_quick_benchmark(start_method: str) -> None:
     ):
         assert name in output
     assert len(re.findall(r"^\[(met|MISSED)\] ", output, re.M)) == 3
+    for workers in bench.WORKER_COUNTS:
+        fastest = re.search(rf"^fastest with {workers} worker\(s\): (.+)$", output, re.M)
+        assert fastest and fastest[1] in bench.ALTERNATIVES
+    assert "not measured:" not in output
+    for name in (*bench.ALTERNATIVES, *bench.TABLE_READS, bench.FILELOCK):
+        assert name in output
 
 
 def test_the_dask_page_coordinates_by_name_and_closes_its_cluster(

@@ -45,12 +45,11 @@ def bare_environment() -> dict[str, str]:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in RECIPES.glob("*.py")))
 def test_recipe_runs_with_the_standard_library_alone(
-    name: str, start_method: str, bare_python: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, start_method: str, bare_python: Path
 ) -> None:
-    # run_script runs sys.executable: point it at the bare venv for this call.
-    monkeypatch.setattr(sys, "executable", str(bare_python))
-    result = run_script(RECIPES / name, start_method, env=bare_environment())
-    monkeypatch.undo()
+    result = run_script(
+        RECIPES / name, start_method, env=bare_environment(), python=str(bare_python)
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["query_times: 20"]
 

@@ -134,7 +134,11 @@ if __name__ == "__main__":
     print("all processes picked the same lock for each user:", everyone_agrees)
     print("the workers agreed among themselves:", workers_agree)
     assert (salted_lost > 0) == (not everyone_agrees)
-    if "PYTHONHASHSEED" not in os.environ:
+    seed = os.environ.get("PYTHONHASHSEED")
+    if seed not in (None, "random"):
+        print(f"failure hidden: PYTHONHASHSEED is set to {seed}: one salt everywhere")
+        assert everyone_agrees
+    else:
         assert everyone_agrees == (method == "fork")
         assert workers_agree == (method != "spawn")
 
