@@ -1,0 +1,24 @@
+"""Starting a process by fork while another thread runs."""
+
+import threading
+import warnings
+
+from _producer import not_produced, report, start_context
+
+if __name__ == "__main__":
+    context = start_context()
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait)
+    busy.start()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        child = context.Process(target=print, args=("child",))
+        child.start()
+        child.join(timeout=60)
+    stop.set()
+    busy.join(timeout=60)
+    forks = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    if forks:
+        report(f"{forks[0].category.__name__}: {forks[0].message}")
+    else:
+        not_produced("this process did not call fork() while it had threads")
