@@ -118,6 +118,9 @@ html_theme = "furo"
 html_title = "mpguide"
 html_static_path = ["_static"]
 html_favicon = "_static/favicon.svg"
+# WCAG 2 A/AA fixes (the browser tests audit every page with axe-core).
+html_css_files = ["accessibility.css"]
+html_js_files = ["accessibility.js"]
 copybutton_exclude = ".linenos, .gp, .go"
 # The 404 page: its links are absolute. Served from the site's root here; on
 # Read the Docs (READTHEDOCS is set) sphinx-notfound-page takes the prefix from

@@ -7,7 +7,8 @@ from _producer import report, start_context
 
 if __name__ == "__main__":
     context = start_context()
-    with SyncManager(address=("127.0.0.1", 0), authkey=b"server key", ctx=context) as server:
+    server = SyncManager(address=("127.0.0.1", 0), authkey=b"server key", ctx=context)
+    with server:
         client = SyncManager(address=server.address, authkey=b"wrong key")
         try:
             client.connect()

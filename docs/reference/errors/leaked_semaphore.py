@@ -12,7 +12,9 @@ os._exit(0)  # the lock's finalizer never runs
 if __name__ == "__main__":
     context = start_context()
     stderr = run_program(LEAKY, context.get_start_method())
-    lines = [line for line in stderr.splitlines() if "UserWarning: resource_tracker:" in line]
+    lines = [
+        line for line in stderr.splitlines() if "UserWarning: resource_tracker" in line
+    ]
     if lines:
         report(lines[0][lines[0].index("UserWarning") :])
     else:

@@ -1,4 +1,4 @@
-"""A function defined where there is no main file (a notebook, ``python -c``), run by a child."""
+"""A function defined with no main file (a notebook, ``python -c``), run by a child."""
 
 from _producer import not_produced, report, run_program, start_context
 

@@ -25,6 +25,6 @@ if __name__ == "__main__":
         counter = manager.Counter()
         counter.increment()
         try:
-            counter.value
+            print(counter.value)
         except AttributeError as error:
             report(error)

@@ -46,8 +46,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
-from docutils import nodes
-from docutils.parsers.rst import directives
+from docutils import nodes  # type: ignore[import-untyped]
+from docutils.parsers.rst import directives  # type: ignore[import-untyped]
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.errors import ExtensionError
@@ -139,7 +139,8 @@ def run_producer(
             ) from None
     if process.returncode != 0:
         tail = "\n".join(stderr.strip().splitlines()[-15:])
-        raise ErrorIndexError(f"{where} failed with exit status {process.returncode}:\n{tail}")
+        status = process.returncode
+        raise ErrorIndexError(f"{where} failed with exit status {status}:\n{tail}")
     leaks = [line for line in stderr.splitlines() if any(s in line for s in LEAK_SIGNS)]
     if leaks:
         raise ErrorIndexError(f"{where} left resources behind: {leaks}")
@@ -203,7 +204,7 @@ def parse_versions(text: str) -> Callable[[str], bool]:
     for part in text.split():
         match = re.fullmatch(r"(3\.\d+)(\+|-(3\.\d+))?", part)
         if not match:
-            raise ValueError(f"not a version range: {part!r} (use 3.12+, 3.11-3.12 or 3.13)")
+            raise ValueError(f"not a version range: {part!r} (3.12+, 3.11-3.12 or 3.13)")
         low = version_key(match.group(1))
         high = (
             (99, 99)
@@ -277,7 +278,8 @@ class ErrorMessageDirective(SphinxDirective):
                         printed = "; ".join(run.messages) or run.not_produced or "nothing"
                         raise ErrorIndexError(
                             f"{script} no longer produces {expect.pattern!r} under "
-                            f"{method} on Python {interpreter.version}; it printed: {printed}"
+                            f"{method} on Python {interpreter.version}; "
+                            f"it printed: {printed}"
                         )
                     reason = run.not_produced or "it printed other messages"
                     absent.setdefault(reason, set()).add((interpreter.minor, method))
@@ -300,9 +302,7 @@ class ErrorMessageDirective(SphinxDirective):
             )
         if versions_text:
             section.append(
-                nodes.paragraph(
-                    "", f"This message belongs to Python {versions_text} only."
-                )
+                nodes.paragraph("", f"This message belongs to Python {versions_text} only.")
             )
         return section
 
@@ -345,9 +345,7 @@ def run_producers(app: Sphinx) -> None:
         runs = run_all(
             paths, interpreters, staged_path, float(app.config.mpguide_error_timeout), cache
         )
-    setattr(
-        app, RESULTS, Results(interpreters, runs, {path.name: path for path in paths})
-    )
+    setattr(app, RESULTS, Results(interpreters, runs, {path.name: path for path in paths}))
     keys = {
         cache_key(path, method, interpreter)
         for path in paths
@@ -376,7 +374,11 @@ def _used(env: BuildEnvironment) -> dict[str, set[str]]:
 
 
 def reread_pages(
-    app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str], removed: set[str]
+    app: Sphinx,
+    env: BuildEnvironment,
+    added: set[str],
+    changed: set[str],
+    removed: set[str],
 ) -> list[str]:
     """``env-get-outdated``: pages with messages show this build's runs, so re-read them."""
     return sorted(_used(env))
