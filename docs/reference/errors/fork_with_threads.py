@@ -1,5 +1,6 @@
 """Starting a process by fork while another thread runs."""
 
+import sys
 import threading
 import warnings
 
@@ -12,7 +13,7 @@ if __name__ == "__main__":
     busy.start()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        child = context.Process(target=print, args=("child",))
+        child = context.Process(target=abs, args=(-1,))
         child.start()
         child.join(timeout=60)
     stop.set()
@@ -20,5 +21,9 @@ if __name__ == "__main__":
     forks = [w for w in caught if issubclass(w.category, DeprecationWarning)]
     if forks:
         report(f"{forks[0].category.__name__}: {forks[0].message}")
+    elif context.get_start_method() != "fork":
+        not_produced("spawn and forkserver do not fork this process")
+    elif sys.version_info < (3, 12):
+        not_produced("Python before 3.12 does not warn")
     else:
-        not_produced("this process did not call fork() while it had threads")
+        not_produced("fork() did not warn")

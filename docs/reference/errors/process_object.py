@@ -9,7 +9,7 @@ def wait_for(process):
 
 if __name__ == "__main__":
     context = start_context()
-    child = context.Process(target=print, args=("child",))
+    child = context.Process(target=abs, args=(-1,))
     with context.Pool(1) as pool:
         try:
             pool.apply(wait_for, (child,))
