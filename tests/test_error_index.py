@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_script
 
 from mpguide.sphinxext.error_index import (
     Results,
@@ -212,3 +212,17 @@ def test_the_page_shows_every_producer_and_at_least_twenty_messages() -> None:
     assert used == scripts
     sections = re.findall(r"^### (.+)$", page, re.MULTILINE)
     assert len(sections) == page.count(":::{error-message}") >= 20
+
+
+PRODUCERS = sorted(
+    p for p in (ROOT / "docs" / "reference" / "errors").glob("*.py") if p.name[0] != "_"
+)
+
+
+@pytest.mark.parametrize("path", PRODUCERS, ids=[p.stem for p in PRODUCERS])
+def test_each_producer_runs_on_its_own_without_leaks(path: Path, start_method: str) -> None:
+    done = run_script(path, start_method, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run = Run.parse(done.stdout)
+    assert f"start method: {start_method}" in done.stdout
+    assert run.messages or run.not_produced, done.stdout
