@@ -281,7 +281,8 @@ class ErrorMessageDirective(SphinxDirective):
                             f"{method} on Python {interpreter.version}; "
                             f"it printed: {printed}"
                         )
-                    reason = run.not_produced or "it printed other messages"
+                    others = " and ".join(shorten(m, path.parent) for m in run.messages)
+                    reason = run.not_produced or f"it printed {others or 'nothing'}"
                     absent.setdefault(reason, set()).add((interpreter.minor, method))
                 for message in dict.fromkeys(shorten(m, path.parent) for m in found):
                     wordings.setdefault(message, set()).add((interpreter.minor, method))
