@@ -268,7 +268,8 @@ class ErrorMessageDirective(SphinxDirective):
             raise self.error(f"{script}: {error}") from None
 
         wordings: dict[str, set[tuple[str, str]]] = {}
-        absent: dict[str, set[tuple[str, str]]] = {}
+        # why not: the producer's reason, or the other messages it printed
+        absent: dict[tuple[str | None, tuple[str, ...]], set[tuple[str, str]]] = {}
         for interpreter in results.interpreters:
             for method in START_METHODS:
                 run = results.runs[script, interpreter.minor, method]
@@ -281,9 +282,9 @@ class ErrorMessageDirective(SphinxDirective):
                             f"{method} on Python {interpreter.version}; "
                             f"it printed: {printed}"
                         )
-                    others = " and ".join(shorten(m, path.parent) for m in run.messages)
-                    reason = run.not_produced or f"it printed {others or 'nothing'}"
-                    absent.setdefault(reason, set()).add((interpreter.minor, method))
+                    others = tuple(shorten(m, path.parent) for m in run.messages)
+                    why = (run.not_produced, () if run.not_produced else others)
+                    absent.setdefault(why, set()).add((interpreter.minor, method))
                 for message in dict.fromkeys(shorten(m, path.parent) for m in found):
                     wordings.setdefault(message, set()).add((interpreter.minor, method))
 
@@ -295,12 +296,20 @@ class ErrorMessageDirective(SphinxDirective):
             section.append(
                 nodes.paragraph("", f"Produced under {describe_where(pairs, results)}.")
             )
-        for reason, pairs in absent.items():
-            section.append(
-                nodes.paragraph(
-                    "", f"Not produced under {describe_where(pairs, results)}: {reason}."
-                )
-            )
+        for (reason, others), pairs in absent.items():
+            where = describe_where(pairs, results)
+            line = nodes.paragraph("", f"Not produced under {where}: ")
+            if reason is not None:
+                line += nodes.Text(f"{reason}.")
+            elif others:
+                line += nodes.Text("it printed ")
+                for index, message in enumerate(others):
+                    line += nodes.Text(" and " if index else "")
+                    line += nodes.literal(message, message)
+                line += nodes.Text(".")
+            else:
+                line += nodes.Text("it printed nothing.")
+            section.append(line)
         if versions_text:
             section.append(
                 nodes.paragraph("", f"This message belongs to Python {versions_text} only.")
