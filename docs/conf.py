@@ -35,6 +35,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "mpguide.sphinxext.gallery_processes",
     "mpguide.sphinxext.start_method_matrix",
+    "mpguide.sphinxext.error_index",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "**/_generated"]
@@ -114,15 +115,24 @@ mpguide_example_timeout = 120
 mpguide_matrix_examples = "../examples/pitfalls/plot_*.py"
 mpguide_matrix_output = "explanation/_generated/start-method-matrix.md"
 mpguide_matrix_gallery = "gallery/pitfalls"
+# The error index: every producer run under every start method, on every
+# CPython found (python3.N on PATH, or MPGUIDE_PYTHONS).
+mpguide_error_scripts = "reference/errors/*.py"
 
 # -- HTML ----------------------------------------------------------------------------
 html_theme = "furo"
 html_title = "mpguide"
 html_static_path = ["_static"]
 html_favicon = "_static/favicon.svg"
+# WCAG 2 A/AA fixes (the browser tests audit every page with axe-core).
+html_css_files = ["accessibility.css"]
+html_js_files = ["accessibility.js"]
 copybutton_exclude = ".linenos, .gp, .go"
-# The 404 page: its links are absolute, from the site's root.
-notfound_urls_prefix = "/"
+# The 404 page: its links are absolute. Served from the site's root here; on
+# Read the Docs (READTHEDOCS is set) sphinx-notfound-page takes the prefix from
+# READTHEDOCS_CANONICAL_URL (such as /en/latest/), which "/" would override.
+if not os.environ.get("READTHEDOCS"):
+    notfound_urls_prefix = "/"
 
 
 # -- Generated pages -------------------------------------------------------------------

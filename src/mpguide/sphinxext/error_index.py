@@ -1,0 +1,436 @@
+"""Produce the error messages of the "Error messages" page while the site builds.
+
+Each message on the page is made by a small producer script (a runnable
+program) that triggers the error, catches it and prints ``message: <JSON
+string>``, the message as a traceback would show it; a script may print several,
+or ``not produced: <why>`` when the start method cannot produce its message.
+At ``builder-inited`` this extension runs every producer matched by
+``mpguide_error_scripts`` under ``fork``, ``spawn`` and ``forkserver``, on every
+CPython the build finds (:mod:`mpguide.sphinxext.interpreters`), in parallel,
+each with a time limit. Results are cached in the doctree directory, keyed by
+the script's source (and its helper modules'), the start method and the
+interpreter's version, so an unchanged rebuild runs nothing.
+
+The page places each message with the ``error-message`` directive::
+
+    :::{error-message} local_function.py
+    :expect: Can't (pickle|get) local object
+    :methods: fork spawn forkserver
+    :versions: 3.12+
+    :::
+
+It shows each wording the script produced (addresses, process ids and other
+per-run names shortened to ``…``) with the start methods and interpreters that
+produced it, and where it was not produced and why. The build fails, naming the
+script, when the script exits with an error, runs past its time limit, leaves a
+resource warning on its stderr, or does not produce a message matching
+``:expect:`` under one of ``:methods:`` (default: all three) on an interpreter
+that ran. ``:versions:`` (``3.12+``, ``3.11-3.12`` or ``3.13``, several
+separated by spaces) marks a message as belonging to those Python versions: on
+others it is not required. The ``error-runs`` directive says which interpreters
+ran and which of ``mpguide_error_versions`` this build could not run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+from docutils import nodes  # type: ignore[import-untyped]
+from docutils.parsers.rst import directives  # type: ignore[import-untyped]
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from mpguide.sphinxext.interpreters import (
+    Interpreter,
+    by_version,
+    environment_for,
+    find_interpreters,
+    stage_package,
+    version_key,
+)
+
+logger = logging.getLogger(__name__)
+
+START_METHODS = ("fork", "spawn", "forkserver")
+MESSAGE_LINE = re.compile(r"^message: (.*)$", re.MULTILINE)
+NOT_PRODUCED_LINE = re.compile(r"^not produced: (.*)$", re.MULTILINE)
+LEAK_SIGNS = ("ResourceWarning", "resource_tracker")
+CACHE_NAME = "mpguide-error-index.json"
+RESULTS = "_mpguide_error_results"
+# What changes from run to run, shortened so that equal wordings group together.
+PER_RUN = (
+    (re.compile(r"0x[0-9a-f]+"), "0x…"),
+    (re.compile(r"\bpid=\d+"), "pid=…"),
+    (re.compile(r"'/(psm_|mp-)[\w-]+'"), r"'/\1…'"),
+    (re.compile(r"KeyError: '[0-9a-f]+'"), "KeyError: '…'"),
+    (re.compile(r"(?<=[\"'])/[^\"']*/(?=lib/python3\.\d+/)"), "…/"),
+)
+
+
+class ErrorIndexError(ExtensionError):
+    """A producer did not produce its message as the page says."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What one producer printed under one start method on one interpreter."""
+
+    messages: tuple[str, ...]
+    not_produced: str | None
+
+    @classmethod
+    def parse(cls, output: str) -> Run:
+        messages = tuple(str(json.loads(text)) for text in MESSAGE_LINE.findall(output))
+        reason = NOT_PRODUCED_LINE.search(output)
+        return cls(messages, reason.group(1).strip() if reason else None)
+
+
+@dataclasses.dataclass
+class Results:
+    """Every producer's runs, keyed by (script name, interpreter minor, method)."""
+
+    interpreters: list[Interpreter]
+    runs: dict[tuple[str, str, str], Run]
+    scripts: dict[str, Path]
+
+
+def run_producer(
+    path: Path, method: str, interpreter: Interpreter, staged: Path, timeout: float
+) -> Run:
+    """Run one producer; kill it and everything it started if it overruns.
+
+    :raises ErrorIndexError: on a time-out, a non-zero exit, or a leak sign on stderr.
+    """
+    where = f"{path.name} under {method} on Python {interpreter.version}"
+    env = environment_for(
+        interpreter, {**os.environ, "MPGUIDE_START_METHOD": method}, staged
+    )
+    command = [interpreter.executable, "-W", "error::ResourceWarning", str(path)]
+    with subprocess.Popen(
+        command,
+        cwd=path.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise ErrorIndexError(
+                f"{where} did not finish within {timeout:g} s; it was killed"
+            ) from None
+    if process.returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        status = process.returncode
+        raise ErrorIndexError(f"{where} failed with exit status {status}:\n{tail}")
+    leaks = [line for line in stderr.splitlines() if any(s in line for s in LEAK_SIGNS)]
+    if leaks:
+        raise ErrorIndexError(f"{where} left resources behind: {leaks}")
+    return Run.parse(stdout)
+
+
+def cache_key(path: Path, method: str, interpreter: Interpreter) -> str:
+    """Changes whenever the script, its helpers, the method or the interpreter does."""
+    digest = hashlib.sha256(path.read_bytes())
+    for helper in sorted(path.parent.glob("_*.py")):
+        digest.update(helper.read_bytes())
+    digest.update(f"\0{method}\0{interpreter.version}".encode())
+    return digest.hexdigest()
+
+
+def run_all(
+    paths: Sequence[Path],
+    interpreters: Sequence[Interpreter],
+    staged: Path,
+    timeout: float,
+    cache: dict[str, Any],
+) -> dict[tuple[str, str, str], Run]:
+    """Every producer under every start method on every interpreter, cached runs reused."""
+    runs: dict[tuple[str, str, str], Run] = {}
+    to_run = []
+    for path in paths:
+        for interpreter in interpreters:
+            for method in START_METHODS:
+                key = (path.name, interpreter.minor, method)
+                cached = cache.get(cache_key(path, method, interpreter))
+                if cached is None:
+                    to_run.append((path, interpreter, method))
+                else:
+                    runs[key] = Run(tuple(cached["messages"]), cached["not_produced"])
+    if to_run:
+        logger.info("error index: %d producer runs", len(to_run))
+        with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 1))) as pool:
+            done = pool.map(
+                lambda job: run_producer(job[0], job[2], job[1], staged, timeout), to_run
+            )
+            for (path, interpreter, method), run in zip(to_run, done, strict=True):
+                runs[path.name, interpreter.minor, method] = run
+                cache[cache_key(path, method, interpreter)] = dataclasses.asdict(run)
+    return runs
+
+
+def shorten(message: str, script_dir: Path) -> str:
+    """The message with per-run details and this machine's directories shortened."""
+    message = message.replace(f"{script_dir}{os.sep}", "")
+    for pattern, replacement in PER_RUN:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def parse_versions(text: str) -> Callable[[str], bool]:
+    """``"3.12+"``, ``"3.11-3.12"``, ``"3.13"`` (space-separated) as a test on ``3.N``.
+
+    :raises ValueError: on anything else.
+    """
+    ranges = []
+    for part in text.split():
+        match = re.fullmatch(r"(3\.\d+)(\+|-(3\.\d+))?", part)
+        if not match:
+            raise ValueError(f"not a version range: {part!r} (3.12+, 3.11-3.12 or 3.13)")
+        low = version_key(match.group(1))
+        high = (
+            (99, 99)
+            if match.group(2) == "+"
+            else version_key(match.group(3) or match.group(1))
+        )
+        ranges.append((low, high))
+    if not ranges:
+        raise ValueError("empty :versions:")
+    return lambda minor: any(low <= version_key(minor) <= high for low, high in ranges)
+
+
+def describe_where(pairs: set[tuple[str, str]], results: Results) -> str:
+    """``fork, spawn on Python 3.11.7, 3.12.1`` for the (minor, method) pairs given."""
+    by_interpreter: dict[str, list[str]] = {}
+    for interpreter in by_version(results.interpreters):
+        methods = [m for m in START_METHODS if (interpreter.minor, m) in pairs]
+        if methods:
+            by_interpreter[interpreter.version] = methods
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for version, methods in by_interpreter.items():
+        groups.setdefault(tuple(methods), []).append(version)
+    return "; ".join(
+        f"{', '.join(methods)} on Python {', '.join(versions)}"
+        for methods, versions in groups.items()
+    )
+
+
+class ErrorMessageDirective(SphinxDirective):
+    """One message: its wordings as produced, where, and where not."""
+
+    required_arguments = 1
+    option_spec: ClassVar[dict[str, Callable[[str], Any]]] = {
+        "expect": directives.unchanged_required,
+        "methods": directives.unchanged,
+        "versions": directives.unchanged,
+    }
+
+    def run(self) -> list[nodes.Node]:
+        results: Results = getattr(self.env.app, RESULTS)
+        script = self.arguments[0]
+        path = results.scripts.get(script)
+        if path is None:
+            raise ErrorIndexError(
+                f"{self.env.docname}: no producer {script!r} among mpguide_error_scripts"
+            )
+        self.env.note_dependency(str(path))
+        used: dict[str, set[str]] = self.env.mpguide_error_scripts_used  # type: ignore[attr-defined]
+        used.setdefault(self.env.docname, set()).add(script)
+        expect = re.compile(self.options.get("expect") or "")
+        if not expect.pattern:
+            raise self.error(f"{script}: :expect: is required")
+        methods = self.options.get("methods", " ".join(START_METHODS)).split()
+        unknown = set(methods) - set(START_METHODS)
+        if unknown:
+            raise self.error(f"{script}: unknown start methods {sorted(unknown)}")
+        versions_text = self.options.get("versions")
+        try:
+            belongs = parse_versions(versions_text) if versions_text else (lambda _: True)
+        except ValueError as error:
+            raise self.error(f"{script}: {error}") from None
+
+        wordings: dict[str, set[tuple[str, str]]] = {}
+        # why not: the producer's reason, or the other messages it printed
+        absent: dict[tuple[str | None, tuple[str, ...]], set[tuple[str, str]]] = {}
+        for interpreter in results.interpreters:
+            for method in START_METHODS:
+                run = results.runs[script, interpreter.minor, method]
+                found = [m for m in run.messages if expect.search(m)]
+                if not found:
+                    if method in methods and belongs(interpreter.minor):
+                        printed = "; ".join(run.messages) or run.not_produced or "nothing"
+                        raise ErrorIndexError(
+                            f"{script} no longer produces {expect.pattern!r} under "
+                            f"{method} on Python {interpreter.version}; "
+                            f"it printed: {printed}"
+                        )
+                    others = tuple(shorten(m, path.parent) for m in run.messages)
+                    why = (run.not_produced, () if run.not_produced else others)
+                    absent.setdefault(why, set()).add((interpreter.minor, method))
+                for message in dict.fromkeys(shorten(m, path.parent) for m in found):
+                    wordings.setdefault(message, set()).add((interpreter.minor, method))
+
+        section: list[nodes.Node] = []
+        for message, pairs in wordings.items():
+            block = nodes.literal_block(message, message, classes=["error-message"])
+            block["language"] = "none"
+            section.append(block)
+            section.append(
+                nodes.paragraph("", f"Produced under {describe_where(pairs, results)}.")
+            )
+        for (reason, others), pairs in absent.items():
+            where = describe_where(pairs, results)
+            line = nodes.paragraph("", f"Not produced under {where}: ")
+            if reason is not None:
+                line += nodes.Text(f"{reason}.")
+            elif others:
+                line += nodes.Text("it printed ")
+                for index, message in enumerate(others):
+                    line += nodes.Text(" and " if index else "")
+                    line += nodes.literal(message, message)
+                line += nodes.Text(".")
+            else:
+                line += nodes.Text("it printed nothing.")
+            section.append(line)
+        if versions_text:
+            section.append(
+                nodes.paragraph("", f"This message belongs to Python {versions_text} only.")
+            )
+        return section
+
+
+class ErrorRunsDirective(SphinxDirective):
+    """Which interpreters this build ran the producers on, and which it could not."""
+
+    def run(self) -> list[nodes.Node]:
+        results: Results = getattr(self.env.app, RESULTS)
+        ran = by_version(results.interpreters)
+        text = (
+            "This build ran every producer under fork, spawn and forkserver on Python "
+            + ", ".join(i.version for i in ran)
+            + "."
+        )
+        expected = self.config.mpguide_error_versions
+        missing = [v for v in expected if all(i.minor != v for i in ran)]
+        if missing:
+            text += (
+                f" It did not run Python {', '.join(missing)}, which this build did not "
+                "find: no message below says what those versions print."
+            )
+        return [nodes.paragraph("", text)]
+
+
+def run_producers(app: Sphinx) -> None:
+    """``builder-inited``: run the producers (or reuse results) for the directives."""
+    confdir = Path(app.confdir)
+    pattern = app.config.mpguide_error_scripts
+    if not pattern:
+        return
+    paths = sorted(p for p in confdir.glob(pattern) if not p.name.startswith("_"))
+    if not paths:
+        raise ErrorIndexError(f"mpguide_error_scripts {pattern!r} matches no file")
+    interpreters = find_interpreters()
+    cache_path = Path(app.doctreedir) / CACHE_NAME
+    cache = _load_cache(cache_path)
+    with tempfile.TemporaryDirectory(prefix="mpguide-staged-") as staged:
+        staged_path = stage_package(Path(staged))
+        runs = run_all(
+            paths, interpreters, staged_path, float(app.config.mpguide_error_timeout), cache
+        )
+    setattr(app, RESULTS, Results(interpreters, runs, {path.name: path for path in paths}))
+    keys = {
+        cache_key(path, method, interpreter)
+        for path in paths
+        for interpreter in interpreters
+        for method in START_METHODS
+    }
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    cache_path.write_text(
+        json.dumps({k: v for k, v in cache.items() if k in keys}, indent=1, sort_keys=True)
+    )
+
+
+def _load_cache(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _used(env: BuildEnvironment) -> dict[str, set[str]]:
+    if not hasattr(env, "mpguide_error_scripts_used"):
+        env.mpguide_error_scripts_used = {}  # type: ignore[attr-defined]
+    used: dict[str, set[str]] = env.mpguide_error_scripts_used  # type: ignore[attr-defined]
+    return used
+
+
+def reread_pages(
+    app: Sphinx,
+    env: BuildEnvironment,
+    added: set[str],
+    changed: set[str],
+    removed: set[str],
+) -> list[str]:
+    """``env-get-outdated``: pages with messages show this build's runs, so re-read them."""
+    return sorted(_used(env))
+
+
+def start_reading(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
+    _used(env)
+
+
+def purge(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    _used(env).pop(docname, None)
+
+
+def merge(
+    app: Sphinx, env: BuildEnvironment, docnames: Iterable[str], other: BuildEnvironment
+) -> None:
+    for docname in docnames:
+        if docname in _used(other):
+            _used(env)[docname] = _used(other)[docname]
+
+
+def check_every_script_used(app: Sphinx, env: BuildEnvironment) -> None:
+    """``env-check-consistency``: a producer that no page shows is a mistake."""
+    results: Results | None = getattr(app, RESULTS, None)
+    if results is None:
+        return
+    shown = set().union(*_used(env).values()) if _used(env) else set()
+    for name in sorted(set(results.scripts) - shown):
+        logger.warning("error index: producer %s is not shown by any error-message", name)
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Register the configuration values, the directives and the handlers."""
+    app.add_config_value("mpguide_error_scripts", "", "env", str)
+    app.add_config_value("mpguide_error_timeout", 90, "env", (int, float))
+    app.add_config_value("mpguide_error_versions", ("3.11", "3.12", "3.13"), "env", tuple)
+    app.add_directive("error-message", ErrorMessageDirective)
+    app.add_directive("error-runs", ErrorRunsDirective)
+    app.connect("builder-inited", run_producers)
+    app.connect("env-before-read-docs", start_reading)
+    app.connect("env-get-outdated", reread_pages)
+    app.connect("env-purge-doc", purge)
+    app.connect("env-merge-info", merge)
+    app.connect("env-check-consistency", check_every_script_used)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

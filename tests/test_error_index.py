@@ -1,0 +1,228 @@
+"""The error index extension: producers run, messages checked, the page says where."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_script
+
+from mpguide.sphinxext.error_index import (
+    Results,
+    Run,
+    describe_where,
+    parse_versions,
+    shorten,
+)
+from mpguide.sphinxext.interpreters import Interpreter, running
+
+PAGE = """\
+# Errors
+
+:::{{error-runs}}
+:::
+
+## `ValueError: no such user`
+
+:::{{error-message}} producer.py
+:expect: ^ValueError: no such user
+{options}
+:::
+"""
+
+PRODUCER = """\
+import json, os
+print("start method:", os.environ["MPGUIDE_START_METHOD"])
+{body}
+"""
+PRODUCES = 'print("message:", json.dumps("ValueError: no such user"))'
+
+
+def make_project(root: Path, body: str, options: str = "") -> Path:
+    (root / "errors").mkdir(parents=True, exist_ok=True)
+    (root / "conf.py").write_text(
+        "extensions = ['myst_parser', 'mpguide.sphinxext.error_index']\n"
+        "myst_enable_extensions = ['colon_fence']\n"
+        "mpguide_error_scripts = 'errors/*.py'\n"
+        "mpguide_error_timeout = 20\n"
+    )
+    (root / "index.md").write_text(PAGE.format(options=options))
+    (root / "errors" / "producer.py").write_text(PRODUCER.format(body=body))
+    return root
+
+
+def build(root: Path) -> subprocess.CompletedProcess[str]:
+    """Build with only the running interpreter, as a machine without others would."""
+    env = {**os.environ, "MPGUIDE_PYTHONS": sys.executable}
+    return subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "-b", "html", ".", "_build"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def page_text(root: Path) -> str:
+    html = (root / "_build" / "index.html").read_text()
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_a_produced_message_is_shown_with_where_it_was_produced(tmp_path: Path) -> None:
+    root = make_project(tmp_path, PRODUCES)
+    done = build(root)
+    assert done.returncode == 0, done.stderr
+    text = page_text(root)
+    version = platform.python_version()
+    assert "ValueError: no such user" in text
+    assert f"Produced under fork, spawn, forkserver on Python {version}." in text
+    assert "error index: 3 producer runs" in done.stdout
+
+    again = build(root)  # unchanged: every run comes from the cache
+    assert again.returncode == 0, again.stderr
+    assert "producer runs" not in again.stdout
+
+
+def test_a_producer_that_stops_producing_its_message_fails_the_build(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path, PRODUCES)
+    assert build(root).returncode == 0
+    (root / "errors" / "producer.py").write_text(
+        PRODUCER.format(body='print("message:", json.dumps("ValueError: other wording"))')
+    )
+    done = build(root)
+    assert done.returncode != 0
+    assert "producer.py no longer produces '^ValueError: no such user'" in done.stderr
+    assert "ValueError: other wording" in done.stderr
+
+
+def test_a_message_missing_under_a_required_method_fails_the_build(tmp_path: Path) -> None:
+    body = (
+        'if os.environ["MPGUIDE_START_METHOD"] == "fork":\n'
+        '    print("not produced: fork copies the parent")\n'
+        f"else:\n    {PRODUCES}"
+    )
+    root = make_project(tmp_path, body)
+    done = build(root)
+    assert done.returncode != 0
+    assert "producer.py no longer produces" in done.stderr
+    assert "under fork" in done.stderr
+
+    make_project(root, body, options=":methods: spawn forkserver")
+    done = build(root)
+    assert done.returncode == 0, done.stderr
+    assert "Not produced under fork on Python" in page_text(root)
+    assert "fork copies the parent" in page_text(root)
+
+
+def test_a_message_marked_for_other_versions_does_not_fail_the_build(
+    tmp_path: Path,
+) -> None:
+    body = 'print("not produced: this wording is from a future Python")'
+    root = make_project(tmp_path, body, options=":versions: 3.99+")
+    done = build(root)
+    assert done.returncode == 0, done.stderr
+    text = page_text(root)
+    assert "this wording is from a future Python" in text
+    assert "belongs to Python 3.99+ only" in text
+
+
+def test_the_page_names_the_versions_it_did_not_run(tmp_path: Path) -> None:
+    root = make_project(tmp_path, PRODUCES)
+    assert build(root).returncode == 0
+    text = page_text(root)
+    others = [v for v in ("3.11", "3.12", "3.13") if v != running().minor]
+    assert f"It did not run Python {', '.join(others)}" in text
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("raise SystemExit(3)", "failed with exit status 3"),
+        ("import time; time.sleep(60)", "did not finish within 20 s"),
+        (
+            "import sys\nsys.stderr.write('UserWarning: resource_tracker: There appear "
+            "to be 1 leaked semaphore objects to clean up at shutdown')\n" + PRODUCES,
+            "left resources behind",
+        ),
+    ],
+    ids=["exit status", "time limit", "resource warning"],
+)
+def test_a_producer_that_misbehaves_fails_the_build_naming_it(
+    tmp_path: Path, body: str, expected: str
+) -> None:
+    done = build(make_project(tmp_path, body))
+    assert done.returncode != 0
+    assert "producer.py under " in done.stderr
+    assert expected in done.stderr
+
+
+def test_run_reads_messages_and_the_reason() -> None:
+    output = 'start method: spawn\nmessage: "A: 1"\nmessage: "B:\\n2"\nnot produced: why\n'
+    assert Run.parse(output) == Run(("A: 1", "B:\n2"), "why")
+    assert Run.parse("start method: fork\n") == Run((), None)
+
+
+def test_versions_ranges() -> None:
+    assert parse_versions("3.12+")("3.13") and not parse_versions("3.12+")("3.11")
+    assert parse_versions("3.11-3.12")("3.12") and not parse_versions("3.11-3.12")("3.13")
+    assert parse_versions("3.11 3.13")("3.13") and not parse_versions("3.11 3.13")("3.12")
+    with pytest.raises(ValueError, match="not a version range"):
+        parse_versions("py3.12")
+
+
+def test_per_run_details_and_directories_are_shortened(tmp_path: Path) -> None:
+    message = (
+        f"KeyError: <__main__.User object at 0x7f13e178df10> pid=123 '/psm_3e16' "
+        f"'/mp-xv_t' KeyError: '7f1efe10ee40' File \"/opt/py/lib/python3.12/x.py\" "
+        f"'{tmp_path}{os.sep}script.py'"
+    )
+    assert shorten(message, tmp_path) == (
+        "KeyError: <__main__.User object at 0x…> pid=… '/psm_…' '/mp-…' KeyError: '…' "
+        "File \"…/lib/python3.12/x.py\" 'script.py'"
+    )
+
+
+def test_where_groups_methods_by_interpreter() -> None:
+    old, new = Interpreter("3.11.7", "a"), Interpreter("3.13.0", "b")
+    results = Results([old, new], {}, {})
+    pairs = {("3.11", "fork"), ("3.11", "spawn"), ("3.13", "fork"), ("3.13", "spawn")}
+    assert describe_where(pairs, results) == "fork, spawn on Python 3.11.7, 3.13.0"
+    assert describe_where({("3.11", "fork"), ("3.13", "spawn")}, results) == (
+        "fork on Python 3.11.7; spawn on Python 3.13.0"
+    )
+
+
+def test_the_page_shows_every_producer_and_at_least_twenty_messages() -> None:
+    page = (ROOT / "docs" / "reference" / "errors.md").read_text()
+    used = set(re.findall(r"^:::\{error-message\} (\S+)$", page, re.MULTILINE))
+    scripts = {
+        p.name
+        for p in (ROOT / "docs" / "reference" / "errors").glob("*.py")
+        if not p.name.startswith("_")
+    }
+    assert used == scripts
+    sections = re.findall(r"^### (.+)$", page, re.MULTILINE)
+    assert len(sections) == page.count(":::{error-message}") >= 20
+
+
+PRODUCERS = sorted(
+    p for p in (ROOT / "docs" / "reference" / "errors").glob("*.py") if p.name[0] != "_"
+)
+
+
+@pytest.mark.parametrize("path", PRODUCERS, ids=[p.stem for p in PRODUCERS])
+def test_each_producer_runs_on_its_own_without_leaks(path: Path, start_method: str) -> None:
+    done = run_script(path, start_method, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run = Run.parse(done.stdout)
+    assert f"start method: {start_method}" in done.stdout
+    assert run.messages or run.not_produced, done.stdout
