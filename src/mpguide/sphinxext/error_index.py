@@ -7,7 +7,9 @@ or ``not produced: <why>`` when the start method cannot produce its message.
 At ``builder-inited`` this extension runs every producer matched by
 ``mpguide_error_scripts`` under ``fork``, ``spawn`` and ``forkserver``, on every
 CPython the build finds (:mod:`mpguide.sphinxext.interpreters`), in parallel,
-each with a time limit. Results are cached in the doctree directory, keyed by
+each with a time limit and the environment the matrix's runs get
+(:func:`mpguide.sphinxext.runs.controlled_environment`). Results are cached
+(in ``MPGUIDE_CACHE_DIR`` when set, else in the doctree directory), keyed by
 the script's source (and its helper modules'), the start method and the
 interpreter's version, so an unchanged rebuild runs nothing.
 
@@ -38,7 +40,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -61,6 +62,13 @@ from mpguide.sphinxext.interpreters import (
     find_interpreters,
     stage_package,
     version_key,
+)
+from mpguide.sphinxext.runs import (
+    cache_path,
+    controlled_environment,
+    load_cache,
+    run_bounded,
+    save_cache,
 )
 
 logger = logging.getLogger(__name__)
@@ -116,27 +124,15 @@ def run_producer(
     :raises ErrorIndexError: on a time-out, a non-zero exit, or a leak sign on stderr.
     """
     where = f"{path.name} under {method} on Python {interpreter.version}"
-    env = environment_for(
-        interpreter, {**os.environ, "MPGUIDE_START_METHOD": method}, staged
-    )
+    env = environment_for(interpreter, controlled_environment(os.environ, method), staged)
     command = [interpreter.executable, "-W", "error::ResourceWarning", str(path)]
-    with subprocess.Popen(
-        command,
-        cwd=path.parent,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise ErrorIndexError(
-                f"{where} did not finish within {timeout:g} s; it was killed"
-            ) from None
+    try:
+        process = run_bounded(command, cwd=path.parent, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ErrorIndexError(
+            f"{where} did not finish within {timeout:g} s; it was killed"
+        ) from None
+    stdout, stderr = process.stdout, process.stderr
     if process.returncode != 0:
         tail = "\n".join(stderr.strip().splitlines()[-15:])
         status = process.returncode
@@ -348,8 +344,8 @@ def run_producers(app: Sphinx) -> None:
     if not paths:
         raise ErrorIndexError(f"mpguide_error_scripts {pattern!r} matches no file")
     interpreters = find_interpreters()
-    cache_path = Path(app.doctreedir) / CACHE_NAME
-    cache = _load_cache(cache_path)
+    cache_file = cache_path(app, CACHE_NAME)
+    cache = load_cache(cache_file)
     with tempfile.TemporaryDirectory(prefix="mpguide-staged-") as staged:
         staged_path = stage_package(Path(staged))
         runs = run_all(
@@ -362,18 +358,7 @@ def run_producers(app: Sphinx) -> None:
         for interpreter in interpreters
         for method in START_METHODS
     }
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    cache_path.write_text(
-        json.dumps({k: v for k, v in cache.items() if k in keys}, indent=1, sort_keys=True)
-    )
-
-
-def _load_cache(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    save_cache(cache_file, cache, keys)
 
 
 def _used(env: BuildEnvironment) -> dict[str, set[str]]:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
-import json
 import os
 import platform
 import re
@@ -56,6 +55,13 @@ from mpguide.sphinxext.interpreters import (
     find_interpreters,
     stage_package,
 )
+from mpguide.sphinxext.runs import (
+    cache_path,
+    controlled_environment,
+    load_cache,
+    run_bounded,
+    save_cache,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +73,6 @@ OUTCOME_NAMES = ("failure reproduced", "fix works")
 REASON_LINE = re.compile(r"^depends on the start method: (.+)$", re.MULTILINE)
 VERSION_REASON_LINE = re.compile(r"^depends on the Python version: (.+)$", re.MULTILINE)
 CACHE_NAME = "mpguide-start-method-matrix.json"
-CACHE_VARIABLE = "MPGUIDE_CACHE_DIR"
-KEPT_MPGUIDE_VARIABLES = ("MPGUIDE_START_METHOD",)
 
 
 class MatrixError(ExtensionError):
@@ -121,19 +125,6 @@ class Outcome:
         return self.reproduced, self.fixed
 
 
-def controlled_environment(base: Mapping[str, str], method: str) -> dict[str, str]:
-    """``base`` without what would change the runs: ``PYTHON*``, other mpguide settings."""
-    env = {
-        name: value
-        for name, value in base.items()
-        if not name.startswith("PYTHON")
-        and (not name.startswith("MPGUIDE_") or name in KEPT_MPGUIDE_VARIABLES)
-    }
-    env["MPGUIDE_START_METHOD"] = method
-    env["MPLBACKEND"] = "Agg"
-    return env
-
-
 @dataclasses.dataclass(frozen=True)
 class Run:
     """One example, on one interpreter, under one start method."""
@@ -154,18 +145,14 @@ def run_example(run: Run, timeout: float, staged: Path) -> Outcome:
     env = environment_for(
         run.interpreter, controlled_environment(os.environ, run.method), staged
     )
+    command = [run.interpreter.executable, str(run.path)]
     try:
-        done = subprocess.run(
-            [run.interpreter.executable, str(run.path)],
-            cwd=run.path.parent,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        done = run_bounded(command, cwd=run.path.parent, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise MatrixError(f"{run} did not finish within {timeout:g} s") from None
+        raise MatrixError(
+            f"{run} did not finish within {timeout:g} s; it was killed with the "
+            "processes it started"
+        ) from None
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise MatrixError(f"{run} failed with exit status {done.returncode}:\n{tail}")
@@ -380,12 +367,6 @@ def write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
-def cache_path_for(app: Sphinx) -> Path:
-    """``MPGUIDE_CACHE_DIR`` when set (shared by builds), else the doctree directory."""
-    shared = os.environ.get(CACHE_VARIABLE)
-    return Path(shared or app.doctreedir) / CACHE_NAME
-
-
 def missing_versions(
     expected: Iterable[str], interpreters: Sequence[Interpreter]
 ) -> list[str]:
@@ -414,13 +395,14 @@ def build_matrix(app: Sphinx) -> None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             raise MatrixError(f"{message}, and CI is set: CI must run every version")
         logger.info("%s; the page says so", message)
-    cache_path = cache_path_for(app)
-    cache = _load_cache(cache_path)
+    cache_file = cache_path(app, CACHE_NAME)
+    cache = load_cache(cache_file)
     runs = [Run(p, i, m) for p in paths for i in interpreters for m in START_METHODS]
     try:
         outcomes = run_all(runs, float(app.config.mpguide_matrix_timeout), cache)
     finally:  # what did run is kept, even when another run failed
-        save_cache(cache_path, cache, runs)
+        package = package_digest()
+        save_cache(cache_file, cache, (cache_key(run, package) for run in runs))
     for path in paths:
         for interpreter in interpreters:
             row = {m: outcomes[Run(path, interpreter, m)] for m in START_METHODS}
@@ -431,28 +413,6 @@ def build_matrix(app: Sphinx) -> None:
         paths, ordered, outcomes, app.config.mpguide_matrix_gallery.strip("/"), missing
     )
     write_if_changed(confdir / app.config.mpguide_matrix_output, text)
-
-
-def save_cache(path: Path, cache: dict[str, Any], runs: Iterable[Run]) -> None:
-    """A shared cache keeps every entry; a build's own keeps only its current runs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    kept = cache if os.environ.get(CACHE_VARIABLE) else _current(cache, runs)
-    path.write_text(json.dumps(kept, indent=1, sort_keys=True))
-
-
-def _load_cache(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _current(cache: dict[str, Any], runs: Iterable[Run]) -> dict[str, Any]:
-    """Only the entries of the examples as they are now."""
-    package = package_digest()
-    keys = {cache_key(run, package) for run in runs}
-    return {key: value for key, value in cache.items() if key in keys}
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
