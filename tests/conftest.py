@@ -9,7 +9,7 @@ the session ends, any such process still running fails the session.
 from __future__ import annotations
 
 import os
-import signal
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from mpguide.sphinxext.runs import run_bounded
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_MARKER = f"MPGUIDE_TEST_SESSION={uuid.uuid4().hex}"
@@ -47,31 +49,32 @@ def run_script(
     base = os.environ if env is None else env
     env = {**base, "MPGUIDE_START_METHOD": start_method, "MPLBACKEND": "Agg"}
     command = [python, "-X", "dev", "-W", "error::ResourceWarning", str(path)]
-    own_group = os.name == "posix"
-    with subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=cwd or path.parent,
-        start_new_session=own_group,
-    ) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            if own_group:
-                os.killpg(process.pid, signal.SIGKILL)
-            else:
-                process.kill()
-            process.communicate()
-            pytest.fail(
-                f"{path.name} under {start_method} did not finish within {timeout:g} s; "
-                "it was killed with the processes it started"
-            )
-    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    try:
+        result = run_bounded(command, cwd=cwd or path.parent, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(
+            f"{path.name} under {start_method} did not finish within {timeout:g} s; "
+            "it was killed with the processes it started"
+        )
     assert_no_leaks(result.stderr, path.name)
     return result
+
+
+def run_example_ok(
+    path: Path, start_method: str, *, env: dict[str, str] | None = None
+) -> str:
+    """Run an example that must succeed and say which start method it used."""
+    result = run_script(path, start_method, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"start method: {start_method}" in result.stdout
+    return result.stdout
+
+
+def line_after(label: str, output: str) -> str:
+    """The rest of the line that starts with ``label``."""
+    match = re.search(rf"^{re.escape(label)}\s*(.*)$", output, re.MULTILINE)
+    assert match, f"no line starting with {label!r} in:\n{output}"
+    return match.group(1)
 
 
 def assert_no_leaks(stderr: str, what: str) -> None:

@@ -6,22 +6,13 @@ import os
 import re
 import sys
 
-from conftest import ROOT, run_script
+from conftest import ROOT, line_after, run_example_ok, run_script
 
 ALTERNATIVES = ROOT / "examples" / "alternatives"
 
 
 def run_ok(name: str, start_method: str) -> str:
-    result = run_script(ALTERNATIVES / name, start_method)
-    assert result.returncode == 0, result.stderr
-    assert f"start method: {start_method}" in result.stdout
-    return result.stdout
-
-
-def line_after(label: str, output: str) -> str:
-    match = re.search(rf"^{re.escape(label)}\s*(.*)$", output, re.MULTILINE)
-    assert match, f"no line starting with {label!r} in:\n{output}"
-    return match.group(1)
+    return run_example_ok(ALTERNATIVES / name, start_method)
 
 
 def test_shared_memory_counts_closes_unlinks_and_explains_the_tracker(

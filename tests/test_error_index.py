@@ -58,7 +58,9 @@ def make_project(root: Path, body: str, options: str = "") -> Path:
 
 def build(root: Path) -> subprocess.CompletedProcess[str]:
     """Build with only the running interpreter, as a machine without others would."""
-    env = {**os.environ, "MPGUIDE_PYTHONS": sys.executable}
+    # Only this interpreter, and a cache of the project's own.
+    env = {k: v for k, v in os.environ.items() if k != "MPGUIDE_CACHE_DIR"}
+    env["MPGUIDE_PYTHONS"] = sys.executable
     return subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "-b", "html", ".", "_build"],
         cwd=root,

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, line_after, run_example_ok, run_script
 
 from mpguide import bench
 
@@ -23,16 +23,7 @@ PROCESS_CLASS = {
 
 
 def run_ok(name: str, start_method: str) -> str:
-    result = run_script(EXAMPLES / name, start_method)
-    assert result.returncode == 0, result.stderr
-    assert f"start method: {start_method}" in result.stdout
-    return result.stdout
-
-
-def line_after(label: str, output: str) -> str:
-    match = re.search(rf"^{re.escape(label)}\s*(.*)$", output, re.MULTILINE)
-    assert match, f"no line starting with {label!r} in:\n{output}"
-    return match.group(1)
+    return run_example_ok(EXAMPLES / name, start_method)
 
 
 def user_addresses(text: str, module: str = r"__m(?:p_)?main__") -> list[str]:

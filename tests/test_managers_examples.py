@@ -7,48 +7,38 @@ from __future__ import annotations
 
 import re
 
-from conftest import ROOT, run_script
+from conftest import ROOT, line_after, run_example_ok
 
 MANAGERS = ROOT / "examples" / "managers"
 
 
 def run_ok(name: str, start_method: str) -> str:
-    result = run_script(MANAGERS / name, start_method)
-    assert result.returncode == 0, result.stderr
-    assert f"start method: {start_method}" in result.stdout
-    return result.stdout
-
-
-def value_after(label: str, output: str) -> str:
-    match = re.search(rf"^{re.escape(label)}\s*(.*)$", output, re.MULTILINE)
-    assert match, f"no line starting with {label!r} in:\n{output}"
-    return match.group(1)
+    return run_example_ok(MANAGERS / name, start_method)
 
 
 def test_a_registered_class_forwards_methods_only(start_method: str) -> None:
     output = run_ok("plot_01_register_a_class.py", start_method)
-    assert value_after("proxy type:", output) == "AutoProxy[UserStore]"
+    assert line_after("proxy type:", output) == "AutoProxy[UserStore]"
     assert (
-        value_after("forwarded methods:", output)
-        == "['add', 'get_size', 'names', 'record']"
+        line_after("forwarded methods:", output) == "['add', 'get_size', 'names', 'record']"
     )
-    assert value_after("store.names():", output) == "['alice']"
-    assert value_after("store.size:", output).startswith("AttributeError: ")
-    assert value_after("store._check():", output).startswith("AttributeError: ")
-    assert value_after('store._callmethod("_check"):', output).startswith(
+    assert line_after("store.names():", output) == "['alice']"
+    assert line_after("store.size:", output).startswith("AttributeError: ")
+    assert line_after("store._check():", output).startswith("AttributeError: ")
+    assert line_after('store._callmethod("_check"):', output).startswith(
         "RemoteError ending in "
     )
     copies, proxies = re.findall(
         r"^after add_query\(\) on it, the server has: (.*)$", output, re.M
     )
     assert (copies, proxies) == ("alice: 0 queries", "alice: 1 queries")
-    assert value_after("type of store.record('alice'):", output) == "UserRecord"
-    assert value_after("type of shared.record('alice'):", output) == "AutoProxy[UserRecord]"
-    assert value_after("shared.size:", output) == "1"
-    assert value_after("get_size, not in exposed:", output).startswith("RemoteError")
-    in_worker = value_after("in a worker, shared.record('alice'):", output)
+    assert line_after("type of store.record('alice'):", output) == "UserRecord"
+    assert line_after("type of shared.record('alice'):", output) == "AutoProxy[UserRecord]"
+    assert line_after("shared.size:", output) == "1"
+    assert line_after("get_size, not in exposed:", output).startswith("RemoteError")
+    in_worker = line_after("in a worker, shared.record('alice'):", output)
     assert in_worker.startswith("AttributeError: ") and "_registry" in in_worker
-    assert value_after("in a worker, a proxy to the record itself:", output) == (
+    assert line_after("in a worker, a proxy to the record itself:", output) == (
         "alice: 1 queries"
     )
 
@@ -57,8 +47,8 @@ def test_server_threads_run_increments_at_once_and_a_lock_fixes_it(
     start_method: str,
 ) -> None:
     output = run_ok("plot_02_custom_proxy.py", start_method)
-    assert value_after("serving on", output) == "127.0.0.1"
-    assert value_after("two increments, value:", output) == "1"
+    assert line_after("serving on", output) == "127.0.0.1"
+    assert line_after("two increments, value:", output) == "1"
     plain = re.search(
         r"^expected 200, counted (\d+): lost (\d+) in this run$", output, re.M
     )
@@ -68,26 +58,26 @@ def test_server_threads_run_increments_at_once_and_a_lock_fixes_it(
 
 def test_pool_waits_and_the_executor_breaks_then_recovers(start_method: str) -> None:
     output = run_ok("plot_03_pool_loses_a_worker.py", start_method)
-    assert value_after("Pool.map_async(...).get(timeout):", output).endswith(
+    assert line_after("Pool.map_async(...).get(timeout):", output).endswith(
         "(TimeoutError)"
     )
-    assert value_after("and the result is ready:", output) == "False"
-    assert value_after("item 5:", output) == "BrokenProcessPool"
+    assert line_after("and the result is ready:", output) == "False"
+    assert line_after("item 5:", output) == "BrokenProcessPool"
     split = re.search(r"^all items: (\d+) results, (\d+) BrokenProcessPool$", output, re.M)
     assert split and int(split.group(1)) + int(split.group(2)) == 8
     assert int(split.group(2)) >= 1
-    assert value_after("submit after the break:", output) == "BrokenProcessPool"
-    assert value_after("results after 2 pools:", output) == "[0, 1, 4, 9, 16, 25, 36, 49]"
-    assert value_after("processes left running:", output) == "0"
+    assert line_after("submit after the break:", output) == "BrokenProcessPool"
+    assert line_after("results after 2 pools:", output) == "[0, 1, 4, 9, 16, 25, 36, 49]"
+    assert line_after("processes left running:", output) == "0"
 
 
 def test_remote_errors_carry_the_server_traceback(start_method: str) -> None:
     output = run_ok("plot_04_remote_errors.py", start_method)
-    assert value_after("take('pears') raised:", output) == "KeyError('pears')"
-    frames = value_after("its traceback, in this process:", output).split(" -> ")
+    assert line_after("take('pears') raised:", output) == "KeyError('pears')"
+    frames = line_after("its traceback, in this process:", output).split(" -> ")
     assert frames[-1] == "_callmethod"
-    assert value_after("lock_for('apples') raised:", output) == "RemoteError"
-    assert value_after("its text ends with the server's error:", output).startswith(
+    assert line_after("lock_for('apples') raised:", output) == "RemoteError"
+    assert line_after("its text ends with the server's error:", output).startswith(
         "TypeError: "
     )
     note = output.index("in the Manager's server:")
@@ -100,8 +90,8 @@ def test_a_proxy_call_on_the_loop_stalls_it_and_a_thread_does_not(
     start_method: str,
 ) -> None:
     output = run_ok("plot_05_asyncio.py", start_method)
-    assert value_after("gate.wait(1.0) on the loop returned", output) == "False"
-    assert value_after("gate.wait(60) in a thread returned", output) == "True"
+    assert line_after("gate.wait(1.0) on the loop returned", output) == "False"
+    assert line_after("gate.wait(60) in a thread returned", output) == "True"
     during = [
         int(n)
         for n in re.findall(r"^heartbeat ticks during the call: (\d+);", output, re.M)

@@ -11,7 +11,7 @@ import re
 import sys
 
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, run_example_ok, run_script
 
 from mpguide.sphinxext.start_method_matrix import Outcome
 
@@ -25,10 +25,8 @@ def run_pitfall(
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
     if hash_seed is not None:
         env["PYTHONHASHSEED"] = hash_seed
-    result = run_script(PITFALLS / name, start_method, env=env)
-    assert result.returncode == 0, result.stderr
-    assert f"start method: {start_method}" in result.stdout
-    return result.stdout, Outcome.parse(result.stdout, name)
+    output = run_example_ok(PITFALLS / name, start_method, env=env)
+    return output, Outcome.parse(output, name)
 
 
 def assert_fixed(outcome: Outcome) -> None:

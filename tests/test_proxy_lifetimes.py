@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import ROOT, run_script
+from conftest import ROOT, run_example_ok
 
 from mpguide.sphinxext.start_method_matrix import Outcome
 
@@ -16,10 +16,8 @@ PITFALLS = ROOT / "examples" / "pitfalls"
 
 
 def run_pitfall(name: str, start_method: str) -> tuple[str, Outcome]:
-    result = run_script(PITFALLS / name, start_method)
-    assert result.returncode == 0, result.stderr
-    assert f"start method: {start_method}" in result.stdout
-    return result.stdout, Outcome.parse(result.stdout, name)
+    output = run_example_ok(PITFALLS / name, start_method)
+    return output, Outcome.parse(output, name)
 
 
 def test_stored_lock_proxies_pile_up_in_the_server(start_method: str) -> None:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, run_example_ok
 
 from mpguide.sphinxext.start_method_matrix import Outcome
 
@@ -22,14 +22,12 @@ FRESH_INTERPRETER = ("spawn", "forkserver")
 
 
 def run_page(name: str, start_method: str) -> tuple[str, Outcome | None]:
-    result = run_script(PAGES / name, start_method)
-    assert result.returncode == 0, result.stderr
-    assert f"start method: {start_method}" in result.stdout
+    output = run_example_ok(PAGES / name, start_method)
     outcome = None
-    if "failure reproduced:" in result.stdout:
-        outcome = Outcome.parse(result.stdout, name)
+    if "failure reproduced:" in output:
+        outcome = Outcome.parse(output, name)
         assert outcome.reproduced and outcome.fixed, outcome
-    return result.stdout, outcome
+    return output, outcome
 
 
 def test_run_time_state_reaches_fork_workers_only(start_method: str) -> None:
