@@ -98,6 +98,11 @@ if __name__ == "__main__":
         "depends on the start method: a fork server inherits the classes in "
         "memory; spawn and forkserver servers must import them by name"
     )
+    print(
+        "depends on the Python version: only the message's wording; the module "
+        "reads (built-in) up to 3.11, and names its loader from 3.12, which "
+        "removed the import loaders' module_repr() (CPython gh-97850)"
+    )
 
 # %%
 # Inside a function, it fails under every start method: pickle refuses a local
