@@ -55,6 +55,9 @@ def watch(page: Page, origin: str) -> Problems:
     return problems
 
 
+GALLERY_SECTIONS = sorted({path.parent.name for path in ROOT.glob("examples/*/plot_*.py")})
+
+
 def test_the_site_has_every_section() -> None:
     assert len(EXAMPLE_PAGES) == len(list((ROOT / "examples").glob("*/plot_*.py")))
     for expected in (
@@ -63,9 +66,12 @@ def test_the_site_has_every_section() -> None:
         "search.html",
         "gallery/tutorial/plot_01_reproduce.html",
         "gallery/pitfalls/plot_10_not_this_keyerror.html",
+        *(f"gallery/{section}/index.html" for section in GALLERY_SECTIONS),
         "explanation/start-method-matrix.html",
         "howto/recipes.html",
         "reference/api.html",
+        "reference/errors.html",
+        "reference/glossary.html",
     ):
         assert expected in PAGES
 
