@@ -141,6 +141,19 @@ def test_an_expected_error_must_be_the_declared_exception(tmp_path: Path) -> Non
     assert "examples/plot_example.py should fail with ValueError" in result.stderr
 
 
+def test_paths_stay_absolute_when_shortening_is_off(tmp_path: Path) -> None:
+    expected = {"examples/plot_example.py": "KeyError"}
+    project = make_project(
+        tmp_path,
+        RAISE_KEYERROR,
+        mpguide_expected_errors=expected,
+        mpguide_shorten_paths=False,
+    )
+    result = build(project, "spawn")
+    assert result.returncode == 0, result.stderr
+    assert f"{tmp_path.resolve()}/examples/plot_example.py" in page(project)
+
+
 def test_an_expected_error_that_does_not_happen_fails_the_build(tmp_path: Path) -> None:
     expected = {"examples/plot_example.py": "KeyError"}
     project = make_project(tmp_path, "print('fine')\n", mpguide_expected_errors=expected)
@@ -171,6 +184,7 @@ def test_changing_the_start_method_reruns_the_examples(tmp_path: Path) -> None:
         ({"mpguide_start_method": "threads"}, "start method 'threads'"),
         ({"mpguide_example_timeout": -1}, "mpguide_example_timeout must be"),
         ({"mpguide_expected_errors": {"x.py": ""}}, "mpguide_expected_errors must map"),
+        ({"mpguide_shorten_paths": "yes"}, "mpguide_shorten_paths must be True"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(

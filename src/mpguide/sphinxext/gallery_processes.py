@@ -40,7 +40,7 @@ children send back unpickle. It also
 * shortens the file paths in tracebacks shown on example pages: the examples'
   own paths become relative to their project (``examples/...``), and the
   standard library's begin with ``<stdlib>``, so no page shows where it was
-  built.
+  built (``mpguide_shorten_paths = False`` keeps them absolute).
 
 It brackets each example with a hook that it adds to sphinx-gallery's
 ``reset_modules``, and sets ``reset_modules_order = "both"`` so the hook runs
@@ -82,6 +82,10 @@ DEFAULT_START_METHOD = "spawn"
 START_METHOD_STAMP = ".mpguide-start-method"
 #: The sphinx-gallery setting this extension needs, and the value it needs.
 RESET_ORDER = ("reset_modules_order", "both")
+
+#: The signal that interrupts an example running too long; Windows has none, and
+#: there only the faulthandler backstop ends the build.
+_ALARM: signal.Signals | None = getattr(signal, "SIGALRM", None)
 
 #: Seconds the build waits, after an example timed out, for it to unwind
 #: before faulthandler dumps every thread and exits.
@@ -231,9 +235,9 @@ class GalleryProcesses:
         self._disarm_timer()
         if running is None:
             return
-        alarm_handler = running.settings.signal_handlers.get(signal.SIGALRM)
-        if alarm_handler is not None:  # ours, set by _arm_timer: not the example's
-            signal.signal(signal.SIGALRM, alarm_handler)
+        alarm_handler = running.settings.signal_handlers.get(_ALARM)  # type: ignore[arg-type]
+        if _ALARM is not None and alarm_handler is not None:
+            signal.signal(_ALARM, alarm_handler)  # ours, from _arm_timer: no news
         if running.module is not None:
             if running.previous_mp_main is None:
                 sys.modules.pop("__mp_main__", None)
@@ -268,15 +272,15 @@ class GalleryProcesses:
     def _arm_timer(self, running: _RunningExample) -> None:
         if running.timeout <= 0:
             return
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGALRM, self._on_alarm)
+        if _ALARM is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(_ALARM, self._on_alarm)
             signal.setitimer(signal.ITIMER_REAL, running.timeout)
         # Backstop when the alarm cannot interrupt the example.
         faulthandler.dump_traceback_later(running.timeout + HARD_EXIT_GRACE, exit=True)
 
     def _disarm_timer(self) -> None:
         faulthandler.cancel_dump_traceback_later()
-        if threading.current_thread() is threading.main_thread():
+        if _ALARM is not None and threading.current_thread() is threading.main_thread():
             signal.setitimer(signal.ITIMER_REAL, 0)
 
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
@@ -434,6 +438,12 @@ def _configure(app: Sphinx, config: Config) -> None:
             "Sphinx source directory) to exception names, for example "
             f"{{'examples/plot_error.py': 'KeyError'}}; got {expected!r}"
         )
+    if not isinstance(config.mpguide_shorten_paths, bool):
+        raise ExtensionError(
+            "mpguide_shorten_paths must be True (the default: tracebacks on example "
+            "pages show project-relative paths) or False (absolute paths), got "
+            f"{config.mpguide_shorten_paths!r}"
+        )
     _forget_outputs_of_other_start_methods(app, method)
     gallery_conf = config.sphinx_gallery_conf
     resets = tuple(gallery_conf.get("reset_modules", ()))
@@ -472,6 +482,8 @@ def _uninstall(app: Sphinx, exception: BaseException | None) -> None:
 
 def shorten_paths(app: Sphinx, docname: str, source: list[str]) -> None:
     """``source-read``: machine-independent paths in the gallery's pages."""
+    if not app.config.mpguide_shorten_paths:
+        return
     gallery_conf = app.config.sphinx_gallery_conf
     galleries = [d.strip("/") + "/" for d in _directories(gallery_conf, "gallery_dirs")]
     if not any(docname.startswith(gallery) for gallery in galleries):
@@ -499,6 +511,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("mpguide_example_timeout", 120.0, "", types=(int, float))
     app.add_config_value("mpguide_expected_errors", {}, "", types=(dict,))
     app.add_config_value("mpguide_start_method", "", "env", types=(str,))
+    app.add_config_value("mpguide_shorten_paths", True, "env", types=(bool,))
     # Before sphinx-gallery fills in its defaults (priority 10), to tell the
     # project's own settings from those defaults.
     app.connect("config-inited", _set_gallery_options, priority=5)
