@@ -128,6 +128,7 @@ def test_a_hung_example_fails_the_build_in_bounded_time_naming_it(tmp_path: Path
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "plot_example.py did not finish within 3 seconds" in output
+    assert "raise mpguide_example_timeout" in output  # the fix, when it is only slow
     assert "ExampleTimeoutError" in output
     assert elapsed < 60, f"the build took {elapsed:.0f} s to give up"
 
@@ -168,6 +169,7 @@ def test_a_leftover_child_is_terminated_and_fails_the_build(
     result = build(make_project(tmp_path, LEAK), start_method)
     assert result.returncode != 0
     assert "plot_example.py left 1 child process(es) running (sleeper)" in result.stderr
+    assert "join every Process" in result.stderr  # the fix
 
 
 def test_changing_the_start_method_reruns_the_examples(tmp_path: Path) -> None:
