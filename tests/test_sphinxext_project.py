@@ -370,6 +370,8 @@ def test_each_example_gets_the_build_process_as_it_was(built: Build) -> None:
     assert "sys.path changed: False" in html
     assert "SIGUSR1 handler is the default: True" in html
     assert "plot_06_changes_settings.py changed" in built.output
+    # and an example that changes nothing is not reported
+    assert "plot_07_checks_settings.py changed" not in built.output
 
 
 @every_method

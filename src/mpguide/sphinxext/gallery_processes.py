@@ -91,8 +91,6 @@ _ALARM: signal.Signals | None = getattr(signal, "SIGALRM", None)
 #: before faulthandler dumps every thread and exits.
 HARD_EXIT_GRACE = 30.0
 
-_SignalHandler = Callable[[int, FrameType | None], Any] | int | None
-
 
 class ExampleTimeoutError(RuntimeError):
     """An example ran longer than ``mpguide_example_timeout`` seconds."""
@@ -105,7 +103,8 @@ class ProcessSettings:
     environ: dict[str, str]
     cwd: str
     sys_path: list[str]
-    signal_handlers: dict[signal.Signals, _SignalHandler]
+    #: What :func:`signal.getsignal` returned for each signal.
+    signal_handlers: dict[signal.Signals, Any]
     start_method: str | None
 
     @classmethod
@@ -238,6 +237,9 @@ class GalleryProcesses:
         alarm_handler = running.settings.signal_handlers.get(_ALARM)  # type: ignore[arg-type]
         if _ALARM is not None and alarm_handler is not None:
             signal.signal(_ALARM, alarm_handler)  # ours, from _arm_timer: no news
+        if multiprocessing.get_start_method(allow_none=True) == self.start_method:
+            # ours, from reset_hook: no news either
+            multiprocessing.set_start_method(running.settings.start_method, force=True)
         if running.module is not None:
             if running.previous_mp_main is None:
                 sys.modules.pop("__mp_main__", None)
