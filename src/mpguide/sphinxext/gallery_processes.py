@@ -109,6 +109,7 @@ class ProcessSettings:
 
     @classmethod
     def capture(cls) -> ProcessSettings:
+        """The build process's settings now (signal handlers only in the main thread)."""
         in_main_thread = threading.current_thread() is threading.main_thread()
         return cls(
             environ=dict(os.environ),
@@ -141,7 +142,8 @@ class ProcessSettings:
         for sig, handler in self.signal_handlers.items():
             if handler is not None and signal.getsignal(sig) != handler:
                 signal.signal(sig, handler)
-                changed.append(f"the {sig.name} handler")
+                # Real-time signals are plain ints, without a name.
+                changed.append(f"the {getattr(sig, 'name', sig)} handler")
         if multiprocessing.get_start_method(allow_none=True) != self.start_method:
             multiprocessing.set_start_method(self.start_method, force=True)
             changed.append("the default start method")
