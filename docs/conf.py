@@ -96,7 +96,6 @@ sphinx_gallery_conf = {
     ],
     "within_subsection_order": "FileNameSortKey",
     "reset_modules": ("matplotlib",),
-    "reset_modules_order": "both",
     "remove_config_comments": True,
     "capture_repr": (),
     "download_all_examples": True,

@@ -3,8 +3,14 @@
 sphinx-gallery executes an example inside the ``sphinx-build`` process, in a
 synthetic ``__main__`` module that has no file. Under the ``spawn`` and
 ``forkserver`` start methods a child process rebuilds ``__main__`` from the
-parent's, so it cannot find classes or functions the example defines: a Manager
-server fails to unpickle them, and a ``Pool`` respawns dying workers forever.
+parent's, so it cannot find classes or functions the example defines
+(``AttributeError: Can't get attribute ...``). A Manager's server then fails to
+unpickle them; a ``Process`` exits with code 1. A ``Pool`` whose task function
+cannot be found loses each task with a dead worker (the pool replaces it) and
+then waits in ``map`` forever; its workers die and are replaced forever only
+when the pool's *initializer* cannot be found, since the initializer travels
+with each worker's start-up data while tasks travel through the task queue
+(``multiprocessing/pool.py``, CPython 3.11 to 3.13).
 
 This extension makes every child started while an example runs do what it does
 for ``python example.py``: re-import the example file as ``__mp_main__`` (its
@@ -12,26 +18,35 @@ for ``python example.py``: re-import the example file as ``__mp_main__`` (its
 points ``sys.modules["__mp_main__"]`` at the example's module, so objects that
 children send back unpickle. It also
 
+* makes the chosen start method (``mpguide_start_method``, else the environment
+  variable ``MPGUIDE_START_METHOD``, else ``spawn``) the default while each
+  example runs, so ``Pool()``, ``Process`` and ``ProcessPoolExecutor()`` use it.
+  It is validated, exported to the examples in ``MPGUIDE_START_METHOD``, and
+  recorded in each gallery directory: when it changes, the cached outputs there
+  are deleted, so no page shows what another start method did;
+* restores, after each example, the build process's ``os.environ``, working
+  directory, ``sys.path``, signal handlers and default start method, so no
+  example changes what runs after it (Dask's Nanny, for one, sets
+  ``PYTHONHASHSEED`` in the process that starts it);
 * bounds each example's run time (``mpguide_example_timeout`` seconds): an
   example still running then fails with :class:`ExampleTimeoutError` naming it,
   and if even that cannot interrupt it the build exits with every thread's
   traceback shortly after;
-* terminates child processes an example left running, with a warning;
+* terminates child processes an example left running, with a warning naming the
+  example (an error under ``sphinx-build -W``);
 * checks that each example listed in ``mpguide_expected_errors`` (path relative
   to the Sphinx source directory, mapped to an exception name) failed with
   exactly that exception, not with some other error;
 * shortens the file paths in tracebacks shown on example pages: the examples'
   own paths become relative to their project (``examples/...``), and the
   standard library's begin with ``<stdlib>``, so no page shows where it was
-  built;
-* selects the start method: ``mpguide_start_method``, else the environment
-  variable ``MPGUIDE_START_METHOD``, else ``spawn``. It is validated, exported
-  to the examples in ``MPGUIDE_START_METHOD``, and recorded in each gallery
-  directory: when it changes, the cached outputs there are deleted, so no page
-  shows what another start method did.
+  built (``mpguide_shorten_paths = False`` keeps them absolute).
 
-Use it with ``reset_modules_order = "both"`` in ``sphinx_gallery_conf``; the
-extension adds its hook to ``reset_modules`` itself.
+It brackets each example with a hook that it adds to sphinx-gallery's
+``reset_modules``, and sets ``reset_modules_order = "both"`` so the hook runs
+after each example too; a project that sets another order, or enables
+sphinx-gallery's ``parallel`` execution (examples would run in worker processes
+this extension does not control), gets an error saying what to change.
 """
 
 from __future__ import annotations
@@ -65,6 +80,12 @@ START_METHOD_VARIABLE = "MPGUIDE_START_METHOD"
 DEFAULT_START_METHOD = "spawn"
 #: File in each gallery output directory naming the method its outputs came from.
 START_METHOD_STAMP = ".mpguide-start-method"
+#: The sphinx-gallery setting this extension needs, and the value it needs.
+RESET_ORDER = ("reset_modules_order", "both")
+
+#: The signal that interrupts an example running too long; Windows has none, and
+#: there only the faulthandler backstop ends the build.
+_ALARM: signal.Signals | None = getattr(signal, "SIGALRM", None)
 
 #: Seconds the build waits, after an example timed out, for it to unwind
 #: before faulthandler dumps every thread and exits.
@@ -76,9 +97,64 @@ class ExampleTimeoutError(RuntimeError):
 
 
 @dataclass
+class ProcessSettings:
+    """What an example may change in the build process, and ``restore`` puts back."""
+
+    environ: dict[str, str]
+    cwd: str
+    sys_path: list[str]
+    #: What :func:`signal.getsignal` returned for each signal.
+    signal_handlers: dict[signal.Signals, Any]
+    start_method: str | None
+
+    @classmethod
+    def capture(cls) -> ProcessSettings:
+        """The build process's settings now (signal handlers only in the main thread)."""
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        return cls(
+            environ=dict(os.environ),
+            cwd=os.getcwd(),
+            sys_path=list(sys.path),
+            signal_handlers=(
+                {sig: signal.getsignal(sig) for sig in signal.valid_signals()}
+                if in_main_thread
+                else {}
+            ),
+            start_method=multiprocessing.get_start_method(allow_none=True),
+        )
+
+    def restore(self) -> list[str]:
+        """Put every setting back; return what had changed, for the build log."""
+        changed = []
+        added = sorted(set(os.environ) - set(self.environ))
+        modified = sorted(k for k, v in self.environ.items() if os.environ.get(k) != v)
+        for name in added:
+            del os.environ[name]
+        for name in modified:
+            os.environ[name] = self.environ[name]
+        changed += [f"os.environ[{name!r}]" for name in sorted(added + modified)]
+        if os.getcwd() != self.cwd:
+            os.chdir(self.cwd)
+            changed.append("the working directory")
+        if sys.path != self.sys_path:
+            sys.path[:] = self.sys_path
+            changed.append("sys.path")
+        for sig, handler in self.signal_handlers.items():
+            if handler is not None and signal.getsignal(sig) != handler:
+                signal.signal(sig, handler)
+                # Real-time signals are plain ints, without a name.
+                changed.append(f"the {getattr(sig, 'name', sig)} handler")
+        if multiprocessing.get_start_method(allow_none=True) != self.start_method:
+            multiprocessing.set_start_method(self.start_method, force=True)
+            changed.append("the default start method")
+        return changed
+
+
+@dataclass
 class _RunningExample:
     name: str
     timeout: float
+    settings: ProcessSettings
     previous_mp_main: ModuleType | None = None
     module: ModuleType | None = None
 
@@ -90,6 +166,7 @@ class GalleryProcesses:
         self.build_main: ModuleType | None = sys.modules.get("__main__")
         self.running: _RunningExample | None = None
         self.timeout = 0.0
+        self.start_method = DEFAULT_START_METHOD
         self._original_preparation_data: Callable[[str], dict[str, Any]] | None = None
 
     # -- install / uninstall -------------------------------------------------
@@ -144,7 +221,12 @@ class GalleryProcesses:
         if fname is None:  # entering a directory of examples
             return
         if when == "before":
-            self.running = _RunningExample(name=Path(fname).name, timeout=self.timeout)
+            self.running = _RunningExample(
+                name=Path(fname).name,
+                timeout=self.timeout,
+                settings=ProcessSettings.capture(),
+            )
+            multiprocessing.set_start_method(self.start_method, force=True)
             self._arm_timer(self.running)
         else:
             self._finish(self.running)
@@ -154,6 +236,12 @@ class GalleryProcesses:
         self._disarm_timer()
         if running is None:
             return
+        alarm_handler = running.settings.signal_handlers.get(_ALARM)  # type: ignore[arg-type]
+        if _ALARM is not None and alarm_handler is not None:
+            signal.signal(_ALARM, alarm_handler)  # ours, from _arm_timer: no news
+        if multiprocessing.get_start_method(allow_none=True) == self.start_method:
+            # ours, from reset_hook: no news either
+            multiprocessing.set_start_method(running.settings.start_method, force=True)
         if running.module is not None:
             if running.previous_mp_main is None:
                 sys.modules.pop("__mp_main__", None)
@@ -167,12 +255,20 @@ class GalleryProcesses:
         if leftovers:
             logger.warning(
                 "%s left %d child process(es) running (%s); they were terminated. "
-                "Shut managers and pools down before the example ends.",
+                "Fix the example: shut managers and pools down (use them in a "
+                "with block) and join every Process before it ends.",
                 running.name,
                 len(leftovers),
                 ", ".join(child.name for child in leftovers),
                 type="mpguide",
                 subtype="leftover_process",
+            )
+        changed = running.settings.restore()
+        if changed:
+            logger.info(
+                "mpguide: %s changed %s; restored for the next example",
+                running.name,
+                ", ".join(changed),
             )
 
     # -- time limit ------------------------------------------------------------
@@ -180,15 +276,15 @@ class GalleryProcesses:
     def _arm_timer(self, running: _RunningExample) -> None:
         if running.timeout <= 0:
             return
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGALRM, self._on_alarm)
+        if _ALARM is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(_ALARM, self._on_alarm)
             signal.setitimer(signal.ITIMER_REAL, running.timeout)
         # Backstop when the alarm cannot interrupt the example.
         faulthandler.dump_traceback_later(running.timeout + HARD_EXIT_GRACE, exit=True)
 
     def _disarm_timer(self) -> None:
         faulthandler.cancel_dump_traceback_later()
-        if threading.current_thread() is threading.main_thread():
+        if _ALARM is not None and threading.current_thread() is threading.main_thread():
             signal.setitimer(signal.ITIMER_REAL, 0)
 
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
@@ -203,7 +299,9 @@ class GalleryProcesses:
             child.terminate()
         raise ExampleTimeoutError(
             f"{name} did not finish within {self.timeout:g} seconds "
-            "(mpguide_example_timeout); a worker or the manager is probably stuck"
+            "(mpguide_example_timeout); a worker or the manager is probably stuck. "
+            "Make the example finish, or raise mpguide_example_timeout in conf.py "
+            "if it is only slow"
         )
 
 
@@ -252,9 +350,15 @@ def validate_start_method(method: str | None) -> str:
     return chosen
 
 
+def _directories(gallery_conf: dict[str, Any], key: str) -> list[str]:
+    """``examples_dirs`` or ``gallery_dirs``: sphinx-gallery takes a str or a list."""
+    value = gallery_conf.get(key, ())
+    return [value] if isinstance(value, str) else [str(item) for item in value]
+
+
 def _forget_outputs_of_other_start_methods(app: Sphinx, method: str) -> None:
     gallery_conf = app.config.sphinx_gallery_conf
-    for gallery_dir in gallery_conf.get("gallery_dirs", ()):
+    for gallery_dir in _directories(gallery_conf, "gallery_dirs"):
         target = Path(app.srcdir, gallery_dir)
         stamp = target / START_METHOD_STAMP
         if target.exists() and (not stamp.exists() or stamp.read_text() != method):
@@ -269,6 +373,48 @@ def _forget_outputs_of_other_start_methods(app: Sphinx, method: str) -> None:
         stamp.write_text(method)
 
 
+def _users_gallery_conf(config: Config) -> dict[str, Any]:
+    """The project's own ``sphinx_gallery_conf``, before sphinx-gallery fills it in."""
+    from sphinx_gallery import gen_gallery
+
+    conf = config.sphinx_gallery_conf
+    if conf is getattr(gen_gallery, "DEFAULT_GALLERY_CONF", None):
+        return {}  # the project sets none: sphinx-gallery's defaults, not its choices
+    return dict(conf)
+
+
+def _set_gallery_options(app: Sphinx, config: Config) -> None:
+    """Before sphinx-gallery reads its options: set ours, or refuse conflicting ones."""
+    users = _users_gallery_conf(config)
+    key, needed = RESET_ORDER
+    if key not in users:
+        config.sphinx_gallery_conf = {**users, key: needed}
+        logger.info(
+            "mpguide.sphinxext.gallery_processes: set sphinx_gallery_conf[%r] = %r, "
+            "so that it can restore the build process after each example",
+            key,
+            needed,
+        )
+    elif users[key] != needed:
+        raise ExtensionError(
+            f"mpguide.sphinxext.gallery_processes needs sphinx_gallery_conf[{key!r}] "
+            f"= {needed!r}, but conf.py sets {users[key]!r}. Remove the setting (the "
+            f"extension sets it), or set it to {needed!r}: your reset_modules are "
+            "then called before and after each example, with when='before' or 'after'"
+        )
+    parallel = users.get("parallel", False)
+    jobs = app.parallel if parallel is True else parallel
+    if jobs and jobs != 1:
+        raise ExtensionError(
+            "mpguide.sphinxext.gallery_processes cannot work with sphinx-gallery's "
+            f"parallel execution (sphinx_gallery_conf['parallel'] = {parallel!r}, "
+            f"{jobs} jobs): examples would run in worker processes where it cannot "
+            "point their children at the example, bound their time or restore the "
+            "process after them. Remove 'parallel' from sphinx_gallery_conf "
+            "(or set it to False)"
+        )
+
+
 def _configure(app: Sphinx, config: Config) -> None:
     state = STATE
     try:
@@ -278,33 +424,35 @@ def _configure(app: Sphinx, config: Config) -> None:
     except ValueError as error:
         raise ExtensionError(str(error)) from None
     config.mpguide_start_method = method
+    state.start_method = method
     os.environ[START_METHOD_VARIABLE] = method
-    _forget_outputs_of_other_start_methods(app, method)
     timeout = config.mpguide_example_timeout
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
         raise ExtensionError(
-            f"mpguide_example_timeout must be a number of seconds >= 0, got {timeout!r}"
+            "mpguide_example_timeout must be a number of seconds >= 0 (0 turns the "
+            f"limit off), got {timeout!r}"
         )
     state.timeout = float(timeout)
-    gallery_conf = config.sphinx_gallery_conf
-    order = gallery_conf.get("reset_modules_order", "before")
-    if order != "both":
-        raise ExtensionError(
-            "mpguide.sphinxext.gallery_processes needs "
-            "sphinx_gallery_conf['reset_modules_order'] = 'both' "
-            f"(got {order!r}): it brackets every example with its reset hook"
-        )
-    resets = tuple(gallery_conf.get("reset_modules", ()))
-    if ResetHook() not in resets:
-        gallery_conf["reset_modules"] = (*resets, ResetHook())
     expected = config.mpguide_expected_errors
     if not isinstance(expected, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v for k, v in expected.items()
     ):
         raise ExtensionError(
             "mpguide_expected_errors must map example paths (relative to the "
-            f"Sphinx source directory) to exception names, got {expected!r}"
+            "Sphinx source directory) to exception names, for example "
+            f"{{'examples/plot_error.py': 'KeyError'}}; got {expected!r}"
         )
+    if not isinstance(config.mpguide_shorten_paths, bool):
+        raise ExtensionError(
+            "mpguide_shorten_paths must be True (the default: tracebacks on example "
+            "pages show project-relative paths) or False (absolute paths), got "
+            f"{config.mpguide_shorten_paths!r}"
+        )
+    _forget_outputs_of_other_start_methods(app, method)
+    gallery_conf = config.sphinx_gallery_conf
+    resets = tuple(gallery_conf.get("reset_modules", ()))
+    if ResetHook() not in resets:
+        gallery_conf["reset_modules"] = (*resets, ResetHook())
     listed = set(gallery_conf.get("expected_failing_examples", ()))
     gallery_conf["expected_failing_examples"] = listed | set(expected)
     state.install()
@@ -338,15 +486,17 @@ def _uninstall(app: Sphinx, exception: BaseException | None) -> None:
 
 def shorten_paths(app: Sphinx, docname: str, source: list[str]) -> None:
     """``source-read``: machine-independent paths in the gallery's pages."""
+    if not app.config.mpguide_shorten_paths:
+        return
     gallery_conf = app.config.sphinx_gallery_conf
-    galleries = [str(d).strip("/") + "/" for d in gallery_conf.get("gallery_dirs", ())]
+    galleries = [d.strip("/") + "/" for d in _directories(gallery_conf, "gallery_dirs")]
     if not any(docname.startswith(gallery) for gallery in galleries):
         return
     confdir = Path(app.confdir)
     replacements = {
         sysconfig.get_paths()["stdlib"] + os.sep: "<stdlib>" + os.sep,
     }
-    for examples in gallery_conf.get("examples_dirs", ()):
+    for examples in _directories(gallery_conf, "examples_dirs"):
         project = (confdir / examples).resolve().parent
         replacements[str(project) + os.sep] = ""
     text = source[0]
@@ -365,8 +515,11 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("mpguide_example_timeout", 120.0, "", types=(int, float))
     app.add_config_value("mpguide_expected_errors", {}, "", types=(dict,))
     app.add_config_value("mpguide_start_method", "", "env", types=(str,))
-    # After sphinx-gallery fills in its defaults (priority 10): we extend the
-    # filled configuration, which is the one it reads during the build.
+    app.add_config_value("mpguide_shorten_paths", True, "env", types=(bool,))
+    # Before sphinx-gallery fills in its defaults (priority 10), to tell the
+    # project's own settings from those defaults.
+    app.connect("config-inited", _set_gallery_options, priority=5)
+    # After: we extend the filled configuration, which is what it reads later.
     app.connect("config-inited", _configure, priority=400)
     app.connect("env-before-read-docs", check_expected_errors)
     app.connect("source-read", shorten_paths)

@@ -1,0 +1,93 @@
+"""What a Pool does when its children cannot find ``__main__``'s functions.
+
+The extension's docstring says it: a task function that cannot be found loses
+each task with a dead worker, which the pool replaces, and ``map`` then waits
+forever; workers die and are replaced without end only when the initializer
+cannot be found. The script runs with ``python -c``, whose ``__main__`` has no
+file, as sphinx-gallery's has none.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = """
+import multiprocessing
+import sys
+import time
+
+
+def task(n):
+    return n
+
+
+def init():
+    pass
+
+
+if __name__ == "__main__":
+    case, method = sys.argv[1:]
+    context = multiprocessing.get_context(method)
+    if case == "task":
+        pool = context.Pool(2)
+        result = pool.map_async(task, range(4), chunksize=1)
+        enough = 2 + 4  # the first two workers, and one replacement per lost task
+    else:
+        pool = context.Pool(2, initializer=init)
+        result = pool.map_async(abs, range(4), chunksize=1)
+        enough = 12  # far more than the pool's two
+    started = set()
+    deadline = time.monotonic() + 60
+    while len(started) < enough and time.monotonic() < deadline:
+        started.update(worker.pid for worker in pool._pool)
+        time.sleep(0.005)
+    print("workers started:", len(started))
+    # Does any worker start now? With tasks lost, a second's grace shows none;
+    # with the initializer, one soon does (wait for it, however busy the machine).
+    later = set()
+    deadline = time.monotonic() + (1 if case == "task" else 60)
+    while not later and time.monotonic() < deadline:
+        later = {worker.pid for worker in pool._pool} - started
+        time.sleep(0.005)
+    print("workers started since:", "none" if not later else "some")
+    print("map finished:", result.ready())
+    pool.terminate()
+    pool.join()
+"""
+
+
+def run(case: str, start_method: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, case, start_method],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_a_task_function_that_cannot_be_found_loses_each_task_then_map_waits(
+    start_method: str,
+) -> None:
+    result = run("task", start_method)
+    assert "workers started: 6" in result.stdout
+    assert "workers started since: none" in result.stdout
+    assert "map finished: False" in result.stdout
+    # Each of the four tasks killed the worker that took it, and no other died.
+    assert result.stderr.count("Can't get attribute 'task'") == 4
+    assert "'init'" not in result.stderr
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_an_initializer_that_cannot_be_found_kills_workers_without_end(
+    start_method: str,
+) -> None:
+    result = run("initializer", start_method)
+    assert "workers started: 12" in result.stdout
+    assert "workers started since: some" in result.stdout
+    assert "map finished: False" in result.stdout
+    assert result.stderr.count("Can't get attribute 'init'") >= 10
