@@ -60,6 +60,36 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs, env=env)
 
 
+# sphinx-gallery versions the gallery extension is tested with: the oldest the
+# ``gallery`` extra allows, and the newest on PyPI (also what ``tests`` uses).
+SPHINX_GALLERY_VERSIONS = ("0.17.1", "0.22.1")
+
+
+@nox.session
+@nox.parametrize("sphinx_gallery", SPHINX_GALLERY_VERSIONS)
+def extension(session: nox.Session, sphinx_gallery: str) -> None:
+    """The gallery extension in throwaway projects, with one sphinx-gallery version.
+
+    Installs only mpguide, that sphinx-gallery and what the test project uses:
+    the extension must work without the guide's other extras.
+    """
+    session.install(
+        ".",
+        f"sphinx-gallery=={sphinx_gallery}",
+        "matplotlib",
+        "pytest>=8",
+        "pytest-timeout>=2.3",
+    )
+    session.run(
+        "pytest",
+        "tests/test_sphinxext.py",
+        "tests/test_sphinxext_project.py",
+        "tests/test_sphinxext_pool.py",
+        *session.posargs,
+        env={"MPLBACKEND": "Agg"},
+    )
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) on everything; mypy --strict on src/."""
