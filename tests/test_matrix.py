@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mpguide.sphinxext.interpreters import find_interpreters
+from mpguide.sphinxext.interpreters import by_version, find_interpreters
 from mpguide.sphinxext.start_method_matrix import MatrixError, Outcome
 
 RUNNING = f"on Python {platform.python_version()}"
@@ -277,7 +277,8 @@ def test_every_interpreter_runs_and_a_version_difference_must_say_why(
 ) -> None:
     others = other_interpreters()
     pythons = os.pathsep.join([sys.executable, *others])
-    newest = find_interpreters()[-1].version.split(".")
+    interpreters = by_version(find_interpreters())
+    newest = interpreters[-1].version.split(".")
     fields = {"major": newest[0], "minor": newest[1]}
     unexplained = make_project(
         tmp_path / "a", {"plot_v.py": BY_VERSION.format(reason="", **fields)}
@@ -294,5 +295,9 @@ def test_every_interpreter_runs_and_a_version_difference_must_say_why(
     text = table(explained)
     assert "Where the Python version matters:" in text
     assert "changed in the newest" in text
-    for interpreter in find_interpreters():
+    older = ", ".join(i.minor for i in interpreters[:-1])
+    # Each version's outcome on a line of its own, in a list inside the cell.
+    assert f"  - - {older}: **Fails**. Fix works.\n" in text
+    assert f"    - {interpreters[-1].minor}: **No failure**. Fix works.\n" in text
+    for interpreter in interpreters:
         assert interpreter.version in text.rsplit("Runs: CPython", 1)[1]

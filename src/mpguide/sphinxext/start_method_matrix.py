@@ -270,13 +270,15 @@ def describe(outcome: Outcome) -> str:
 
 def cell(outcomes: Sequence[tuple[Interpreter, Outcome]]) -> str:
     """One start method's outcomes: one text when every interpreter agrees word for
-    word, else each distinct text with the versions that printed it."""
+    word, else a list of each distinct text with the versions that printed it
+    (indented to sit in a ``list-table`` cell)."""
     texts: dict[str, list[str]] = {}
     for interpreter, outcome in outcomes:
         texts.setdefault(describe(outcome), []).append(interpreter.minor)
     if len(texts) == 1:
         return next(iter(texts))
-    return " ".join(f"{', '.join(versions)}: {text}" for text, versions in texts.items())
+    items = [f"- {', '.join(versions)}: {text}" for text, versions in texts.items()]
+    return "\n    ".join(items)
 
 
 def with_detail(verdict: str, detail: str) -> str:
