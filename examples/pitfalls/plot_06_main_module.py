@@ -8,8 +8,10 @@ import a class from a module, or from your script (which it re-runs as
 ``__mp_main__``), but not from a notebook cell, an interactive session,
 ``python -c``, or the inside of a function. Under ``fork`` the server is a
 copy of your process and knows every class that existed when it was forked,
-which hides the problem until the code runs on macOS, Windows, or Python 3.14.
-The fix is to define the class at the top level of a module.
+which hides the problem until the code runs on macOS, Windows, or Python 3.14,
+where the call raises ``RemoteError`` with ``AttributeError: Can't get
+attribute 'User' on <module '__main__' ...>``. The fix is to define the class
+at the top level of a module.
 """
 
 # %%

@@ -6,8 +6,10 @@ A proxy is a connection to the Manager's server. If the server stops (the
 ``with manager:`` block ended, ``manager.shutdown()`` ran, or the manager object
 was garbage collected) while workers still use proxies, the workers get
 connection errors that do not mention the Manager: ``BrokenPipeError``,
-``EOFError``, ``ConnectionRefusedError`` or ``FileNotFoundError``, depending on
-the platform and on whether the proxy had connected yet. The fix is structural:
+``EOFError``, ``ConnectionRefusedError`` or ``FileNotFoundError`` (raised
+while handling ``AttributeError: 'ForkAwareLocal' object has no attribute
+'connection'``, as the :doc:`error index </reference/errors>` shows), depending
+on the platform and on whether the proxy had connected yet. The fix is structural:
 the workers' pool ends inside the Manager's lifetime, and the parent waits for
 every result.
 """

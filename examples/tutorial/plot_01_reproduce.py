@@ -5,7 +5,8 @@ Reproduce the ``KeyError``
 A ``manager.dict`` keyed by ``User`` objects cannot find ``users_list[0]``,
 although printing the dict seems to show that user right there. This page runs
 the code of the original report, as it was written, and ends with the same
-``KeyError``. The next page explains it; the pages after it fix it.
+``KeyError: <__main__.User object at 0x...>``. The next page explains it; the
+pages after it fix it.
 """
 
 # %%
