@@ -35,6 +35,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "mpguide.sphinxext.gallery_processes",
     "mpguide.sphinxext.start_method_matrix",
+    "mpguide.sphinxext.notebooks",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "**/_generated"]
