@@ -19,6 +19,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import nbformat
@@ -28,7 +29,13 @@ from nbclient import NotebookClient
 from nbclient.util import run_sync
 
 from mpguide.bench import copy_site
-from mpguide.sphinxext.notebooks import has_bootstrap, script_name
+from mpguide.sphinxext.notebooks import (
+    NotebookError,
+    NotebookRewriter,
+    check_notebooks,
+    has_bootstrap,
+    script_name,
+)
 from mpguide.sphinxext.start_method_matrix import Outcome
 
 EXAMPLES = ROOT / "examples"
@@ -211,3 +218,35 @@ def test_notebook_runs_as_its_script(name: str, gallery: Path, kernel: Kernel) -
         script_outcome = Outcome.parse(script.stdout, name)
         assert notebook_outcome.verdicts == script_outcome.verdicts
         assert notebook_outcome.reason == script_outcome.reason
+
+
+def test_the_build_fails_when_sphinx_gallery_no_longer_saves_notebooks_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sphinx_gallery import gen_rst
+
+    monkeypatch.delattr(gen_rst, "save_notebook")
+    with pytest.raises(NotebookError, match=r"gen_rst\.save_notebook is missing"):
+        NotebookRewriter().install()
+
+
+def test_a_notebook_without_its_script_beside_it_fails_the_build(tmp_path: Path) -> None:
+    rewriter = NotebookRewriter()
+    notebook: dict[str, Any] = {"cells": []}
+    with pytest.raises(NotebookError, match=r"without plot_x\.py next to it"):
+        rewriter.rewrite(notebook, tmp_path / "plot_x.ipynb.new")
+    (tmp_path / "plot_x.py").write_text("print('x')\n")
+    rewriter.rewrite(notebook, tmp_path / "plot_x.ipynb.new")
+    rewriter.rewrite(notebook, tmp_path / "plot_x.ipynb.new")  # once only
+    assert has_bootstrap(notebook, "plot_x") and len(notebook["cells"]) == 3
+    assert written_script(notebook) == "print('x')\n"
+
+
+def test_a_notebook_left_without_its_first_cells_fails_the_build(tmp_path: Path) -> None:
+    gallery = tmp_path / "gallery" / "topic"
+    gallery.mkdir(parents=True)
+    (gallery / "plot_old.ipynb").write_text(json.dumps({"cells": []}))
+    config = SimpleNamespace(sphinx_gallery_conf={"gallery_dirs": ["gallery"]})
+    app = SimpleNamespace(config=config, srcdir=str(tmp_path))
+    with pytest.raises(NotebookError, match=r"gallery/topic/plot_old\.ipynb"):
+        check_notebooks(app)  # type: ignore[arg-type]
