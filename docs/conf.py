@@ -36,6 +36,7 @@ extensions = [
     "mpguide.sphinxext.gallery_processes",
     "mpguide.sphinxext.start_method_matrix",
     "mpguide.sphinxext.error_index",
+    "mpguide.sphinxext.notebooks",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "**/_generated"]

@@ -1,0 +1,263 @@
+"""Every gallery notebook runs top to bottom in a Jupyter kernel as its script does.
+
+The notebooks come from one build of a copy of the site per test session
+(examples not executed, no start-method matrix: neither changes a notebook).
+Each runs in a real IPython kernel, one kernel per start method, with
+``MPGUIDE_START_METHOD`` set in the kernel's environment and the user namespace
+reset between notebooks; it must print ``start method: <method>``, and a
+pitfall must print the same verdicts as its script run under the same start
+method. The reproduce notebook ends in the report's ``KeyError``, as its page does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import nbformat
+import pytest
+from conftest import ROOT, START_METHODS, run_script
+from nbclient import NotebookClient
+from nbclient.util import run_sync
+
+from mpguide.bench import copy_site
+from mpguide.sphinxext.notebooks import (
+    NotebookError,
+    NotebookRewriter,
+    check_notebooks,
+    has_bootstrap,
+    script_name,
+)
+from mpguide.sphinxext.start_method_matrix import Outcome
+
+EXAMPLES = ROOT / "examples"
+NOTEBOOKS = sorted(
+    path.relative_to(EXAMPLES).with_suffix(".ipynb").as_posix()
+    for path in EXAMPLES.glob("*/plot_*.py")
+)
+ENDS_IN_ERROR = {"tutorial/plot_01_reproduce.ipynb": "KeyError"}
+CELL_TIMEOUT = 120
+# Failures of the examples in a notebook, each until its example is changed.
+KNOWN_FAILURES = {
+    # A Jupyter kernel already runs an event loop in the cells' thread, so
+    # asyncio.run() fails there: the example must run its coroutines on a loop
+    # of its own in a kernel.
+    "managers/plot_05_asyncio.ipynb": (True, "asyncio.run() fails in a Jupyter kernel"),
+    # ipykernel sets FORCE_COLOR, so from Python 3.13 the example's python -c
+    # runs print coloured tracebacks, which it cannot parse: it must set
+    # PYTHON_COLORS=0 for them.
+    "pitfalls/plot_06_main_module.ipynb": (
+        sys.version_info >= (3, 13),
+        "Jupyter's FORCE_COLOR colours the tracebacks the example parses",
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The gallery directory of one build of the site (examples not executed)."""
+    docs = copy_site(ROOT / "docs", tmp_path_factory.mktemp("site"))
+    command = [
+        sys.executable, "-m", "sphinx", "-q", "-b", "dummy",
+        "-D", "plot_gallery=0", "-D", "mpguide_matrix_examples=",
+        str(docs), str(docs / "_build" / "dummy"),
+    ]  # fmt: skip
+    env = {**os.environ, "MPGUIDE_START_METHOD": "spawn", "MPLBACKEND": "Agg"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return docs / "gallery"
+
+
+def explanation_title() -> str:
+    text = (ROOT / "docs" / "explanation" / "main-module.md").read_text()
+    return text.splitlines()[0].removeprefix("# ")
+
+
+def written_script(notebook: dict[str, Any]) -> str:
+    source = "".join(notebook["cells"][1]["source"])
+    return source.split("\n", 1)[1]
+
+
+def test_every_download_writes_its_example_script(gallery: Path) -> None:
+    found = sorted(p.relative_to(gallery).as_posix() for p in gallery.rglob("*.ipynb"))
+    assert found == NOTEBOOKS
+    with zipfile.ZipFile(gallery / "gallery_jupyter.zip") as archive:
+        assert sorted(archive.namelist()) == NOTEBOOKS
+        for name in NOTEBOOKS:
+            stem = Path(name).stem
+            script = (gallery / name).with_suffix(".py").read_text()
+            downloaded = json.loads((gallery / name).read_text())
+            assert json.loads(archive.read(name)) == downloaded, name
+            with zipfile.ZipFile((gallery / name).with_suffix(".zip")) as own:
+                assert json.loads(own.read(f"{stem}.ipynb")) == downloaded, name
+            assert has_bootstrap(downloaded, stem), name
+            assert written_script(downloaded) == script, name
+            assert script == (EXAMPLES / name).with_suffix(".py").read_text(), name
+            main_cell = "".join(downloaded["cells"][2]["source"])
+            assert f'Path("{script_name(stem)}")' in main_cell, name
+            why = "".join(downloaded["cells"][0]["source"])
+            assert explanation_title() in why, name
+
+
+class Kernel:
+    """One IPython kernel, with ``MPGUIDE_START_METHOD`` set, running in ``workdir``."""
+
+    def __init__(
+        self, start_method: str, workdir: Path, cell_timeout: float = CELL_TIMEOUT
+    ) -> None:
+        self.cell_timeout = cell_timeout
+        self.used = False
+        self.start_method = start_method
+        self.workdir = workdir
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+        env.update(MPGUIDE_START_METHOD=start_method, MPLBACKEND="Agg")
+        self.km = NotebookClient(nbformat.v4.new_notebook()).create_kernel_manager()
+        run_sync(self.km.start_kernel)(env=env, cwd=str(workdir))
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        run_sync(self.kc.wait_for_ready)(timeout=60)
+
+    def run(self, path: Path) -> tuple[str, list[tuple[int, str, str]]]:
+        """Run the notebook at ``path`` from a fresh namespace.
+
+        Returns what it printed and each error as (cell index, name, message).
+        """
+        notebook = nbformat.read(path, as_version=4)
+        if self.used:  # a fresh namespace: %reset drops __spec__, which is None at start
+            reset = run_sync(self.kc.execute_interactive)(
+                "%reset -f\n__spec__ = None", timeout=60
+            )
+            assert reset["content"]["status"] == "ok", reset
+        self.used = True
+        client = NotebookClient(
+            notebook, km=self.km, timeout=self.cell_timeout, allow_errors=True
+        )
+        client.kc = self.kc
+        client.execute()
+        printed = []
+        errors = []
+        for index, cell in enumerate(notebook.cells):
+            for output in cell.get("outputs", []):
+                if output["output_type"] == "stream" and output["name"] == "stdout":
+                    printed.append(output["text"])
+                elif output["output_type"] == "error":
+                    traceback = "\n".join(output["traceback"])
+                    errors.append((index, output["ename"], traceback))
+        return "".join(printed), errors
+
+    def shutdown(self) -> None:
+        self.kc.stop_channels()
+        run_sync(self.km.shutdown_kernel)(now=False)
+
+
+@pytest.fixture(scope="module", params=START_METHODS)
+def kernel(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Kernel]:
+    started = Kernel(request.param, tmp_path_factory.mktemp(f"kernel-{request.param}"))
+    try:
+        yield started
+    finally:
+        started.shutdown()
+
+
+def test_without_its_first_cells_a_notebook_fails_under_spawn(
+    gallery: Path, tmp_path: Path
+) -> None:
+    """What the first cells prevent: a spawned server cannot find the notebook's class."""
+    notebook = nbformat.read(gallery / "tutorial/plot_02_why.ipynb", as_version=4)
+    del notebook.cells[:3]
+    path = tmp_path / "plot_02_why.ipynb"
+    nbformat.write(notebook, path)
+    kernel = Kernel("spawn", tmp_path, cell_timeout=60)
+    try:
+        printed, errors = kernel.run(path)
+    finally:
+        kernel.shutdown()
+    assert "start method: spawn" in printed
+    assert errors, printed
+    # The Manager's server, a fresh interpreter, cannot unpickle __main__.User.
+    (_, ename, traceback), *_ = errors
+    assert ename == "RemoteError", traceback
+    assert re.search(r"AttributeError: .*\bUser\b", ANSI.sub("", traceback)), traceback
+    assert not (tmp_path / script_name("plot_02_why")).exists()
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                KNOWN_FAILURES[name][0], reason=KNOWN_FAILURES[name][1], strict=True
+            ),
+        )
+        if name in KNOWN_FAILURES
+        else name
+        for name in NOTEBOOKS
+    ],
+)
+def test_notebook_runs_as_its_script(name: str, gallery: Path, kernel: Kernel) -> None:
+    path = kernel.workdir / Path(name).name
+    path.write_bytes((gallery / name).read_bytes())
+    printed, errors = kernel.run(path)
+    cells = nbformat.read(gallery / name, as_version=4).cells
+    last_code = max(i for i, cell in enumerate(cells) if cell.cell_type == "code")
+    expected_error = ENDS_IN_ERROR.get(name)
+    if expected_error is None:
+        assert errors == [], ANSI.sub("", errors[0][2])
+    else:
+        assert [(i, ename) for i, ename, _ in errors] == [(last_code, expected_error)]
+    assert f"start method: {kernel.start_method}\n" in printed, printed
+    if name.startswith("pitfalls/"):
+        notebook_outcome = Outcome.parse(printed, name)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+        script_path = (EXAMPLES / name).with_suffix(".py")
+        script = run_script(script_path, kernel.start_method, env=env)
+        assert script.returncode == 0, script.stderr
+        script_outcome = Outcome.parse(script.stdout, name)
+        assert notebook_outcome.verdicts == script_outcome.verdicts
+        assert notebook_outcome.reason == script_outcome.reason
+
+
+def test_the_build_fails_when_sphinx_gallery_no_longer_saves_notebooks_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sphinx_gallery import gen_rst
+
+    monkeypatch.delattr(gen_rst, "save_notebook")
+    with pytest.raises(NotebookError, match=r"gen_rst\.save_notebook is missing"):
+        NotebookRewriter().install()
+
+
+def test_a_notebook_without_its_script_beside_it_fails_the_build(tmp_path: Path) -> None:
+    rewriter = NotebookRewriter()
+    notebook: dict[str, Any] = {"cells": []}
+    with pytest.raises(NotebookError, match=r"without plot_x\.py next to it"):
+        rewriter.rewrite(notebook, tmp_path / "plot_x.ipynb.new")
+    (tmp_path / "plot_x.py").write_text("print('x')\n")
+    rewriter.rewrite(notebook, tmp_path / "plot_x.ipynb.new")
+    rewriter.rewrite(notebook, tmp_path / "plot_x.ipynb.new")  # once only
+    assert has_bootstrap(notebook, "plot_x") and len(notebook["cells"]) == 3
+    assert written_script(notebook) == "print('x')\n"
+
+
+def test_a_notebook_left_without_its_first_cells_fails_the_build(tmp_path: Path) -> None:
+    gallery = tmp_path / "gallery" / "topic"
+    gallery.mkdir(parents=True)
+    (gallery / "plot_old.ipynb").write_text(json.dumps({"cells": []}))
+    config = SimpleNamespace(sphinx_gallery_conf={"gallery_dirs": ["gallery"]})
+    app = SimpleNamespace(config=config, srcdir=str(tmp_path))
+    with pytest.raises(NotebookError, match=r"gallery/topic/plot_old\.ipynb"):
+        check_notebooks(app)  # type: ignore[arg-type]
