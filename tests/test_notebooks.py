@@ -45,20 +45,6 @@ NOTEBOOKS = sorted(
 )
 ENDS_IN_ERROR = {"tutorial/plot_01_reproduce.ipynb": "KeyError"}
 CELL_TIMEOUT = 120
-# Failures of the examples in a notebook, each until its example is changed.
-KNOWN_FAILURES = {
-    # A Jupyter kernel already runs an event loop in the cells' thread, so
-    # asyncio.run() fails there: the example must run its coroutines on a loop
-    # of its own in a kernel.
-    "managers/plot_05_asyncio.ipynb": (True, "asyncio.run() fails in a Jupyter kernel"),
-    # ipykernel sets FORCE_COLOR, so from Python 3.13 the example's python -c
-    # runs print coloured tracebacks, which it cannot parse: it must set
-    # PYTHON_COLORS=0 for them.
-    "pitfalls/plot_06_main_module.ipynb": (
-        sys.version_info >= (3, 13),
-        "Jupyter's FORCE_COLOR colours the tracebacks the example parses",
-    ),
-}
 
 
 @pytest.fixture(scope="session")
@@ -194,20 +180,7 @@ def test_without_its_first_cells_a_notebook_fails_under_spawn(
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                KNOWN_FAILURES[name][0], reason=KNOWN_FAILURES[name][1], strict=True
-            ),
-        )
-        if name in KNOWN_FAILURES
-        else name
-        for name in NOTEBOOKS
-    ],
-)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_as_its_script(name: str, gallery: Path, kernel: Kernel) -> None:
     path = kernel.workdir / Path(name).name
     path.write_bytes((gallery / name).read_bytes())

@@ -30,6 +30,17 @@ BLOCKING_WAIT = 1.0
 TICKS_BEFORE_OPENING = 5
 
 
+def run(coroutine):
+    """``asyncio.run(coroutine)``; in a notebook, whose kernel already runs an
+    event loop in this thread, on a new loop in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
+
 async def heartbeat(ticks, stop, after_ticks=None):
     """Record a time every TICK seconds; run ``after_ticks()`` after a few ticks."""
     while not stop.is_set():
@@ -63,7 +74,7 @@ if __name__ == "__main__":
     print("start method:", context.get_start_method())
     manager = context.Manager()
     gate = manager.Event()
-    opened, during, gap = asyncio.run(call_on_the_loop(gate))
+    opened, during, gap = run(call_on_the_loop(gate))
     print(f"gate.wait({BLOCKING_WAIT}) on the loop returned {opened}")
     print(f"heartbeat ticks during the call: {during}; longest gap: {gap:.2f} s")
 
@@ -122,7 +133,7 @@ async def call_in_a_thread(gate):
 
 
 if __name__ == "__main__":
-    opened_in_thread, during_in_thread, gap_in_thread = asyncio.run(call_in_a_thread(gate))
+    opened_in_thread, during_in_thread, gap_in_thread = run(call_in_a_thread(gate))
     print(f"gate.wait(60) in a thread returned {opened_in_thread}")
     print(
         f"heartbeat ticks during the call: {during_in_thread}; "

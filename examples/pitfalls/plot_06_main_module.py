@@ -55,7 +55,9 @@ class User:
 def run_program(define_user, method, cwd, program=PROGRAM):
     """Run ``program`` with ``python -c``; return its last line of output or error."""
     code = program.format(define_user=define_user)
-    env = {**os.environ, "MPGUIDE_START_METHOD": method}
+    # Plain tracebacks, also from a notebook: Jupyter kernels set FORCE_COLOR,
+    # which colours them from Python 3.13.
+    env = {**os.environ, "MPGUIDE_START_METHOD": method, "PYTHON_COLORS": "0"}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd
     )
