@@ -130,3 +130,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         lines = "\n".join(f"  {pid}: {command}" for pid, command in sorted(left.items()))
         sys.stderr.write(f"\nprocesses left running by the test session:\n{lines}\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def none_moves_between_runs() -> bool:
+    """Whether ``None`` sits at another address in each new interpreter.
+
+    It does where the interpreter is loaded at a random address (a
+    position-independent build, as pyenv's); Debian's non-PIE ``python3.11``
+    keeps it in place. Up to 3.11 ``hash(None)`` comes from that address.
+    """
+    addresses = {
+        subprocess.run(
+            [sys.executable, "-c", "print(id(None))"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        for _ in range(3)
+    }
+    return len(addresses) > 1

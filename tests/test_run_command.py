@@ -177,11 +177,12 @@ def test_a_method_the_platform_lacks_is_refused_before_the_program_runs(
 ) -> None:
     script = write(tmp_path / "x.py", "raise SystemExit('must not run')\n")
     monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    before = multiprocessing.get_start_method(allow_none=True)
     status = run.main(["--start-method", "fork", str(script)])
     assert status == run.EXIT_USAGE
     (line,) = capsys.readouterr().err.splitlines()
     assert "start method 'fork' is not available on this platform" in line
-    assert multiprocessing.get_start_method(allow_none=True) is None  # left as it was
+    assert multiprocessing.get_start_method(allow_none=True) == before  # left as it was
 
 
 def test_the_program_starts_after_our_options_only() -> None:

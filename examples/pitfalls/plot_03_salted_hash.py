@@ -126,9 +126,11 @@ if __name__ == "__main__":
 # (hashed from their bytes), ``memoryview``, and Enum members (which hash their
 # name). Some hashes come from an address instead, which differs between
 # interpreters too: a NaN's, and ``None``'s up to Python 3.11 (a constant from
-# 3.12). Numbers, and tuples of them, hash the same everywhere. A worker hashes
-# the values of ``SAMPLES`` (defined at the top, with this page's other
-# functions), built from this file, and the parent compares:
+# 3.12), where the interpreter is loaded at a random address (a
+# position-independent build; Debian's ``python3.11`` is not one). Numbers,
+# and tuples of them, hash the same everywhere. A worker hashes the values of
+# ``SAMPLES`` (defined at the top, with this page's other functions), built
+# from this file, and the parent compares:
 
 
 if __name__ == "__main__":

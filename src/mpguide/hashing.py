@@ -5,7 +5,9 @@ Python's ``hash()`` of ``str`` and ``bytes`` is salted per interpreter
 ``date``, a naive ``datetime`` or ``time``, a ``memoryview``, an ``Enum``
 member (``Enum.__hash__`` hashes its name). Other hashes come from an address
 and differ between runs whatever the seed: NaN, classes, and ``None`` on
-Python 3.11 (constant from 3.12, gh-99540). So ``hash(key) % n`` picks
+Python 3.11 where the interpreter is loaded at a random address (a
+position-independent build; Debian's ``python3.11`` is not one), a constant
+from 3.12 (gh-99540). So ``hash(key) % n`` picks
 different shards or locks in a ``spawn`` or ``forkserver`` worker than in its
 parent. :func:`~mpguide.stable_hash` hashes a canonical encoding of the key
 instead.
