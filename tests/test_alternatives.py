@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 
-from conftest import ROOT, line_after, run_example_ok, run_script
+from conftest import ROOT, line_after, run_example_ok
 
 ALTERNATIVES = ROOT / "examples" / "alternatives"
 
@@ -92,15 +91,3 @@ def test_the_nested_mutation_table(start_method: str) -> None:
         'lst[0] = ["q1"]': "kept",
     }
     assert line_after("lost:", output) == "5 of 13"
-
-
-def test_the_recipes_standalone_keyed_locks_loses_nothing_next_to_the_librarys(
-    start_method: str,
-) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
-    page = ROOT / "examples" / "library" / "plot_02_keyed_locks.py"
-    result = run_script(page, start_method, env=env)
-    assert result.returncode == 0, result.stderr
-    assert line_after("the recipe's KeyedLocks:", result.stdout) == (
-        "every process picked the same lock: True; updates lost: 0"
-    )

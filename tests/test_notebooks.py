@@ -105,11 +105,23 @@ class Kernel:
         self.workdir = workdir
         env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
         env.update(MPGUIDE_START_METHOD=start_method, MPLBACKEND="Agg")
+        self.dirty = False
         self.km = NotebookClient(nbformat.v4.new_notebook()).create_kernel_manager()
         run_sync(self.km.start_kernel)(env=env, cwd=str(workdir))
+        self.connect()
+
+    def connect(self) -> None:
         self.kc = self.km.client()
         self.kc.start_channels()
         run_sync(self.kc.wait_for_ready)(timeout=60)
+
+    def restart(self) -> None:
+        """A new kernel process, so that one notebook's failure (a pool left
+        broken, a cell still running) does not fail the notebooks after it."""
+        self.kc.stop_channels()
+        run_sync(self.km.restart_kernel)(now=True)
+        self.connect()
+        self.used = self.dirty = False
 
     def run(self, path: Path) -> tuple[str, list[tuple[int, str, str]]]:
         """Run the notebook at ``path`` from a fresh namespace.
@@ -117,6 +129,8 @@ class Kernel:
         Returns what it printed and each error as (cell index, name, message).
         """
         notebook = nbformat.read(path, as_version=4)
+        if self.dirty:
+            self.restart()
         if self.used:  # a fresh namespace: %reset drops __spec__, which is None at start
             reset = run_sync(self.kc.execute_interactive)(
                 "%reset -f\n__spec__ = None", timeout=60
@@ -127,6 +141,7 @@ class Kernel:
             notebook, km=self.km, timeout=self.cell_timeout, allow_errors=True
         )
         client.kc = self.kc
+        self.dirty = True  # until the notebook ran without an error
         client.execute()
         printed = []
         errors = []
@@ -137,6 +152,7 @@ class Kernel:
                 elif output["output_type"] == "error":
                     traceback = "\n".join(output["traceback"])
                     errors.append((index, output["ename"], traceback))
+        self.dirty = bool(errors)
         return "".join(printed), errors
 
     def shutdown(self) -> None:

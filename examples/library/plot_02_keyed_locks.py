@@ -23,9 +23,7 @@ updates.
 
 import multiprocessing
 import os
-import sys
 import time
-from pathlib import Path
 
 from mpguide import KeyedLocks
 
@@ -170,33 +168,9 @@ if __name__ == "__main__":
 # The library's version hashes with :func:`~mpguide.stable_hash`, which covers
 # tuples, enums, floats and classes that name their own key, and raises
 # ``TypeError`` for a key it cannot hash stably instead of trusting its
-# ``repr``; it also has ``hold(key, timeout=...)`` and ``hold_many``. The same
-# workload with the recipe's class, imported from the recipe file:
-
-
-def recipes_folder():
-    """docs/howto/recipes, found from the working directory inside the project."""
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        if (folder / "docs" / "howto" / "recipes").is_dir():
-            return folder / "docs" / "howto" / "recipes"
-    raise FileNotFoundError("run this example from inside the mpguide project")
-
-
-sys.path.insert(0, str(recipes_folder()))
-try:
-    from per_key_locks import KeyedLocks as RecipeKeyedLocks
-finally:
-    del sys.path[0]
-
-if __name__ == "__main__":
-    recipe_counts, indexes = run(RecipeKeyedLocks(LOCK_COUNT, context), context)
-    recipe_lost = (WORKERS + 1) * ROUNDS * len(USERS) - sum(recipe_counts.values())
-    recipe_agrees = all(len(set(seen)) == 1 for seen in indexes.values())
-    print(
-        f"the recipe's KeyedLocks: every process picked the same lock: {recipe_agrees};",
-        f"updates lost: {recipe_lost}",
-    )
-    assert recipe_agrees and recipe_lost == 0
+# ``repr``; it also has ``hold(key, timeout=...)`` and ``hold_many``. The
+# recipe runs this page's workload with its own class; the tests run it under
+# every start method with nothing but the standard library installed.
 
 # %%
 # The two runs side by side: each user's final ``query_times``, against the
