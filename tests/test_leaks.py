@@ -36,7 +36,10 @@ def wait_for_some(marker: str, seconds: float = 10) -> dict[int, str]:
     return found
 
 
+# The first full build of a session also fills the shared cache of the matrix
+# and the error index: every pitfall and producer, on every interpreter.
 @needs_proc
+@pytest.mark.timeout(1800)
 def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(
     tmp_path: Path, start_method: str
 ) -> None:
