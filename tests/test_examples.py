@@ -248,11 +248,22 @@ def test_the_performance_page_runs_a_quick_benchmark(start_method: str) -> None:
         assert name in output
 
 
+# Seen only inside the full test run on a busy machine, under every start method,
+# and never when the page ran alone: a TCP socket that never got an address
+# (laddr 0.0.0.0:0), left unclosed inside Dask's own connection code. The page
+# opens no socket itself; any other leak still fails.
+DASK_CONNECT_SOCKET = re.compile(
+    r"ResourceWarning: unclosed <socket\.socket fd=\d+, family=2, type=1, proto=6, "
+    r"laddr=\('0\.0\.0\.0', 0\)>"
+)
+
+
 def test_the_dask_page_coordinates_by_name_and_closes_its_cluster(
     start_method: str,
 ) -> None:
     pytest.importorskip("distributed", reason="the dask extra is not installed")
-    output = run_ok("distributed/plot_01_dask.py", start_method)
+    page = EXAMPLES / "distributed/plot_01_dask.py"
+    output = run_example_ok(page, start_method, tolerated=DASK_CONNECT_SOCKET)
     # Never fork Dask's workers: the build process has threads (the scheduler's loop).
     expected_method = "spawn" if start_method == "fork" else start_method
     assert line_after("Dask's workers start with:", output) == expected_method

@@ -93,6 +93,16 @@ def test_every_download_writes_its_example_script(gallery: Path) -> None:
             assert explanation_title() in why, name
 
 
+RESTORE_ENVIRONMENT = """\
+import os as _os, sys as _sys
+if not hasattr(_sys, "_mpguide_environ"):
+    _sys._mpguide_environ = dict(_os.environ)
+_os.environ.clear()
+_os.environ.update(_sys._mpguide_environ)
+del _os, _sys
+"""
+
+
 class Kernel:
     """One IPython kernel, with ``MPGUIDE_START_METHOD`` set, running in ``workdir``."""
 
@@ -131,6 +141,11 @@ class Kernel:
         notebook = nbformat.read(path, as_version=4)
         if self.dirty:
             self.restart()
+        # The environment the kernel started with, for every notebook: an example
+        # may change os.environ (Dask's nanny sets PYTHONHASHSEED), and %reset
+        # keeps it. The copy lives on the sys module, which %reset leaves alone.
+        restore = run_sync(self.kc.execute_interactive)(RESTORE_ENVIRONMENT, timeout=60)
+        assert restore["content"]["status"] == "ok", restore
         if self.used:  # a fresh namespace: %reset drops __spec__, which is None at start
             reset = run_sync(self.kc.execute_interactive)(
                 "%reset -f\n__spec__ = None", timeout=60
