@@ -9,6 +9,7 @@ file, as sphinx-gallery's has none.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -87,7 +88,8 @@ def test_an_initializer_that_cannot_be_found_kills_workers_without_end(
     start_method: str,
 ) -> None:
     result = run("initializer", start_method)
-    assert "workers started: 12" in result.stdout
+    started = re.search(r"^workers started: (\d+)$", result.stdout, re.MULTILINE)
+    assert started and int(started.group(1)) >= 12, result.stdout  # one poll may see two
     assert "workers started since: some" in result.stdout
     assert "map finished: False" in result.stdout
     assert result.stderr.count("Can't get attribute 'init'") >= 10
