@@ -93,16 +93,6 @@ def test_every_download_writes_its_example_script(gallery: Path) -> None:
             assert explanation_title() in why, name
 
 
-RESTORE_ENVIRONMENT = """\
-import os as _os, sys as _sys
-if not hasattr(_sys, "_mpguide_environ"):
-    _sys._mpguide_environ = dict(_os.environ)
-_os.environ.clear()
-_os.environ.update(_sys._mpguide_environ)
-del _os, _sys
-"""
-
-
 class Kernel:
     """One IPython kernel, with ``MPGUIDE_START_METHOD`` set, running in ``workdir``."""
 
@@ -115,7 +105,6 @@ class Kernel:
         self.workdir = workdir
         env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
         env.update(MPGUIDE_START_METHOD=start_method, MPLBACKEND="Agg")
-        self.dirty = False
         self.km = NotebookClient(nbformat.v4.new_notebook()).create_kernel_manager()
         run_sync(self.km.start_kernel)(env=env, cwd=str(workdir))
         self.connect()
@@ -126,12 +115,10 @@ class Kernel:
         run_sync(self.kc.wait_for_ready)(timeout=60)
 
     def restart(self) -> None:
-        """A new kernel process, so that one notebook's failure (a pool left
-        broken, a cell still running) does not fail the notebooks after it."""
+        """A new kernel process: nothing one notebook did reaches the next."""
         self.kc.stop_channels()
         run_sync(self.km.restart_kernel)(now=True)
         self.connect()
-        self.used = self.dirty = False
 
     def run(self, path: Path) -> tuple[str, list[tuple[int, str, str]]]:
         """Run the notebook at ``path`` from a fresh namespace.
@@ -139,24 +126,16 @@ class Kernel:
         Returns what it printed and each error as (cell index, name, message).
         """
         notebook = nbformat.read(path, as_version=4)
-        if self.dirty:
+        # Every notebook in a kernel of its own, as a reader opens it: a notebook
+        # changes what %reset keeps (os.environ, which Dask's nanny changes, and
+        # multiprocessing's start method, which a page on choosing one sets).
+        if self.used:
             self.restart()
-        # The environment the kernel started with, for every notebook: an example
-        # may change os.environ (Dask's nanny sets PYTHONHASHSEED), and %reset
-        # keeps it. The copy lives on the sys module, which %reset leaves alone.
-        restore = run_sync(self.kc.execute_interactive)(RESTORE_ENVIRONMENT, timeout=60)
-        assert restore["content"]["status"] == "ok", restore
-        if self.used:  # a fresh namespace: %reset drops __spec__, which is None at start
-            reset = run_sync(self.kc.execute_interactive)(
-                "%reset -f\n__spec__ = None", timeout=60
-            )
-            assert reset["content"]["status"] == "ok", reset
         self.used = True
         client = NotebookClient(
             notebook, km=self.km, timeout=self.cell_timeout, allow_errors=True
         )
         client.kc = self.kc
-        self.dirty = True  # until the notebook ran without an error
         client.execute()
         printed = []
         errors = []
@@ -167,7 +146,6 @@ class Kernel:
                 elif output["output_type"] == "error":
                     traceback = "\n".join(output["traceback"])
                     errors.append((index, output["ename"], traceback))
-        self.dirty = bool(errors)
         return "".join(printed), errors
 
     def shutdown(self) -> None:

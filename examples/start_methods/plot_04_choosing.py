@@ -76,8 +76,15 @@ PROGRAMS = {
 
 def run_program(project, name):
     """Run one program; return its output and its last error line, if any."""
+    # Plain tracebacks, also from a notebook: Jupyter kernels set FORCE_COLOR,
+    # which colours them from Python 3.13.
     done = subprocess.run(
-        [sys.executable, name], cwd=project, capture_output=True, text=True, timeout=120
+        [sys.executable, name],
+        cwd=project,
+        env={**os.environ, "PYTHON_COLORS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     errors = [line for line in done.stderr.splitlines() if "Error:" in line]
     return done.stdout.strip(), (errors[-1] if errors else "no error")

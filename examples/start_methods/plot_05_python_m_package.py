@@ -68,6 +68,7 @@ def run_module(project, module, method):
     done = subprocess.run(
         [sys.executable, "-m", module, method],
         cwd=project,
+        env={**os.environ, "PYTHON_COLORS": "0"},  # plain tracebacks, also in Jupyter
         capture_output=True,
         text=True,
         timeout=120,
