@@ -68,9 +68,10 @@ if __name__ == "__main__":
 # global lock runs them one at a time; Manager locks add round trips to every
 # update, and fetching them on every use adds connections.
 
-if __name__ == "__main__":
-    approaches = [bench.KEYED, bench.GLOBAL, bench.FETCH_ONCE, bench.FETCH_EVERY_USE]
-    figure, axes = plt.subplots(figsize=(7, 3.2), layout="constrained")
+
+def plot_throughput(approaches, title):
+    """Updates per second of each approach against the number of workers."""
+    _, axes = plt.subplots(figsize=(7, 3.4), layout="constrained")
     for approach in approaches:
         rates = [1 / report.get(f"{approach} x{n}").seconds for n in bench.WORKER_COUNTS]
         axes.plot(bench.WORKER_COUNTS, rates, marker="o", label=approach)
@@ -78,9 +79,14 @@ if __name__ == "__main__":
     axes.set_xticks(bench.WORKER_COUNTS)
     axes.set_xlabel("worker processes")
     axes.set_ylabel("updates per second (log)")
-    axes.set_title(f"Throughput, {report.machine['cpus']} CPUs")
-    axes.legend(fontsize=8, loc="best")
+    axes.set_title(f"{title}, {report.machine['cpus']} CPUs")
+    axes.legend(fontsize=7, loc="best")
     plt.show()
+
+
+if __name__ == "__main__":
+    approaches = [bench.KEYED, bench.GLOBAL, bench.FETCH_ONCE, bench.FETCH_EVERY_USE]
+    plot_throughput(approaches, "Throughput")
 
 # %%
 # Without a Manager
@@ -93,17 +99,7 @@ if __name__ == "__main__":
 # weigh more than in ``nox -s bench``.
 
 if __name__ == "__main__":
-    figure, axes = plt.subplots(figsize=(7, 3.6), layout="constrained")
-    for approach in bench.ALTERNATIVES:
-        rates = [1 / report.get(f"{approach} x{n}").seconds for n in bench.WORKER_COUNTS]
-        axes.plot(bench.WORKER_COUNTS, rates, marker="o", label=approach)
-    axes.set_yscale("log")
-    axes.set_xticks(bench.WORKER_COUNTS)
-    axes.set_xlabel("worker processes")
-    axes.set_ylabel("updates per second (log)")
-    axes.set_title(f"Per-user counters without extra work, {report.machine['cpus']} CPUs")
-    axes.legend(fontsize=7, loc="best")
-    plt.show()
+    plot_throughput(bench.ALTERNATIVES, "Per-user counters without extra work")
     for workers in bench.WORKER_COUNTS:
         fastest = min(
             bench.ALTERNATIVES, key=lambda a: report.get(f"{a} x{workers}").seconds
