@@ -6,12 +6,16 @@ A project that looks like a user's is in test_sphinxext_project.py.
 from __future__ import annotations
 
 import os
+import platform
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from mpguide.sphinxext.gallery_processes import BUILD_STAMP, build_stamp
 
 EXAMPLE_HEADER = '"""\nExample\n=======\n\nAn example.\n"""\n'
 
@@ -178,6 +182,33 @@ def test_changing_the_start_method_reruns_the_examples(tmp_path: Path) -> None:
         result = build(project, method)
         assert result.returncode == 0, result.stderr
         assert f"method: {method}" in page(project)
+
+
+def test_a_build_by_another_python_reruns_the_examples_and_a_rebuild_does_not(
+    tmp_path: Path,
+) -> None:
+    """sphinx-gallery re-runs an example only when its source changes; the
+    extension also re-runs every example when the start method or the Python
+    version differs from the build that made the cached outputs."""
+    project = make_project(tmp_path, "import uuid\nprint('run', uuid.uuid4().hex)\n")
+
+    def run_token() -> str:
+        match = re.search(r"run ([0-9a-f]{32})", page(project))
+        assert match, page(project)
+        return match.group(1)
+
+    assert build(project, "spawn").returncode == 0
+    first = run_token()
+    stamp = project / "gallery" / BUILD_STAMP
+    assert stamp.read_text() == build_stamp("spawn")
+    assert platform.python_version() in stamp.read_text()
+    assert build(project, "spawn").returncode == 0
+    assert run_token() == first  # nothing changed: the cached output stands
+    stamp.write_text(build_stamp("spawn").replace(platform.python_version(), "3.10.0"))
+    result = build(project, "spawn")
+    assert result.returncode == 0, result.stderr
+    assert run_token() != first
+    assert stamp.read_text() == build_stamp("spawn")
 
 
 @pytest.mark.parametrize(

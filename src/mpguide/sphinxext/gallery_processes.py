@@ -22,8 +22,10 @@ children send back unpickle. It also
   variable ``MPGUIDE_START_METHOD``, else ``spawn``) the default while each
   example runs, so ``Pool()``, ``Process`` and ``ProcessPoolExecutor()`` use it.
   It is validated, exported to the examples in ``MPGUIDE_START_METHOD``, and
-  recorded in each gallery directory: when it changes, the cached outputs there
-  are deleted, so no page shows what another start method did;
+  recorded in each gallery directory with the interpreter's version: when
+  either changes, the cached outputs there are deleted, so no page shows what
+  another start method or another Python did (sphinx-gallery itself re-runs an
+  example only when its source changes);
 * restores, after each example, the build process's ``os.environ``, working
   directory, ``sys.path``, signal handlers and default start method, so no
   example changes what runs after it (Dask's Nanny, for one, sets
@@ -55,6 +57,7 @@ import faulthandler
 import multiprocessing
 import multiprocessing.spawn
 import os
+import platform
 import shutil
 import signal
 import sys
@@ -79,7 +82,7 @@ START_METHOD_VARIABLE = "MPGUIDE_START_METHOD"
 #: use, and the strictest, since children inherit nothing.
 DEFAULT_START_METHOD = "spawn"
 #: File in each gallery output directory naming the method its outputs came from.
-START_METHOD_STAMP = ".mpguide-start-method"
+BUILD_STAMP = ".mpguide-build"
 #: The sphinx-gallery setting this extension needs, and the value it needs.
 RESET_ORDER = ("reset_modules_order", "both")
 
@@ -356,21 +359,30 @@ def _directories(gallery_conf: dict[str, Any], key: str) -> list[str]:
     return [value] if isinstance(value, str) else [str(item) for item in value]
 
 
-def _forget_outputs_of_other_start_methods(app: Sphinx, method: str) -> None:
+def build_stamp(method: str) -> str:
+    """What a gallery's cached outputs depend on besides the examples' sources."""
+    return (
+        f"start method {method}, "
+        f"{platform.python_implementation()} {platform.python_version()}\n"
+    )
+
+
+def _forget_outputs_of_other_builds(app: Sphinx, method: str) -> None:
     gallery_conf = app.config.sphinx_gallery_conf
+    stamp_text = build_stamp(method)
     for gallery_dir in _directories(gallery_conf, "gallery_dirs"):
         target = Path(app.srcdir, gallery_dir)
-        stamp = target / START_METHOD_STAMP
-        if target.exists() and (not stamp.exists() or stamp.read_text() != method):
+        stamp = target / BUILD_STAMP
+        if target.exists() and (not stamp.exists() or stamp.read_text() != stamp_text):
             logger.info(
-                "mpguide: %s was built with another start method; "
+                "mpguide: %s was built with another start method or Python; "
                 "re-running its examples with %s",
                 gallery_dir,
-                method,
+                stamp_text.strip(),
             )
             shutil.rmtree(target)
         target.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(method)
+        stamp.write_text(stamp_text)
 
 
 def _users_gallery_conf(config: Config) -> dict[str, Any]:
@@ -448,7 +460,7 @@ def _configure(app: Sphinx, config: Config) -> None:
             "pages show project-relative paths) or False (absolute paths), got "
             f"{config.mpguide_shorten_paths!r}"
         )
-    _forget_outputs_of_other_start_methods(app, method)
+    _forget_outputs_of_other_builds(app, method)
     gallery_conf = config.sphinx_gallery_conf
     resets = tuple(gallery_conf.get("reset_modules", ()))
     if ResetHook() not in resets:
