@@ -43,13 +43,13 @@ print("start method:", os.environ["MPGUIDE_START_METHOD"])
 PRODUCES = 'print("message:", json.dumps("ValueError: no such user"))'
 
 
-def make_project(root: Path, body: str, options: str = "") -> Path:
+def make_project(root: Path, body: str, options: str = "", timeout: float = 20) -> Path:
     (root / "errors").mkdir(parents=True, exist_ok=True)
     (root / "conf.py").write_text(
         "extensions = ['myst_parser', 'mpguide.sphinxext.error_index']\n"
         "myst_enable_extensions = ['colon_fence']\n"
         "mpguide_error_scripts = 'errors/*.py'\n"
-        "mpguide_error_timeout = 20\n"
+        f"mpguide_error_timeout = {timeout}\n"
     )
     (root / "index.md").write_text(PAGE.format(options=options))
     (root / "errors" / "producer.py").write_text(PRODUCER.format(body=body))
@@ -146,22 +146,24 @@ def test_the_page_names_the_versions_it_did_not_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "expected"),
+    ("body", "expected", "timeout"),
     [
-        ("raise SystemExit(3)", "failed with exit status 3"),
-        ("import time; time.sleep(60)", "did not finish within 20 s"),
+        ("raise SystemExit(3)", "failed with exit status 3", 20),
+        # A short limit, so that the hanging producer is cut off soon.
+        ("import time; time.sleep(60)", "did not finish within 5 s", 5),
         (
             "import sys\nsys.stderr.write('UserWarning: resource_tracker: There appear "
             "to be 1 leaked semaphore objects to clean up at shutdown')\n" + PRODUCES,
             "left resources behind",
+            20,
         ),
     ],
     ids=["exit status", "time limit", "resource warning"],
 )
 def test_a_producer_that_misbehaves_fails_the_build_naming_it(
-    tmp_path: Path, body: str, expected: str
+    tmp_path: Path, body: str, expected: str, timeout: float
 ) -> None:
-    done = build(make_project(tmp_path, body))
+    done = build(make_project(tmp_path, body, timeout=timeout))
     assert done.returncode != 0
     assert "producer.py under " in done.stderr
     assert expected in done.stderr

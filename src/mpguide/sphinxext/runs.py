@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,10 +86,20 @@ def load_cache(path: Path) -> dict[str, Any]:
 
 
 def save_cache(path: Path, cache: Mapping[str, Any], current: Iterable[str]) -> None:
-    """Write the cache: all of it when shared, else only the ``current`` keys."""
-    kept = dict(cache)
-    if not os.environ.get(CACHE_VARIABLE):
+    """Write the cache: all of it when shared, else only the ``current`` keys.
+
+    A shared cache may be written by several builds at once (the test suite
+    builds the site in parallel): entries another build saved meanwhile are
+    kept, and the file is replaced in one step, so no reader sees half of it.
+    """
+    shared = bool(os.environ.get(CACHE_VARIABLE))
+    kept = {**load_cache(path), **cache} if shared else dict(cache)
+    if not shared:
         wanted = set(current)
         kept = {key: value for key, value in kept.items() if key in wanted}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(kept, indent=1, sort_keys=True))
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as temporary:
+        temporary.write(json.dumps(kept, indent=1, sort_keys=True))
+    os.replace(temporary.name, path)
