@@ -52,12 +52,19 @@ def docs_all(session: nox.Session) -> None:
         )
 
 
+# Most tests wait on the processes they start: they run in parallel, one
+# worker per CPU (at most 4). The full-site builds run one after another on one
+# worker (an xdist group): the first fills the cache the others use.
+TEST_WORKERS = min(4, os.cpu_count() or 1)
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run pytest: unit tests, and every example and recipe under every start method."""
     session.install(".[tests]")
     env = {**BUILD_ENV, "MPGUIDE_TESTING_INSTALLED_PACKAGE": "1"}
-    session.run("pytest", *session.posargs, env=env)
+    parallel = ("-n", str(TEST_WORKERS), "--dist", "loadgroup")
+    session.run("pytest", *parallel, *session.posargs, env=env)
 
 
 # sphinx-gallery versions the gallery extension is tested with: the oldest the

@@ -38,8 +38,11 @@ def wait_for_some(marker: str, seconds: float = 10) -> dict[int, str]:
 
 
 # The first full build of a session also fills the shared cache of the matrix
-# and the error index: every pitfall and producer, on every interpreter.
+# and the error index: every pitfall and producer, on every interpreter. Under
+# pytest-xdist the builds run one after another on one worker, so the others
+# find that cache filled.
 @needs_proc
+@pytest.mark.xdist_group("full-site-builds")
 @pytest.mark.timeout(1800)
 def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(
     tmp_path: Path, start_method: str
