@@ -106,6 +106,11 @@ sphinx_gallery_conf = {
     "write_computation_times": False,
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
+    # Backreferences: which examples use each public name of mpguide, shown by
+    # the mini-galleries on the API page (reference/api.md). Generated, so kept
+    # under reference/_generated, which git and Sphinx ignore.
+    "doc_module": ("mpguide",),
+    "backreferences_dir": "reference/_generated/backreferences",
 }
 # The reproduce page ends with the report's KeyError: the build fails if it
 # does not, or if it fails with anything else.

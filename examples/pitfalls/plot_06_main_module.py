@@ -94,7 +94,7 @@ if __name__ == "__main__":
 # server inherited the class with the rest of memory. (One more ``fork`` trap:
 # it knows only the classes defined *before* the Manager started.)
 # :doc:`/explanation/main-module` has the whole story, and
-# :doc:`/gallery/start_methods/plot_05_python_m_package` the case of a
+# :ref:`sphx_glr_gallery_start_methods_plot_05_python_m_package.py` the case of a
 # package's ``__main__.py``, which has a file but is never re-run.
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ So ``manager.list([1]) == [1]`` is ``False``, ``d["k"] is d["k"]`` is
 while ``repr(proxy)`` shows the proxy. Compare *values*, fetched as copies
 (``shared[:]``, ``proxy.copy()``: one message each), never proxies or
 identities.
+
+Why it happens: :doc:`/explanation/how-a-manager-works`.
 """
 
 # %%

@@ -7,6 +7,8 @@ The report's fix, ``with user_locks[user.id]: ...``, works, but every
 connections to the server: one to register itself (incref) and one, when it is
 garbage, to unregister (decref). Counted here, then timed. The fix: fetch each
 lock once per worker and keep it.
+
+Why it happens: :doc:`/explanation/how-a-manager-works`.
 """
 
 # %%
@@ -119,7 +121,7 @@ if __name__ == "__main__":
 # ``cache_with_setdefault`` fetches (and discards) a proxy on every use, as
 # counted above. Or skip the Manager for locks
 # altogether: :class:`mpguide.KeyedLocks` (see
-# :doc:`/gallery/library/plot_02_keyed_locks`).
+# :ref:`sphx_glr_gallery_library_plot_02_keyed_locks.py`).
 #
 # The times above come from one run on the build machine and are reported, not
 # asserted; :doc:`/explanation/index` links the measured costs.

@@ -12,6 +12,8 @@ while handling ``AttributeError: 'ForkAwareLocal' object has no attribute
 on the platform and on whether the proxy had connected yet. The fix is structural:
 the workers' pool ends inside the Manager's lifetime, and the parent waits for
 every result.
+
+Why it happens: :doc:`/explanation/how-a-manager-works`.
 """
 
 # %%

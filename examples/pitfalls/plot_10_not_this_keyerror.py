@@ -9,6 +9,8 @@ object, and the object was already released because no proxy to it was alive
 when another process tried to use it. This page produces both errors and shows
 how to tell them apart, and how to keep a shared object alive until every
 process that needs it holds its own proxy.
+
+Why it happens: :doc:`/explanation/how-a-manager-works`.
 """
 
 # %%

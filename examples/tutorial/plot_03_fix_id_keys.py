@@ -87,4 +87,4 @@ if __name__ == "__main__":
 # catch: you need an id that is unique and does not change, and every caller
 # must remember to use it instead of the object. When ``User`` should be the key
 # itself, give it value equality (:doc:`plot_04_fix_eq_hash`). Measured costs,
-# side by side: :doc:`/gallery/performance/plot_01_costs`.
+# side by side: :ref:`sphx_glr_gallery_performance_plot_01_costs.py`.

@@ -132,4 +132,4 @@ if __name__ == "__main__":
 # cheap as ``int`` keys. The catch: the token must travel with the object, and
 # the registry keeps every registered object alive until you call
 # :meth:`~mpguide.KeyRegistry.forget`. Measured: a token lookup against an
-# ``int`` key on :doc:`/gallery/performance/plot_01_costs`.
+# ``int`` key on :ref:`sphx_glr_gallery_performance_plot_01_costs.py`.
