@@ -14,6 +14,9 @@ the workers' pool ends inside the Manager's lifetime, and the parent waits for
 every result.
 
 Why it happens: :doc:`/explanation/how-a-manager-works`.
+
+The messages as the build produced them: :ref:`error-broken-pipe`,
+:ref:`error-file-not-found`, :ref:`error-forkawarelocal`.
 """
 
 # %%

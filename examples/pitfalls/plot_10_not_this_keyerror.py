@@ -11,6 +11,8 @@ how to tell them apart, and how to keep a shared object alive until every
 process that needs it holds its own proxy.
 
 Why it happens: :doc:`/explanation/how-a-manager-works`.
+
+The message as the build produced it: :ref:`error-remote-keyerror-referent`.
 """
 
 # %%
