@@ -10,7 +10,8 @@ shards than the parent that filled them, and finds nothing. Whether you see it
 depends on the start method. The fix is a hash that is the same everywhere:
 :func:`mpguide.stable_hash`.
 
-Why it happens: :doc:`/explanation/copies-not-references`.
+Why it happens: :doc:`/explanation/copies-not-references`, where each process's
+:term:`hash salt` comes from.
 """
 
 # %%

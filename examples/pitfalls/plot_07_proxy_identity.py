@@ -9,7 +9,8 @@ while ``repr(proxy)`` shows the proxy. Compare *values*, fetched as copies
 (``shared[:]``, ``proxy.copy()``: one message each), never proxies or
 identities.
 
-Why it happens: :doc:`/explanation/how-a-manager-works`.
+Why it happens: :doc:`/explanation/how-a-manager-works`: a :term:`proxy`
+is not its :term:`referent`.
 """
 
 # %%

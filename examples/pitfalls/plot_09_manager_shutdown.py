@@ -13,7 +13,8 @@ on the platform and on whether the proxy had connected yet. The fix is structura
 the workers' pool ends inside the Manager's lifetime, and the parent waits for
 every result.
 
-Why it happens: :doc:`/explanation/how-a-manager-works`.
+Why it happens: :doc:`/explanation/how-a-manager-works`: every proxy talks
+to the :term:`Manager server`.
 
 The messages as the build produced them: :ref:`error-broken-pipe`,
 :ref:`error-file-not-found`, :ref:`error-forkawarelocal`.

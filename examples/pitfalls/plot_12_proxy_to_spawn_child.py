@@ -11,7 +11,8 @@ call raises ``RemoteError`` ending in ``KeyError: '<referent id>'``. Under
 runs, and keeps the object alive. The fix: the parent keeps its proxy until
 the child has finished.
 
-Why it happens: :doc:`/explanation/how-a-manager-works`.
+Why it happens: :doc:`/explanation/how-a-manager-works`, which counts the
+proxies that keep a :term:`referent` alive.
 """
 
 # %%
