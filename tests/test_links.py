@@ -94,10 +94,11 @@ def test_each_pitfall_links_an_essay_that_shows_it(pitfall: Path) -> None:
     assert essays & set(showing), f"{pitfall.name} links {essays}, shown by {showing}"
 
 
+# Sources kept in git: not the pages the build writes (``_generated``, ``gallery``).
 SOURCES = [
-    *DOCS.rglob("*.md"),
-    *EXAMPLES.rglob("*.py"),
-    *EXAMPLES.rglob("*.rst"),
+    path
+    for path in [*DOCS.rglob("*.md"), *EXAMPLES.rglob("*.py"), *EXAMPLES.rglob("*.rst")]
+    if not {"_generated", "gallery", "_build"} & set(path.relative_to(ROOT).parts[1:-1])
 ]
 
 
