@@ -7,9 +7,10 @@ The report counted queries with ``query_times = manager.Value("i", 0)`` and
 server, a read and a write, and another worker can write in between: its
 increment is then overwritten. Nothing fails; the count is just low. The fix is
 a lock around the read and the write.
-
-Why it happens: :doc:`/explanation/how-a-manager-works`.
 """
+
+# %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`.
 
 # %%
 # The race, step by step

@@ -9,10 +9,11 @@ interpreter, though, so a worker that is a fresh interpreter computes other
 shards than the parent that filled them, and finds nothing. Whether you see it
 depends on the start method. The fix is a hash that is the same everywhere:
 :func:`mpguide.stable_hash`.
-
-Why it happens: :doc:`/explanation/copies-not-references`, where each process's
-:term:`hash salt` comes from.
 """
+
+# %%
+# Why it happens: :doc:`/explanation/copies-not-references`, where each process's
+# :term:`hash salt` comes from.
 
 # %%
 # Reproduce

@@ -10,9 +10,10 @@ server with the server's salt. Two equal keys, two slots of the server's dict:
 ``KeyError``. A hash computed from ``id()`` fails the same way, under
 every start method. The fix is to compute the hash on every call, from the
 fields ``__eq__`` compares.
-
-Why it happens: :doc:`/explanation/copies-not-references`.
 """
+
+# %%
+# Why it happens: :doc:`/explanation/copies-not-references`.
 
 # %%
 # Reproduce

@@ -9,9 +9,10 @@ which did not change, so the entry silently answers to the *old* value and no
 longer to your object. The fix is a key that cannot change:
 ``@dataclass(frozen=True)``, and a new key (with the entry moved) when the
 identifying field really changes.
-
-Why it happens: :doc:`/explanation/copies-not-references`.
 """
+
+# %%
+# Why it happens: :doc:`/explanation/copies-not-references`.
 
 # %%
 # Reproduce

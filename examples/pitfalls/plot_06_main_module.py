@@ -12,10 +12,11 @@ which hides the problem until the code runs on macOS, Windows, or Python 3.14,
 where the call raises ``RemoteError`` with ``AttributeError: Can't get
 attribute 'User' on <module '__main__' ...>``. The fix is to define the class
 at the top level of a module.
-
-The messages as the build produced them: :ref:`error-mp-main-attribute`,
-:ref:`error-main-attribute-late-class`.
 """
+
+# %%
+# The messages as the build produced them: :ref:`error-mp-main-attribute`,
+# :ref:`error-main-attribute-late-class`.
 
 # %%
 # Reproduce

@@ -7,9 +7,10 @@ The report's fix, ``with user_locks[user.id]: ...``, works, but every
 connections to the server: one to register itself (incref) and one, when it is
 garbage, to unregister (decref). Counted here, then timed. The fix: fetch each
 lock once per worker and keep it.
-
-Why it happens: :doc:`/explanation/how-a-manager-works`.
 """
+
+# %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`.
 
 # %%
 # Counting connections

@@ -12,13 +12,14 @@ while handling ``AttributeError: 'ForkAwareLocal' object has no attribute
 on the platform and on whether the proxy had connected yet. The fix is structural:
 the workers' pool ends inside the Manager's lifetime, and the parent waits for
 every result.
-
-Why it happens: :doc:`/explanation/how-a-manager-works`: every proxy talks
-to the :term:`Manager server`.
-
-The messages as the build produced them: :ref:`error-broken-pipe`,
-:ref:`error-file-not-found`, :ref:`error-forkawarelocal`.
 """
+
+# %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`: every proxy talks
+# to the :term:`Manager server`.
+#
+# The messages as the build produced them: :ref:`error-broken-pipe`,
+# :ref:`error-file-not-found`, :ref:`error-forkawarelocal`.
 
 # %%
 # Reproduce

@@ -9,11 +9,12 @@ object, and the object was already released because no proxy to it was alive
 when another process tried to use it. This page produces both errors and shows
 how to tell them apart, and how to keep a shared object alive until every
 process that needs it holds its own proxy.
-
-Why it happens: :doc:`/explanation/how-a-manager-works`.
-
-The message as the build produced it: :ref:`error-remote-keyerror-referent`.
 """
+
+# %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`.
+#
+# The message as the build produced it: :ref:`error-remote-keyerror-referent`.
 
 # %%
 # The report's ``KeyError``

@@ -8,9 +8,10 @@ the Manager's server after its user is deleted from the dict and every proxy to
 it is gone. With users coming and going, the server grows without bound, and
 the Manager's own object count does not show it. The fix keeps proxies out of
 managed objects: the dict holds plain data, and the locks live elsewhere.
-
-Why it happens: :doc:`/explanation/how-a-manager-works`.
 """
+
+# %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`.
 
 # %%
 # Looking inside the server

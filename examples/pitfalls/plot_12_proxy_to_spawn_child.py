@@ -10,10 +10,11 @@ call raises ``RemoteError`` ending in ``KeyError: '<referent id>'``. Under
 ``fork`` and ``forkserver`` the child registers its copy before its target
 runs, and keeps the object alive. The fix: the parent keeps its proxy until
 the child has finished.
-
-Why it happens: :doc:`/explanation/how-a-manager-works`, which counts the
-proxies that keep a :term:`referent` alive.
 """
+
+# %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`, which counts the
+# proxies that keep a :term:`referent` alive.
 
 # %%
 # Reproduce

@@ -7,10 +7,11 @@ although printing the dict seems to show that user right there. This page runs
 the code of the original report, as it was written, and ends with the same
 ``KeyError: <__main__.User object at 0x...>``. The next page explains it; the
 pages after it fix it.
-
-The message, with the Python versions and start methods that print it:
-:ref:`error-keyerror-user`.
 """
+
+# %%
+# The message, with the Python versions and start methods that print it:
+# :ref:`error-keyerror-user`.
 
 # %%
 # The ingredients

@@ -10,6 +10,13 @@ then the real workload: worker processes take a user's lock and update
 """
 
 # %%
+# The fix as the lines it changes in the report's program (the build computes
+# this diff between the report's program and the :ref:`recipe <recipe-key-by-id>`):
+#
+# .. literalinclude:: /howto/_generated/key_by_id.diff
+#    :language: diff
+
+# %%
 # The same ``User``, still without ``__eq__``/``__hash__``: it no longer matters.
 
 import multiprocessing

@@ -10,6 +10,13 @@ worker processes with ``User`` keys.
 """
 
 # %%
+# The fix as the lines it changes in the report's program (the build computes
+# this diff between the report's program and the :ref:`recipe <recipe-key-by-value>`):
+#
+# .. literalinclude:: /howto/_generated/key_by_value.diff
+#    :language: diff
+
+# %%
 # The rules
 # ---------
 # 1. Equal objects must hash equal: build both from the same fields.

@@ -10,6 +10,13 @@ along with the object wherever the object goes.
 """
 
 # %%
+# The fix as the lines it changes in the report's program (the build computes
+# this diff between the report's program and the :ref:`recipe <recipe-key-by-token>`):
+#
+# .. literalinclude:: /howto/_generated/key_by_token.diff
+#    :language: diff
+
+# %%
 # Users with no id
 # ----------------
 # Two different users called "sam": neither ``name`` nor anything else tells
