@@ -45,4 +45,3 @@ def test_the_recipe_and_the_tutorial_show_the_diff(recipe: str, tutorial: str) -
     tutorial_page = (ROOT / "examples" / "tutorial" / f"{tutorial}.py").read_text()
     assert f"```{{literalinclude}} _generated/{recipe}.diff\n" in recipe_page
     assert f"# .. literalinclude:: /howto/_generated/{recipe}.diff\n" in tutorial_page
-
