@@ -16,6 +16,8 @@ import pytest
 from conftest import ROOT, SITE
 from playwright.sync_api import Page
 
+import mpguide
+
 ESSAYS = sorted(
     path.stem
     for path in (ROOT / "docs" / "explanation").glob("*.md")
@@ -43,7 +45,7 @@ def test_each_api_entry_examples_use_shows_their_cards(page: Page) -> None:
     assert headings.count() >= 8
     for index in range(headings.count()):
         heading = headings.nth(index)
-        name = heading.inner_text()
+        name = heading.text_content()
         cards = heading.locator(
             "xpath=following-sibling::*[1][contains(@class, 'sphx-glr-thumbnails')]"
             "//div[contains(@class, 'sphx-glr-thumbcontainer')]"
@@ -51,6 +53,22 @@ def test_each_api_entry_examples_use_shows_their_cards(page: Page) -> None:
         assert cards.count() >= 1, f"{name}: no example cards under the heading"
         for link in cards.locator("a.reference").all():
             assert "/gallery/" in (link.get_attribute("href") or ""), name
+
+
+def test_every_public_name_examples_use_has_a_mini_gallery(page: Page) -> None:
+    """sphinx-gallery's backreferences list the examples using each name (docs/conf.py)."""
+    backreferences = ROOT / "docs" / "reference" / "_generated" / "backreferences"
+    used = sorted(
+        name
+        for name in mpguide.__all__
+        if (backreferences / f"mpguide.{name}.examples").is_file()
+        and (backreferences / f"mpguide.{name}.examples").read_text().strip()
+    )
+    assert used, f"no backreferences in {backreferences}: build the site from this tree"
+    page.goto("/reference/api.html")
+    headings = set(page.locator(f"{CONTENT} p.rubric").all_text_contents())
+    missing = [name for name in used if f"Examples using {name}" not in headings]
+    assert not missing, f"examples use {missing}, whose API entries show no mini-gallery"
 
 
 @pytest.mark.parametrize("essay", ESSAYS)
