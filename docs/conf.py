@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import platform
 import subprocess
@@ -106,6 +107,11 @@ sphinx_gallery_conf = {
     "write_computation_times": False,
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
+    # Backreferences: which examples use each public name of mpguide, shown by
+    # the mini-galleries on the API page (reference/api.md). Generated, so kept
+    # under reference/_generated, which git and Sphinx ignore.
+    "doc_module": ("mpguide",),
+    "backreferences_dir": "reference/_generated/backreferences",
 }
 # The reproduce page ends with the report's KeyError: the build fails if it
 # does not, or if it fails with anything else.
@@ -159,5 +165,32 @@ def write_cli_help() -> None:
             path.write_text(text)
 
 
+# The report's program and the recipes that fix it: each recipe page shows the
+# lines its recipe changes, as a diff the build computes from the two files.
+REPORT_PROGRAM = here / "howto" / "recipes" / "report" / "keyed_by_user.py"
+FIXED_PROGRAMS = ("key_by_id", "key_by_value", "key_by_token")
+
+
+def write_recipe_diffs() -> None:
+    """Write howto/_generated/<recipe>.diff: the report's program against each fix."""
+    generated = here / "howto" / "_generated"
+    generated.mkdir(exist_ok=True)
+    report = REPORT_PROGRAM.read_text().splitlines(keepends=True)
+    for name in FIXED_PROGRAMS:
+        fixed = (here / "howto" / "recipes" / f"{name}.py").read_text()
+        diff = difflib.unified_diff(
+            report,
+            fixed.splitlines(keepends=True),
+            fromfile=f"report/{REPORT_PROGRAM.name}",
+            tofile=f"{name}.py",
+            n=1,
+        )
+        text = "".join(diff)
+        path = generated / f"{name}.diff"
+        if not path.exists() or path.read_text() != text:  # keep rebuilds incremental
+            path.write_text(text)
+
+
 def setup(app: object) -> None:
     write_cli_help()
+    write_recipe_diffs()

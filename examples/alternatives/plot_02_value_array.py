@@ -166,4 +166,4 @@ if __name__ == "__main__":
 #   a write of shared memory (the ``Value``'s own lock is re-entrant, so the
 #   read and the write take it again without waiting), against round trips to
 #   a server for a Manager ``Value`` and its lock
-#   (:doc:`/gallery/pitfalls/plot_02_value_race`).
+#   (:ref:`sphx_glr_gallery_pitfalls_plot_02_value_race.py`).

@@ -160,7 +160,7 @@ if __name__ == "__main__":
 #   ``d["queries"]`` and ``lst[0]`` return copies of plain values; mutating the
 #   copy changes nothing in the server. Reassigning the changed copy fixes it
 #   (under a lock when several processes do it,
-#   :doc:`/gallery/pitfalls/plot_01_nested_mutation`).
+#   :ref:`sphx_glr_gallery_pitfalls_plot_01_nested_mutation.py`).
 # - **Lost, and a Namespace special**: attributes whose names start with ``_``
 #   belong to the proxy object, not to the shared namespace, so ``ns._hidden``
 #   never leaves the worker.

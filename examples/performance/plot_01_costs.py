@@ -38,7 +38,7 @@ if __name__ == "__main__":
 # The report's pattern, ``with user_locks[uid]:``, fetches a lock proxy from a
 # Manager dict on every use. Each fetch is a round trip that returns a pickled
 # proxy, and the new proxy registers and later unregisters with the server over
-# two more connections (:doc:`/gallery/pitfalls/plot_08_lock_fetch`). Keeping
+# two more connections (:ref:`sphx_glr_gallery_pitfalls_plot_08_lock_fetch.py`). Keeping
 # the proxy saves the fetch, but each ``acquire`` and ``release`` is still a
 # round trip. :class:`~mpguide.KeyedLocks` is a plain lock in shared memory.
 

@@ -10,6 +10,9 @@ a lock around the read and the write.
 """
 
 # %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`.
+
+# %%
 # The race, step by step
 # ----------------------
 # Two proxies of the same value, in one process, doing exactly what two

@@ -12,6 +12,10 @@ depends on the start method. The fix is a hash that is the same everywhere:
 """
 
 # %%
+# Why it happens: :doc:`/explanation/copies-not-references`, where each process's
+# :term:`hash salt` comes from.
+
+# %%
 # Reproduce
 # ---------
 # The parent stores each user's profile in shard ``hash(name) % 8``; workers

@@ -13,6 +13,9 @@ fields ``__eq__`` compares.
 """
 
 # %%
+# Why it happens: :doc:`/explanation/copies-not-references`.
+
+# %%
 # Reproduce
 # ---------
 # The parent fills the dict; workers build their own ``User("alice")``, as a
@@ -129,7 +132,7 @@ if __name__ == "__main__":
 # ``User.__hash__`` returns ``hash(self.name)`` on every call. The server
 # hashes both the stored key and the looked-up key itself, with its own salt,
 # so they always agree. :func:`mpguide.check_key` flags a cached hash before it
-# bites (see :doc:`/gallery/library/plot_01_check_key`).
+# bites (see :ref:`sphx_glr_gallery_library_plot_01_check_key.py`).
 
 if __name__ == "__main__":
     fixed_failures = look_up_everyone(manager, pool, User)

@@ -12,6 +12,9 @@ identifying field really changes.
 """
 
 # %%
+# Why it happens: :doc:`/explanation/copies-not-references`.
+
+# %%
 # Reproduce
 # ---------
 # A user is renamed after being used as a key, in a local dict and in a Manager

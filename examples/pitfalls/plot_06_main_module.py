@@ -15,6 +15,10 @@ at the top level of a module.
 """
 
 # %%
+# The messages as the build produced them: :ref:`error-mp-main-attribute`,
+# :ref:`error-main-attribute-late-class`.
+
+# %%
 # Reproduce
 # ---------
 # This program stores a ``User`` key in a Manager dict. Run as ``python -c``,
@@ -94,7 +98,7 @@ if __name__ == "__main__":
 # server inherited the class with the rest of memory. (One more ``fork`` trap:
 # it knows only the classes defined *before* the Manager started.)
 # :doc:`/explanation/main-module` has the whole story, and
-# :doc:`/gallery/start_methods/plot_05_python_m_package` the case of a
+# :ref:`sphx_glr_gallery_start_methods_plot_05_python_m_package.py` the case of a
 # package's ``__main__.py``, which has a file but is never re-run.
 
 if __name__ == "__main__":

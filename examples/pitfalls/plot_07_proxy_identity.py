@@ -11,6 +11,10 @@ identities.
 """
 
 # %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`: a :term:`proxy`
+# is not its :term:`referent`.
+
+# %%
 # Reproduce
 # ---------
 

@@ -10,6 +10,9 @@ lock once per worker and keep it.
 """
 
 # %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`.
+
+# %%
 # Counting connections
 # --------------------
 # Proxies connect through ``multiprocessing.managers.listener_client``; a
@@ -119,7 +122,7 @@ if __name__ == "__main__":
 # ``cache_with_setdefault`` fetches (and discards) a proxy on every use, as
 # counted above. Or skip the Manager for locks
 # altogether: :class:`mpguide.KeyedLocks` (see
-# :doc:`/gallery/library/plot_02_keyed_locks`).
+# :ref:`sphx_glr_gallery_library_plot_02_keyed_locks.py`).
 #
 # The times above come from one run on the build machine and are reported, not
 # asserted; :doc:`/explanation/index` links the measured costs.

@@ -15,6 +15,13 @@ every result.
 """
 
 # %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`: every proxy talks
+# to the :term:`Manager server`.
+#
+# The messages as the build produced them: :ref:`error-broken-pipe`,
+# :ref:`error-file-not-found`, :ref:`error-forkawarelocal`.
+
+# %%
 # Reproduce
 # ---------
 # Two workers receive a proxy; one has already used it (its connection is

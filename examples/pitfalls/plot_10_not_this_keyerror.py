@@ -12,6 +12,11 @@ process that needs it holds its own proxy.
 """
 
 # %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`.
+#
+# The message as the build produced it: :ref:`error-remote-keyerror-referent`.
+
+# %%
 # The report's ``KeyError``
 # -------------------------
 # A lookup in the managed dict that finds nothing. The exception *is* a

@@ -11,6 +11,9 @@ managed objects: the dict holds plain data, and the locks live elsewhere.
 """
 
 # %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`.
+
+# %%
 # Looking inside the server
 # -------------------------
 # A server keeps its shared objects in tables (``multiprocessing/managers.py``,
@@ -115,7 +118,7 @@ if __name__ == "__main__":
 # Store plain data in the managed dict and take locks from somewhere that does
 # not grow with the users: :class:`mpguide.KeyedLocks`, a fixed stripe of plain
 # ``multiprocessing`` locks picked by a stable hash of the key (see
-# :doc:`/gallery/library/plot_02_keyed_locks`). Another fixed set works too: a
+# :ref:`sphx_glr_gallery_library_plot_02_keyed_locks.py`). Another fixed set works too: a
 # few manager locks created once and held by the parent, with the dict storing
 # an index into them.
 

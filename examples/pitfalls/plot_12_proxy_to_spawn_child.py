@@ -13,6 +13,10 @@ the child has finished.
 """
 
 # %%
+# Why it happens: :doc:`/explanation/how-a-manager-works`, which counts the
+# proxies that keep a :term:`referent` alive.
+
+# %%
 # Reproduce
 # ---------
 # The child signals that it has started, then waits. Meanwhile the parent drops
@@ -97,7 +101,7 @@ if __name__ == "__main__":
 # The same holds for a pool's ``initargs``: ``multiprocessing.Pool`` and
 # ``ProcessPoolExecutor`` pass them to each worker as ``Process`` arguments.
 # (Proxies sent later, as task arguments or over a queue, are unpickled
-# normally and counted; :doc:`/gallery/pitfalls/plot_10_not_this_keyerror`
+# normally and counted; :ref:`sphx_glr_gallery_pitfalls_plot_10_not_this_keyerror.py`
 # shows the window before that happens.) This is CPython's code in 3.11, 3.12
 # and 3.13 alike; since Python 3.14 defaults to ``forkserver`` on Linux, code
 # that works there can still fail on macOS and Windows, where ``spawn`` is the

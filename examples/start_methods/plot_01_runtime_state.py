@@ -79,7 +79,7 @@ if __name__ == "__main__":
 # function: it is sent *by name*, and the worker looks that name up in its own
 # copy of the module. The same happens to configuration parsed from
 # ``sys.argv`` or the environment inside ``main()``, and to classes defined in
-# a notebook (:doc:`/gallery/pitfalls/plot_06_main_module`).
+# a notebook (:ref:`sphx_glr_gallery_pitfalls_plot_06_main_module.py`).
 
 # %%
 # Fix: send the state, set it up in each worker

@@ -86,4 +86,4 @@ if __name__ == "__main__":
 # built, the parent is the documentation build itself, a far larger process
 # than a script, so ``fork`` is slower there and the ratios smaller. The
 # performance page measures what each fix for the Manager costs
-# (:doc:`/gallery/performance/plot_01_costs`).
+# (:ref:`sphx_glr_gallery_performance_plot_01_costs.py`).

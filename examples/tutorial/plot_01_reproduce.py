@@ -10,6 +10,10 @@ pages after it fix it.
 """
 
 # %%
+# The message, with the Python versions and start methods that print it:
+# :ref:`error-keyerror-user`.
+
+# %%
 # The ingredients
 # ---------------
 # A ``User`` class that defines neither ``__eq__`` nor ``__hash__``, as in the

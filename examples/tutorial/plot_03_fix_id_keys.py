@@ -10,6 +10,13 @@ then the real workload: worker processes take a user's lock and update
 """
 
 # %%
+# The fix as the lines it changes in the report's program (the build computes
+# this diff between the report's program and the :ref:`recipe <recipe-key-by-id>`):
+#
+# .. literalinclude:: /howto/_generated/key_by_id.diff
+#    :language: diff
+
+# %%
 # The same ``User``, still without ``__eq__``/``__hash__``: it no longer matters.
 
 import multiprocessing
@@ -87,4 +94,4 @@ if __name__ == "__main__":
 # catch: you need an id that is unique and does not change, and every caller
 # must remember to use it instead of the object. When ``User`` should be the key
 # itself, give it value equality (:doc:`plot_04_fix_eq_hash`). Measured costs,
-# side by side: :doc:`/gallery/performance/plot_01_costs`.
+# side by side: :ref:`sphx_glr_gallery_performance_plot_01_costs.py`.

@@ -10,6 +10,13 @@ worker processes with ``User`` keys.
 """
 
 # %%
+# The fix as the lines it changes in the report's program (the build computes
+# this diff between the report's program and the :ref:`recipe <recipe-key-by-value>`):
+#
+# .. literalinclude:: /howto/_generated/key_by_value.diff
+#    :language: diff
+
+# %%
 # The rules
 # ---------
 # 1. Equal objects must hash equal: build both from the same fields.
@@ -19,7 +26,7 @@ worker processes with ``User`` keys.
 #    on the instance: it would be pickled along, and ``hash()`` of a ``str``
 #    differs between interpreters, so the server's copy would carry a number
 #    that its own ``hash()`` disagrees with
-#    (:doc:`/gallery/pitfalls/plot_04_cached_hash` shows it happen).
+#    (:ref:`sphx_glr_gallery_pitfalls_plot_04_cached_hash.py` shows it happen).
 
 import dataclasses
 import multiprocessing
@@ -139,4 +146,4 @@ if __name__ == "__main__":
 # keep. A mutable field in the hash, or a hash cached on the instance, brings
 # the ``KeyError`` back, this time silently and only sometimes. Measured: a
 # frozen dataclass key against an ``int`` key on
-# :doc:`/gallery/performance/plot_01_costs`.
+# :ref:`sphx_glr_gallery_performance_plot_01_costs.py`.

@@ -10,6 +10,13 @@ along with the object wherever the object goes.
 """
 
 # %%
+# The fix as the lines it changes in the report's program (the build computes
+# this diff between the report's program and the :ref:`recipe <recipe-key-by-token>`):
+#
+# .. literalinclude:: /howto/_generated/key_by_token.diff
+#    :language: diff
+
+# %%
 # Users with no id
 # ----------------
 # Two different users called "sam": neither ``name`` nor anything else tells
@@ -132,4 +139,4 @@ if __name__ == "__main__":
 # cheap as ``int`` keys. The catch: the token must travel with the object, and
 # the registry keeps every registered object alive until you call
 # :meth:`~mpguide.KeyRegistry.forget`. Measured: a token lookup against an
-# ``int`` key on :doc:`/gallery/performance/plot_01_costs`.
+# ``int`` key on :ref:`sphx_glr_gallery_performance_plot_01_costs.py`.

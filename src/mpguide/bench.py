@@ -328,7 +328,14 @@ class Bench:
     ) -> None:
         base = seconds if baseline == name else self.seconds(baseline)
         self.measurements.append(
-            Measurement(group, name, seconds, baseline, seconds / base, unit)
+            Measurement(
+                group,
+                name,
+                seconds=seconds,
+                baseline=baseline,
+                ratio=seconds / base,
+                unit=unit,
+            )
         )
 
     def seconds(self, name: str) -> float:
@@ -401,7 +408,7 @@ class Bench:
             ("one locked access", "KeyedLocks.hold", LOCK),
         ]
         for group, name, baseline in rows:
-            self.add(group, name, seconds[name], baseline)
+            self.add(group, name, seconds=seconds[name], baseline=baseline)
 
     def contention(self, manager: Any) -> None:
         updates = 100 if self.quick else 1_000
@@ -419,9 +426,9 @@ class Bench:
                 self.add(
                     group,
                     f"{approach} x{workers}",
-                    seconds,
-                    f"{KEYED} x{workers}",
-                    "s/update",
+                    seconds=seconds,
+                    baseline=f"{KEYED} x{workers}",
+                    unit="s/update",
                 )
 
     def run_workers(self, approach: str, locks: Any, workers: int, updates: int) -> float:
@@ -462,9 +469,9 @@ class Bench:
                 self.add(
                     group,
                     f"{approach} x{workers}",
-                    seconds,
-                    f"{MANAGER_LOCKS} x{workers}",
-                    "s/update",
+                    seconds=seconds,
+                    baseline=f"{MANAGER_LOCKS} x{workers}",
+                    unit="s/update",
                 )
 
     def run_alternative(
@@ -569,7 +576,7 @@ class Bench:
                     pass
 
             seconds = best_time(hold_file_lock, self.count(20_000), self.repeats)
-        self.add("per-key locking", FILELOCK, seconds, LOCK)
+        self.add("per-key locking", FILELOCK, seconds=seconds, baseline=LOCK)
 
     def table_reads(self, manager: Any) -> None:
         """One read of a user's name: local dict, Manager dict, ShareableList."""
@@ -591,7 +598,7 @@ class Bench:
             table.shm.close()
             table.shm.unlink()
         for name in TABLE_READS:
-            self.add("shared table read", name, seconds[name], LOCAL_COPY)
+            self.add("shared table read", name, seconds=seconds[name], baseline=LOCAL_COPY)
 
     def docs_build(self, source: Path) -> None:
         """A cold build of a copy of the site, then a rebuild with nothing changed."""
@@ -604,8 +611,16 @@ class Bench:
                 build_site(docs, self.context.get_start_method()).check_returncode()
                 timings.append(time.perf_counter() - started)
         cold, rebuild = timings
-        self.add("docs build", "cold build", cold, "cold build", "s/build")
-        self.add("docs build", "rebuild, nothing changed", rebuild, "cold build", "s/build")
+        self.add(
+            "docs build", "cold build", seconds=cold, baseline="cold build", unit="s/build"
+        )
+        self.add(
+            "docs build",
+            "rebuild, nothing changed",
+            seconds=rebuild,
+            baseline="cold build",
+            unit="s/build",
+        )
 
 
 def copy_site(docs: Path, root: Path) -> Path:
@@ -641,32 +656,32 @@ def targets(bench: Bench) -> tuple[Target, ...]:
     token = found["KeyRegistry token"]
     goals = [
         Target(
-            "KeyedLocks vs a bare lock",
-            "hold() within 2x of a multiprocessing.Lock",
-            f"{keyed.ratio:.2f}x",
-            keyed.ratio <= 2.0,
+            name="KeyedLocks vs a bare lock",
+            goal="hold() within 2x of a multiprocessing.Lock",
+            measured=f"{keyed.ratio:.2f}x",
+            met=keyed.ratio <= 2.0,
         ),
         Target(
-            "KeyedLocks vs the report's pattern",
-            "at least 1000x faster than fetching a manager lock on every use",
-            f"{seed.seconds / keyed.seconds:.0f}x faster",
-            seed.seconds / keyed.seconds >= 1000,
+            name="KeyedLocks vs the report's pattern",
+            goal="at least 1000x faster than fetching a manager lock on every use",
+            measured=f"{seed.seconds / keyed.seconds:.0f}x faster",
+            met=seed.seconds / keyed.seconds >= 1000,
         ),
         Target(
-            "registry token lookup",
-            "at most 1.2x an int-key lookup",
-            f"{token.ratio:.2f}x",
-            token.ratio <= 1.2,
+            name="registry token lookup",
+            goal="at most 1.2x an int-key lookup",
+            measured=f"{token.ratio:.2f}x",
+            met=token.ratio <= 1.2,
         ),
     ]
     if "rebuild, nothing changed" in found:
         rebuild = found["rebuild, nothing changed"]
         goals.append(
             Target(
-                "docs rebuild",
-                "a rebuild with nothing changed under 10% of a cold build",
-                f"{rebuild.ratio:.1%}",
-                rebuild.ratio < 0.10,
+                name="docs rebuild",
+                goal="a rebuild with nothing changed under 10% of a cold build",
+                measured=f"{rebuild.ratio:.1%}",
+                met=rebuild.ratio < 0.10,
             )
         )
     return tuple(goals)

@@ -337,13 +337,14 @@ def _timed_out(target: str, stage: str, timeout: float) -> dict[str, Any]:
     finding = Finding(
         Problem.CHECK_TIMED_OUT,
         Severity.ERROR,
-        f"The check was killed after {timeout:g} s while {stage}.",
-        "Importing the module, calling the target, or the key's own code (its "
+        summary=f"The check was killed after {timeout:g} s while {stage}.",
+        explanation="Importing the module, calling the target, or the key's own code (its "
         "__repr__, __hash__, __eq__ or pickling) did not return in time; code that "
         "never returns hangs every dict and every process that touches the key.",
-        "Find the loop or the blocking call; if the check is merely slow, raise --timeout.",
+        fix="Find the loop or the blocking call; if the check is merely slow, raise "
+        "--timeout.",
     )
-    report = KeyReport(target, "?", (finding,), ())
+    report = KeyReport(key=target, type="?", findings=(finding,), checks=())
     return {"report": report.to_dict()}
 
 

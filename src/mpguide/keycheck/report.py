@@ -149,13 +149,18 @@ class KeyReport:
             Finding(
                 Problem(f["problem"]),
                 Severity(f["severity"]),
-                f["summary"],
-                f["explanation"],
-                f["fix"],
+                summary=f["summary"],
+                explanation=f["explanation"],
+                fix=f["fix"],
             )
             for f in data["findings"]
         )
-        return cls(data["key"], data["type"], findings, tuple(data["checks"]))
+        return cls(
+            key=data["key"],
+            type=data["type"],
+            findings=findings,
+            checks=tuple(data["checks"]),
+        )
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""

@@ -72,7 +72,9 @@ class Trip:
     ) -> None:
         with self._lock:
             if not self.timed_out:
-                self.findings.append(Finding(problem, severity, summary, why, fix))
+                self.findings.append(
+                    Finding(problem, severity, summary=summary, explanation=why, fix=fix)
+                )
 
     def begin(self, check: str, step: str) -> None:
         with self._lock:
@@ -103,10 +105,10 @@ class Trip:
             self.add(
                 Problem.CHECK_FAILED,
                 Severity.ERROR,
-                f"The check failed while {self.step}: {describe(error)}.",
-                "This is an error in mpguide, not in the key; the key is not known "
+                summary=f"The check failed while {self.step}: {describe(error)}.",
+                why="This is an error in mpguide, not in the key; the key is not known "
                 "to work.",
-                "Report it, with the key's class, to the mpguide developers.",
+                fix="Report it, with the key's class, to the mpguide developers.",
             )
 
     def run_here_within(self, timeout: float | None) -> None:
@@ -125,11 +127,11 @@ class Trip:
             self.add(
                 Problem.CHECK_TIMED_OUT,
                 Severity.ERROR,
-                f"The check gave up after {timeout:g} s while {step}.",
-                f"{self.name}'s own code ({step}) did not return. A key whose "
+                summary=f"The check gave up after {timeout:g} s while {step}.",
+                why=f"{self.name}'s own code ({step}) did not return. A key whose "
                 "__hash__, __eq__, __repr__ or pickling never returns hangs every dict "
                 "and every process that touches it.",
-                "Find the loop or the blocking call in that method. The check's thread "
+                fix="Find the loop or the blocking call in that method. The check's thread "
                 "is left running in the background.",
             )
             with self._lock:
@@ -145,16 +147,17 @@ class Trip:
             self.add(
                 Problem.NOT_PICKLABLE,
                 Severity.ERROR,
-                f"It nests containers more than {MAX_NESTING} levels deep; the check "
+                summary=f"It nests containers more than {MAX_NESTING} levels deep; the "
+                "check "
                 "did not hash it.",
-                "Pickling, comparing and hashing recurse once per level. The Manager "
+                why="Pickling, comparing and hashing recurse once per level. The Manager "
                 "pickles a key with frames of its own on the stack, and its server "
                 "runs with the default limits, whatever limit this process set: on "
                 "Python 3.11 a tuple nested 993 deep already fails there (3.12 and "
                 "3.13 allow more, but not without bound), and hashing a tuple that "
                 "deep can crash an interpreter. The check refuses any key that could "
                 "fail on one of them.",
-                "Use a flat key (a tuple of ids), not a deep structure.",
+                fix="Use a flat key (a tuple of ids), not a deep structure.",
             )
             raise _Stop
 
@@ -175,10 +178,10 @@ class Trip:
         self.add(
             Problem.NOT_PICKLABLE,
             Severity.ERROR,
-            f"It cannot be pickled{where}: {describe(error)}.",
-            "Every key sent to a Manager, and every argument sent to a worker, is "
+            summary=f"It cannot be pickled{where}: {describe(error)}.",
+            why="Every key sent to a Manager, and every argument sent to a worker, is "
             f"pickled. {summary} {why}",
-            fix,
+            fix=fix,
         )
         raise _Stop
 
@@ -195,21 +198,23 @@ class Trip:
             self.add(
                 Problem.HASH_UNSTABLE,
                 Severity.ERROR,
-                f"hash() of the same copy returned {first!r}, then {second!r}{where}.",
-                "A dict files a key under its hash and looks it up by recomputing it: "
+                summary=f"hash() of the same copy returned {first!r}, then "
+                f"{second!r}{where}.",
+                why="A dict files a key under its hash and looks it up by recomputing it: "
                 "a hash that changes from call to call finds nothing.",
-                "Compute __hash__ only from the fields __eq__ compares, without "
+                fix="Compute __hash__ only from the fields __eq__ compares, without "
                 "randomness, time or counters.",
             )
         elif "equality_error" in result:
             self.add(
                 Problem.EQUALITY_RAISES,
                 Severity.ERROR,
-                f"Comparing two copies with == raised {result['equality_error']}{where}.",
-                "A dict compares the key it looks up with the keys it holds; an "
+                summary="Comparing two copies with == raised "
+                f"{result['equality_error']}{where}.",
+                why="A dict compares the key it looks up with the keys it holds; an "
                 "__eq__ that raises (or returns something with no truth value) "
                 "breaks every lookup that lands in the same slot.",
-                "Make __eq__ return True, False or NotImplemented.",
+                fix="Make __eq__ return True, False or NotImplemented.",
             )
         elif "unequal" in result:
             self.report_unequal_copies(result, where)
@@ -224,24 +229,24 @@ class Trip:
             self.add(
                 Problem.NEW_PROCESS_CANNOT_LOAD,
                 Severity.ERROR,
-                f"A new process cannot unpickle it: {error}.",
-                "Under spawn and forkserver (the default on macOS and Windows, and on "
+                summary=f"A new process cannot unpickle it: {error}.",
+                why="Under spawn and forkserver (the default on macOS and Windows, and on "
                 "Linux from Python 3.14) the Manager's server is a fresh interpreter: "
                 "it recreates a key by importing its class by name. A class defined "
                 "in a notebook, an interactive session, python -c, or inside a "
                 "function cannot be imported (under fork the server inherits it, "
                 "which hides the problem).",
-                f"Define {self.name} at the top level of a module the workers can "
+                fix=f"Define {self.name} at the top level of a module the workers can "
                 "import (a .py file next to your script, or your package).",
             )
             return
         self.add(
             Problem.NOT_UNPICKLABLE,
             Severity.ERROR,
-            f"It pickles, but unpickling raised {error}.",
-            "The Manager's server unpickles every key it receives; this one fails "
+            summary=f"It pickles, but unpickling raised {error}.",
+            why="The Manager's server unpickles every key it receives; this one fails "
             "there, and the error comes back to you as a RemoteError.",
-            f"Make {self.name}'s __reduce__ / __getstate__ / __setstate__ round-trip: "
+            fix=f"Make {self.name}'s __reduce__ / __getstate__ / __setstate__ round-trip: "
             "test pickle.loads(pickle.dumps(obj)) == pickle.loads(pickle.dumps(obj)).",
         )
 
@@ -250,18 +255,18 @@ class Trip:
             self.add(
                 Problem.UNHASHABLE,
                 Severity.ERROR,
-                f"{self.name} objects are unhashable{where}: {text}.",
-                "Dict keys must be hashable, in a Manager dict as in any other. "
+                summary=f"{self.name} objects are unhashable{where}: {text}.",
+                why="Dict keys must be hashable, in a Manager dict as in any other. "
                 + unhashable_reason(self.cls),
-                unhashable_fix(self.cls),
+                fix=unhashable_fix(self.cls),
             )
         else:
             self.add(
                 Problem.HASH_RAISES,
                 Severity.ERROR,
-                f"hash() raised{where}: {text}.",
-                f"{self.name}.__hash__ fails, so no dict can hold or find this key.",
-                "Make __hash__ return hash() of a tuple of the fields __eq__ compares.",
+                summary=f"hash() raised{where}: {text}.",
+                why=f"{self.name}.__hash__ fails, so no dict can hold or find this key.",
+                fix="Make __hash__ return hash() of a tuple of the fields __eq__ compares.",
             )
 
     def report_unequal_copies(self, result: dict[str, Any], where: str) -> None:
@@ -269,13 +274,14 @@ class Trip:
             self.add(
                 Problem.IDENTITY_EQUALITY,
                 Severity.ERROR,
-                f"Two copies are not equal{where}: {self.name} compares by identity.",
-                f"{self.name} defines neither __eq__ nor __hash__, so it inherits "
+                summary=f"Two copies are not equal{where}: {self.name} compares by "
+                "identity.",
+                why=f"{self.name} defines neither __eq__ nor __hash__, so it inherits "
                 "object's, which compare identity. A Manager dict lives in another "
                 "process and gets a pickled copy of every key: a new object, equal to "
                 "nothing but itself. Looking the key up raises KeyError although it is "
                 "'right there' when printed.",
-                "Key the dict by a stable id (user.id); or give the class value "
+                fix="Key the dict by a stable id (user.id); or give the class value "
                 "equality: @dataclass(frozen=True), or __eq__ and __hash__ over the "
                 "same fields; or key by a token from mpguide.KeyRegistry.",
             )
@@ -283,22 +289,23 @@ class Trip:
             self.add(
                 Problem.COPIES_NOT_EQUAL,
                 Severity.ERROR,
-                "It is not even equal to itself (obj == obj is False).",
-                "In a single process a dict still finds it, because a dict tries "
+                summary="It is not even equal to itself (obj == obj is False).",
+                why="In a single process a dict still finds it, because a dict tries "
                 "identity before ==. A copy is another object, so the identity "
                 "shortcut fails and nothing equals it: float('nan') is the classic case.",
-                "Do not use such values as keys; map them to a representative first "
+                fix="Do not use such values as keys; map them to a representative first "
                 "(for instance, every NaN to None).",
             )
         else:
             self.add(
                 Problem.COPIES_NOT_EQUAL,
                 Severity.ERROR,
-                f"Two copies are not equal{where}: {result['type']}.__eq__ says so.",
-                f"{self.name} defines __eq__, but it compares something a pickled "
+                summary=f"Two copies are not equal{where}: {result['type']}.__eq__ says "
+                "so.",
+                why=f"{self.name} defines __eq__, but it compares something a pickled "
                 "copy does not keep (identity, id(), a field left out of pickling, "
                 "a live resource). The Manager's server compares copies only.",
-                "Compare, in __eq__, exactly the fields that pickling keeps and that "
+                fix="Compare, in __eq__, exactly the fields that pickling keeps and that "
                 "__hash__ uses.",
             )
 
@@ -316,10 +323,11 @@ class Trip:
         self.add(
             Problem.HASH_CHANGES_AFTER_COPY,
             Severity.ERROR,
-            f"Two copies are equal but hash differently{where}: {first} and {second}.",
-            f"{why} A dict looks only in the slot of the key's hash, so an equal "
+            summary=f"Two copies are equal but hash differently{where}: {first} and "
+            f"{second}.",
+            why=f"{why} A dict looks only in the slot of the key's hash, so an equal "
             "key with another hash is never found: KeyError.",
-            "Make __hash__ return hash() of a tuple of the fields __eq__ compares; "
+            fix="Make __hash__ return hash() of a tuple of the fields __eq__ compares; "
             "or use @dataclass(frozen=True), which does exactly that.",
         )
 
@@ -336,11 +344,11 @@ class Trip:
                 self.add(
                     Problem.CHECK_FAILED,
                     Severity.ERROR,
-                    f"The fresh interpreter failed: {result['failed']}.",
-                    "The check starts a Python interpreter the way spawn and "
+                    summary=f"The fresh interpreter failed: {result['failed']}.",
+                    why="The check starts a Python interpreter the way spawn and "
                     "forkserver start their children; it ended without a report (the "
                     "key's code may have crashed it, or it could not start).",
-                    "Run the check again; if it persists, start a process with the "
+                    fix="Run the check again; if it persists, start a process with the "
                     "spawn start method to see the whole error.",
                 )
             elif not self.failed:
@@ -357,13 +365,14 @@ class Trip:
         self.add(
             Problem.NEW_PROCESS_CANNOT_LOAD,
             Severity.ERROR,
-            "A new process cannot even start from this program: re-running its main "
+            summary="A new process cannot even start from this program: re-running its "
+            "main "
             f"module failed with {error}.",
-            "A spawn or forkserver child first re-imports the parent's main module as "
+            why="A spawn or forkserver child first re-imports the parent's main module as "
             "__mp_main__, so that it can find what is defined there. That failed, so "
             "every process this program starts under spawn or forkserver fails the "
             "same way, whatever the key.",
-            "Run the program from a file (python your_script.py) or as a module "
+            fix="Run the program from a file (python your_script.py) or as a module "
             "(python -m package.module), keep its work under if __name__ == "
             "'__main__':, and define key classes in an importable module.",
         )
@@ -373,11 +382,11 @@ class Trip:
         self.add(
             Problem.CHECK_TIMED_OUT,
             Severity.ERROR,
-            f"A fresh interpreter did not finish {step} within {limit}.",
-            "A spawn or forkserver child re-imports your main module and the modules "
+            summary=f"A fresh interpreter did not finish {step} within {limit}.",
+            why="A spawn or forkserver child re-imports your main module and the modules "
             f"{self.name} needs, then unpickles and hashes it; one of those steps did "
             "not return. Every new process you start would block the same way.",
-            "Look for work done at import time (outside if __name__ == '__main__':), "
+            fix="Look for work done at import time (outside if __name__ == '__main__':), "
             "or a __setstate__, __eq__ or __hash__ that blocks.",
         )
 
@@ -401,15 +410,15 @@ class Trip:
         self.add(
             Problem.CACHED_HASH,
             Severity.ERROR,
-            f"Its hash is cached in {name!r} and pickled with it. Sent itself, it "
+            summary=f"Its hash is cached in {name!r} and pickled with it. Sent itself, it "
             f"works: every copy carries {here}. An equal key built in another process "
             f"is not found: it hashes to {elsewhere} there.",
-            "The cache holds the hash of the process that computed it, and pickling "
+            why="The cache holds the hash of the process that computed it, and pickling "
             f"copies it. {SALTED} A spawn or forkserver worker that builds an equal "
             "key itself computes another hash, so the two equal keys live in different "
             "slots of the server's dict: KeyError. Under fork every process inherits "
             "the parent's salt, which hides it.",
-            "Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
+            fix="Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
             "on every call; hash only values whose hash is the same in every process, "
             "or use mpguide.stable_hash.",
         )
@@ -418,14 +427,14 @@ class Trip:
         self.add(
             Problem.CACHED_HASH,
             Severity.WARNING,
-            f"Its hash is cached in {name!r} and pickled with it. Sent itself, it "
+            summary=f"Its hash is cached in {name!r} and pickled with it. Sent itself, it "
             "works; whether an equal key built in another process is found, the check "
             "cannot tell.",
-            "Every copy carries the hash computed by the process that built the key. "
+            why="Every copy carries the hash computed by the process that built the key. "
             "If that hash depends on the process (salted str hashes, id()), an equal "
             "key built in another process hashes differently and is not found. The "
             "check could not recompute the hash without the cache.",
-            "Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
+            fix="Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
             "on every call.",
         )
 
@@ -433,16 +442,17 @@ class Trip:
         self.add(
             Problem.CACHED_HASH,
             Severity.WARNING,
-            f"Its hash is cached lazily in {name!r}: {here} here, {there} in another "
+            summary=f"Its hash is cached lazily in {name!r}: {here} here, {there} in "
+            "another "
             "process. Sent before anything hashes it, it works; a key hashed before it "
             "is sent is not found by equal keys hashed elsewhere.",
-            "Pickling never calls __hash__: a key arrives unhashed and the server "
+            why="Pickling never calls __hash__: a key arrives unhashed and the server "
             "computes (and caches) its own hash. But a key hashed before it is sent "
             "(put in a dict or set, as manager.dict({key: value}) does) carries the "
             "hash of the process that hashed it, and an equal key hashed by the "
             "server or a worker gets another one: KeyError under spawn and "
             "forkserver. Under fork every process inherits the parent's salt.",
-            "Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
+            fix="Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
             "on every call.",
         )
 
@@ -472,9 +482,9 @@ class Trip:
         self.add(
             Problem.MUTABLE_HASH,
             Severity.WARNING,
-            f"Its hash depends on {names}, which can be reassigned.",
-            why,
-            fix,
+            summary=f"Its hash depends on {names}, which can be reassigned.",
+            why=why,
+            fix=fix,
         )
 
     def report_varying_hash(self, fresh: dict[str, Any]) -> None:
@@ -486,12 +496,12 @@ class Trip:
         self.add(
             Problem.HASH_VARIES_BETWEEN_PROCESSES,
             Severity.NOTE,
-            f"hash() differs in another interpreter: {here} here, {there} there.",
-            f"{SALTED} A Manager dict does not care: pickling never calls __hash__, "
+            summary=f"hash() differs in another interpreter: {here} here, {there} there.",
+            why=f"{SALTED} A Manager dict does not care: pickling never calls __hash__, "
             "and the server hashes every key it receives in its own process. It "
             "matters when one process computes hash(key) and another compares it: "
             "sharding or lock striping with hash(key) % n picks different shards in "
             "spawn and forkserver workers.",
-            "For sharding or striping use mpguide.stable_hash(key) % n, or "
+            fix="For sharding or striping use mpguide.stable_hash(key) % n, or "
             "mpguide.KeyedLocks.",
         )

@@ -175,7 +175,14 @@ def run_all(
         logger.info("error index: %d producer runs", len(to_run))
         with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 1))) as pool:
             done = pool.map(
-                lambda job: run_producer(job[0], job[2], job[1], staged, timeout), to_run
+                lambda job: run_producer(
+                    job[0],
+                    method=job[2],
+                    interpreter=job[1],
+                    staged=staged,
+                    timeout=timeout,
+                ),
+                to_run,
             )
             for (path, interpreter, method), run in zip(to_run, done, strict=True):
                 runs[path.name, interpreter.minor, method] = run
@@ -349,7 +356,11 @@ def run_producers(app: Sphinx) -> None:
     with tempfile.TemporaryDirectory(prefix="mpguide-staged-") as staged:
         staged_path = stage_package(Path(staged))
         runs = run_all(
-            paths, interpreters, staged_path, float(app.config.mpguide_error_timeout), cache
+            paths,
+            interpreters,
+            staged=staged_path,
+            timeout=float(app.config.mpguide_error_timeout),
+            cache=cache,
         )
     setattr(app, RESULTS, Results(interpreters, runs, {path.name: path for path in paths}))
     keys = {
