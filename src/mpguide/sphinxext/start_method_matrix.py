@@ -306,6 +306,11 @@ def failing_methods(
     return "; ".join(f"{', '.join(versions)}: {text}" for text, versions in texts.items())
 
 
+def gallery_label(gallery: str, path: Path) -> str:
+    """The label sphinx-gallery gives the page of ``path`` in the ``gallery`` directory."""
+    return f"sphx_glr_{gallery.replace('/', '_')}_{path.name}"
+
+
 def render(
     paths: Sequence[Path],
     interpreters: Sequence[Interpreter],
@@ -325,7 +330,7 @@ def render(
     by_method: list[str] = []
     by_python: list[str] = []
     for path in paths:
-        link = f"{{doc}}`{title_of(path)} </{gallery}/{path.stem}>`"
+        link = f"{{ref}}`{title_of(path)} <{gallery_label(gallery, path)}>`"
         lines.append(f"* - {link}")
         for method in START_METHODS:
             row = [(i, outcomes[Run(path, i, method)]) for i in interpreters]
@@ -412,7 +417,11 @@ def build_matrix(app: Sphinx) -> None:
         check_versions(path, interpreters, outcomes)
     ordered = by_version(interpreters)
     text = render(
-        paths, ordered, outcomes, app.config.mpguide_matrix_gallery.strip("/"), missing
+        paths,
+        ordered,
+        outcomes,
+        gallery=app.config.mpguide_matrix_gallery.strip("/"),
+        missing=missing,
     )
     write_if_changed(confdir / app.config.mpguide_matrix_output, text)
 
