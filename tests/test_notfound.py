@@ -38,9 +38,15 @@ def build_404(root: Path, conf: dict[str, object], environ: dict[str, str]) -> s
     )
     (root / "404.md").write_text((ROOT / "docs" / "404.md").read_text())
     (root / "index.md").write_text("# Home\n")
-    for page in ("gallery/tutorial/index", "gallery/pitfalls/index", "howto/recipes"):
-        (root / page).with_suffix(".md").parent.mkdir(parents=True, exist_ok=True)
-        (root / page).with_suffix(".md").write_text(f"---\norphan: true\n---\n# {page}\n")
+    # Stand-ins for the pages 404.md links to, with the labels sphinx-gallery gives them.
+    for page, label in (
+        ("gallery/tutorial/index", "(sphx_glr_gallery_tutorial)=\n"),
+        ("gallery/pitfalls/index", "(sphx_glr_gallery_pitfalls)=\n"),
+        ("howto/recipes", ""),
+    ):
+        stand_in = (root / page).with_suffix(".md")
+        stand_in.parent.mkdir(parents=True, exist_ok=True)
+        stand_in.write_text(f"---\norphan: true\n---\n{label}# {page}\n")
     env = {
         key: value
         for key, value in os.environ.items()
