@@ -75,15 +75,31 @@ if __name__ == "__main__":
         )
         print(f"{what}: {ratios} (fork: {baseline * 1000:.1f} ms)")
 
-# %%
-# Reading the numbers
-# -------------------
-# ``spawn`` pays for a new interpreter and the imports of the main module per
-# worker; ``forkserver`` pays for that once, then costs about what ``fork``
-# does, plus the pickling of each target. Either way the cost is per *worker*,
-# not per task: create a pool once and reuse it, rather than one process per
-# item. A ``fork`` also costs more the larger the parent: when this site is
-# built, the parent is the documentation build itself, a far larger process
-# than a script, so ``fork`` is slower there and the ratios smaller. The
-# performance page measures what each fix for the Manager costs
-# (:doc:`/gallery/performance/plot_01_costs`).
+    # %%
+    # Reading the numbers
+    # -------------------
+    # ``spawn`` pays for a new interpreter and the imports of the main module per
+    # worker; ``forkserver`` pays for that once, then costs about what ``fork``
+    # does, plus the pickling of each target. Either way the cost is per *worker*,
+    # not per task: create a pool once and reuse it, rather than one process per
+    # item. A ``fork`` also costs more the larger the parent: when this site is
+    # built, the parent is the documentation build itself, a far larger process
+    # than a script, so ``fork`` is slower there and the ratios smaller. The
+    # performance page measures what each fix for the Manager costs
+    # (:doc:`/gallery/performance/plot_01_costs`).
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    one = {each: measured[each]["one process"] for each in methods}
+    fastest = min(one.values())
+    draw_outcome(
+        "Starting one process",
+        [
+            Finding(
+                each,
+                f"{seconds * 1000:.1f} ms, {seconds / one['fork']:.1f}x fork",
+                None,
+                fastest / seconds,
+            )
+            for each, seconds in one.items()
+        ],
+    )
