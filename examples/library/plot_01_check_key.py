@@ -192,4 +192,17 @@ if __name__ == "__main__":
     print("$ python -m mpguide check accounts:sample_user")
     print(done.stdout, end="")
     print("exit status:", done.returncode)
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "python -m mpguide check",
+        [
+            Finding(
+                "accounts:sample_user",
+                f"exit status {done.returncode}",
+                done.returncode == 0,
+            ),
+            Finding("first line of its report", done.stdout.splitlines()[0], None),
+        ],
+    )
     assert done.returncode == 1, done.stderr
