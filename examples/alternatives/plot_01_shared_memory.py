@@ -240,7 +240,7 @@ if __name__ == "__main__":
     from mpguide.sphinxext.figures import Finding, draw_outcome
 
     draw_outcome(
-        "A block another program attached to",
+        "A block another program used",
         [
             Finding(
                 "its tracker at exit",

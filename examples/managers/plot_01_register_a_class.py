@@ -178,7 +178,7 @@ if __name__ == "__main__":
     from mpguide.sphinxext.figures import Finding, draw_outcome
 
     draw_outcome(
-        "A registered class, used in a worker",
+        "A registered class in a worker",
         [
             Finding(
                 "shared.record('alice')",

@@ -154,7 +154,7 @@ if __name__ == "__main__":
 
     lookups = 3  # look_up_everyone asks for the three users
     draw_outcome(
-        f"Lookups in a worker, start method {method}",
+        f"Lookups in a {method} worker",
         [
             Finding(
                 "hash cached on the instance",

@@ -206,7 +206,7 @@ if __name__ == "__main__":
     from mpguide.sphinxext.figures import Finding, draw_outcome
 
     draw_outcome(
-        f"Class in __main__, start method {method}",
+        f"A class in __main__ under {method}",
         [
             Finding("class defined in the program", last_line, not reproduced),
             Finding("class imported from a module", fixed_line, fixed),

@@ -112,7 +112,9 @@ class Finding(NamedTuple):
 
 
 _MARKS = {True: ("✓", "#1a7f37"), False: ("✗", "#c62828"), None: ("•", "#455a64")}
-_TITLE_WIDTH = 34
+# Characters that fit across the card: the title at full size, shrunk to at most
+# its longest, and a result.
+_TITLE_FULL, _TITLE_LONGEST = 32, 40
 _TEXT_WIDTH = 30
 
 
@@ -145,10 +147,10 @@ def draw_outcome(title: str, findings: Sequence[Finding]) -> Figure | None:
     ax.text(
         0.5,
         0.94,
-        textwrap.shorten(title, _TITLE_WIDTH, placeholder="…"),
+        textwrap.shorten(title, _TITLE_LONGEST, placeholder="…"),
         ha="center",
         va="top",
-        fontsize=21,
+        fontsize=21 * min(1.0, _TITLE_FULL / len(title)),
         weight="bold",
         color="#212121",
     )
