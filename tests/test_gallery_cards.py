@@ -16,7 +16,8 @@ import pytest
 from conftest import ROOT
 from PIL import Image
 from sphinx_gallery import glr_path_static
-from sphinx_gallery.gen_rst import extract_intro_and_title, scale_image
+from sphinx_gallery.gen_rst import extract_intro_and_title
+from sphinx_gallery.utils import scale_image
 
 EXAMPLES = sorted((ROOT / "examples").glob("*/plot_*.py"))
 # sphinx-gallery's default thumbnail_size (docs/conf.py keeps it).
