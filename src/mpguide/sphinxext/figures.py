@@ -119,13 +119,14 @@ _TEXT_WIDTH = 30
 
 
 def draw_outcome(title: str, findings: Sequence[Finding]) -> Figure | None:
-    """Draw one row per finding: a mark (✓ ok, ✗ failure, • a
-    measurement, each in its colour), the label, the result and its bar.
+    """Draw one row per finding: a mark (✓ ok, ✗ failure, • a measurement, each
+    in its colour, so that colour is never the only sign), the label, the result
+    and its bar. Return the figure, left open for sphinx-gallery to collect.
 
-    The figure reads at gallery-card size (400 by 280 pixels): large type, at most
-    four rows. Without matplotlib, print why nothing was drawn and return
-    ``None``. Raise :class:`ValueError` for no findings, more than four, or a
-    fraction outside 0 to 1.
+    The figure reads at gallery-card size (400 by 280 pixels): large type, at
+    most four rows, long text shortened. Without matplotlib, print one line
+    saying why nothing was drawn and return ``None``. Raise :class:`ValueError`
+    for no findings, more than four, or a fraction outside 0 to 1.
     """
     if not 1 <= len(findings) <= 4:
         raise ValueError(f"draw_outcome takes 1 to 4 findings, got {len(findings)}")
