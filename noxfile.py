@@ -92,6 +92,7 @@ def extension(session: nox.Session, sphinx_gallery: str) -> None:
         "tests/test_sphinxext.py",
         "tests/test_sphinxext_project.py",
         "tests/test_sphinxext_pool.py",
+        "tests/test_figures.py",
         *session.posargs,
         env={"MPLBACKEND": "Agg"},
     )

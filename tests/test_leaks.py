@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, assert_no_leaks, processes_with_marker, run_script
+from test_gallery_cards import check_cards
 
 from mpguide.bench import build_site, copy_site
 
@@ -61,6 +62,7 @@ def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(
     assert_no_leaks(result.stderr, "the docs build")
     assert wait_for_none(f"MPGUIDE_BUILD_MARKER={token}") == {}
     assert (docs / "_build" / "html" / "explanation" / "start-method-matrix.html").exists()
+    check_cards(docs, tmp_path / "cards")
     matrix = (docs / "explanation" / "_generated" / "start-method-matrix.md").read_text()
     for pitfall in ("plot_03_salted_hash", "plot_04_cached_hash"):
         fork, spawn, forkserver = matrix_row(matrix, pitfall)

@@ -225,15 +225,31 @@ if __name__ == "__main__":
         block.unlink()
     assert destroyed and survived and not warnings
 
-# %%
-# Trade-offs
-# -----------
-# - **Fast reads and writes, plain bytes.** No server and no pickling: a
-#   counter is eight bytes at a fixed offset. Locks are still yours to add
-#   (here one per user, created before the workers start).
-# - **Fixed size, fixed layout.** Decide the size up front; a
-#   ``ShareableList`` cannot grow, and its slots cannot either. Keys are
-#   indexes: map user names to offsets yourself.
-# - **Lifetime is yours.** Close every handle and view in every process;
-#   unlink once. Name the block's owner in your design. On Windows the block
-#   disappears when the last handle closes, and there is no tracker.
+    # %%
+    # Trade-offs
+    # -----------
+    # - **Fast reads and writes, plain bytes.** No server and no pickling: a
+    #   counter is eight bytes at a fixed offset. Locks are still yours to add
+    #   (here one per user, created before the workers start).
+    # - **Fixed size, fixed layout.** Decide the size up front; a
+    #   ``ShareableList`` cannot grow, and its slots cannot either. Keys are
+    #   indexes: map user names to offsets yourself.
+    # - **Lifetime is yours.** Close every handle and view in every process;
+    #   unlink once. Name the block's owner in your design. On Windows the block
+    #   disappears when the last handle closes, and there is no tracker.
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "A block another program used",
+        [
+            Finding(
+                "its tracker at exit",
+                "block destroyed" if destroyed else "block kept",
+                not destroyed,
+            ),
+            Finding(
+                f"with {fix}", "block kept" if survived else "block destroyed", survived
+            ),
+            Finding(f"warnings with {fix}", str(len(warnings)), not warnings),
+        ],
+    )

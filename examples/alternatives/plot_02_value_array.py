@@ -148,10 +148,25 @@ if __name__ == "__main__":
         for job in [pool.submit(count_one) for _ in range(10)]:
             job.result()
         print("through the initializer:", query_times.value, "of 10")
+        passed_as_argument = "ran"
         try:
             pool.submit(count_one_passed, query_times).result()
         except RuntimeError as error:
+            passed_as_argument = "RuntimeError"
             print("as a task argument: RuntimeError:", error)
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Value with its own lock",
+        [
+            Finding(
+                "through the initializer",
+                f"counted {query_times.value}",
+                query_times.value == 10,
+            ),
+            Finding("as a task argument", passed_as_argument, passed_as_argument == "ran"),
+        ],
+    )
     assert query_times.value == 10
 
 # %%

@@ -128,6 +128,26 @@ if __name__ == "__main__":
     merged = sum(partial_counts, collections.Counter())
     print("one worker's counts:", dict(partial_counts[0]))
     print("merged:", dict(merged))
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    expected = WORKERS * QUERIES
+    draw_outcome(
+        "Counts without shared state",
+        [
+            Finding(
+                "one owner counts",
+                f"{sum(owned.values())} of {expected}",
+                sum(owned.values()) == expected,
+                sum(owned.values()) / expected,
+            ),
+            Finding(
+                "merged at the end",
+                f"{merged.total()} of {expected}",
+                merged == collections.Counter(owned),
+                merged.total() / expected,
+            ),
+        ],
+    )
     assert merged == collections.Counter(owned)
 
 # %%

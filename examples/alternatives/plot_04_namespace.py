@@ -168,3 +168,22 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     lost = sorted(statement for statement, arrived in kept.items() if not arrived)
     print("lost:", len(lost), "of", len(kept))
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Changes made in a worker",
+        [
+            Finding(
+                "kept",
+                f"{len(kept) - len(lost)} of {len(kept)} statements",
+                None,
+                (len(kept) - len(lost)) / len(kept),
+            ),
+            Finding(
+                "lost",
+                f"{len(lost)} of {len(kept)} statements",
+                not lost,
+                len(lost) / len(kept),
+            ),
+        ],
+    )

@@ -242,6 +242,27 @@ if __name__ == "__main__":
 # -------------
 
 if __name__ == "__main__":
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    total = INCREMENTS * len(workers)
+    draw_outcome(
+        "Coordinating on Dask",
+        [
+            Finding("lock looked up by the User", trap, trap != "KeyError"),
+            Finding(
+                "Lock(f'user-{id}') per user",
+                f"{sum(counts.values())} of {expected * len(counts)} counted",
+                all(count == expected for count in counts.values()),
+                sum(counts.values()) / (expected * len(counts)),
+            ),
+            Finding(
+                "without the lock",
+                f"{unlocked} of {total} counted",
+                unlocked == total,
+                unlocked / total,
+            ),
+        ],
+    )
     assert same_message == 0 and trap == "KeyError"
     assert [finding.problem.value for finding in report.errors] == ["identity-equality"]
     assert counts == dict.fromkeys((user.name for user in USERS), expected)

@@ -192,4 +192,17 @@ if __name__ == "__main__":
     print("$ python -m mpguide check accounts:sample_user")
     print(done.stdout, end="")
     print("exit status:", done.returncode)
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    # The report's last line: "1 error, 0 warnings, 0 notes. Does not work ..."
+    tally = done.stdout.strip().splitlines()[-1].strip().partition(". ")[0]
+    works = done.returncode == 0
+    draw_outcome(
+        "python -m mpguide check",
+        [
+            Finding("accounts:sample_user", tally, works),
+            Finding("as a Manager dict key", "works" if works else "does not work", works),
+            Finding("exit status", str(done.returncode), works),
+        ],
+    )
     assert done.returncode == 1, done.stderr

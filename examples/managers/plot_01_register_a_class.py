@@ -175,5 +175,18 @@ if __name__ == "__main__":
         via_store, direct = pool.submit(in_a_worker, shared, record).result(timeout=120)
     print("in a worker, shared.record('alice'):", via_store)
     print("in a worker, a proxy to the record itself:", direct)
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "A registered class in a worker",
+        [
+            Finding(
+                "shared.record('alice')",
+                via_store.split(":")[0],
+                not via_store.startswith(("AttributeError", "RemoteError")),
+            ),
+            Finding("a proxy to the record itself", direct, True),
+        ],
+    )
     del shared, record
     manager.shutdown()

@@ -180,4 +180,24 @@ if __name__ == "__main__":
     locked = run_clients(context, server.address, authkey, "locked", CLIENTS, INCREMENTS)
     print(f"with a lock in the counter: expected {expected}, counted {locked}")
     server.shutdown()
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        f"{CLIENTS} clients, {expected} increments",
+        [
+            Finding("two increments that meet", f"value {meeting}", meeting == 2),
+            Finding(
+                "counter without a lock",
+                f"kept {plain} of {expected}",
+                plain == expected,
+                plain / expected,
+            ),
+            Finding(
+                "a lock in the counter",
+                f"kept {locked} of {expected}",
+                locked == expected,
+                locked / expected,
+            ),
+        ],
+    )
     assert meeting == 1 and locked == expected, (meeting, locked)

@@ -144,6 +144,25 @@ if __name__ == "__main__":
 # of pool.
 
 if __name__ == "__main__":
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "A worker dies mid-task",
+        [
+            Finding("Pool: result ready", "yes" if pool_ready else "no", pool_ready),
+            Finding(
+                "Executor: the lost item",
+                outcomes[DOOMED],
+                outcomes[DOOMED] == "BrokenProcessPool",
+            ),
+            Finding(
+                "resubmitted to new pools",
+                f"{len(recovered)} of {len(ITEMS)} results",
+                len(recovered) == len(ITEMS),
+                len(recovered) / len(ITEMS),
+            ),
+        ],
+    )
     assert not pool_ready and outcomes[DOOMED] == "BrokenProcessPool"
     assert submit_after == "BrokenProcessPool"
     assert recovered == [item * item for item in ITEMS] and pools_used == 2

@@ -159,6 +159,24 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     server_frames = "".join(noted.__notes__)
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "A proxied call fails",
+        [
+            Finding("the error raised here", type(remote).__name__, None),
+            Finding(
+                "server frames in its notes",
+                "yes" if "KeyError" in server_frames else "no",
+                "KeyError" in server_frames,
+            ),
+            Finding(
+                "server frames in the log",
+                "yes" if "serve_client" in logged else "no",
+                "serve_client" in logged,
+            ),
+        ],
+    )
     assert "self._items[item] -= 1" in server_frames and "KeyError" in server_frames
     assert "in take" in logged and "serve_client" in logged
     assert "serve_client" in server_text and isinstance(remote, RemoteError)

@@ -149,5 +149,20 @@ if __name__ == "__main__":
 # heartbeat opens the gate.
 
 if __name__ == "__main__":
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Heartbeats during a blocking call",
+        [
+            Finding(
+                "called on the event loop", f"{during} ticks, {gap:.1f} s gap", during > 0
+            ),
+            Finding(
+                "called in a thread",
+                f"{during_in_thread} ticks, {gap_in_thread:.1f} s gap",
+                during_in_thread > 0,
+            ),
+        ],
+    )
     assert opened is False and during == 0 and gap >= BLOCKING_WAIT
     assert opened_in_thread is True and during_in_thread >= TICKS_BEFORE_OPENING

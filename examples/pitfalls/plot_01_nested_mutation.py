@@ -122,4 +122,29 @@ if __name__ == "__main__":
         f"failure reproduced: {'yes' if reproduced else 'no'} (4 appends, {lost_kept} kept)"
     )
     print(f"fix works: {'yes' if fixed else 'no'} (write-back and nested list kept 4 of 4)")
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Appending inside a managed dict",
+        [
+            Finding(
+                "d[key].append(...)",
+                f"kept {lost_kept} of {len(expected)}",
+                lost_kept == len(expected),
+                lost_kept / len(expected),
+            ),
+            Finding(
+                "append, then write the list back",
+                f"kept {len(reassigned)} of {len(expected)}",
+                reassigned == expected,
+                len(reassigned) / len(expected),
+            ),
+            Finding(
+                "a nested manager.list()",
+                f"kept {len(nested)} of {len(expected)}",
+                nested == expected,
+                len(nested) / len(expected),
+            ),
+        ],
+    )
     assert reproduced and fixed

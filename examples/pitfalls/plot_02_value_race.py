@@ -177,5 +177,36 @@ if __name__ == "__main__":
     lost = expected - counted
     print(f"failure reproduced: {'yes' if lost > 0 else 'no'} (lost {lost} of {expected})")
     print(f"fix works: {'yes' if locked == expected else 'no'} ({locked} of {expected})")
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        f"{WORKERS} workers, {expected} increments",
+        [
+            Finding(
+                "query_times.value += 1",
+                f"kept {counted} of {expected}",
+                counted == expected,
+                counted / expected,
+            ),
+            Finding(
+                "Tally.add_one()",
+                f"kept {added} of {expected}",
+                added == expected,
+                added / expected,
+            ),
+            Finding(
+                "list.append",
+                f"kept {kept} of {expected}",
+                kept == expected,
+                kept / expected,
+            ),
+            Finding(
+                "+= under a manager.Lock()",
+                f"kept {locked} of {expected}",
+                locked == expected,
+                locked / expected,
+            ),
+        ],
+    )
     assert lost > 0 and locked == expected
     assert kept == expected and added < expected

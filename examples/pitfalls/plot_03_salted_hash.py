@@ -169,5 +169,25 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed_found == len(USERS) else 'no'} "
         f"({fixed_found} of {len(USERS)} found)"
     )
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    users = len(USERS)
+    draw_outcome(
+        f"Shard lookups, start method {method}",
+        [
+            Finding(
+                "hash(name) % n",
+                f"found {salted_found} of {users}",
+                salted_found == users,
+                salted_found / users,
+            ),
+            Finding(
+                "stable_hash(name) % n",
+                f"found {fixed_found} of {users}",
+                fixed_found == users,
+                fixed_found / users,
+            ),
+        ],
+    )
     assert fixed_found == len(USERS)
     assert (missing > 0) == (method != "fork" and not salt_shared)

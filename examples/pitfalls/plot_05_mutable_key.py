@@ -106,4 +106,19 @@ if __name__ == "__main__":
         "answers to no name; the Manager's to the old name only)"
     )
     print(f"fix works: {'yes' if fixed else 'no'} (frozen key refused the change)")
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    yes_no = {True: "yes", False: "no"}
+    draw_outcome(
+        "A key renamed after it went in",
+        [
+            Finding("dict: found as the new name?", yes_no[local_found[0]], local_found[0]),
+            Finding(
+                "manager.dict: found as the new name?",
+                yes_no[shared_found[0]],
+                shared_found[0],
+            ),
+            Finding("frozen key: rename refused?", yes_no[refused], refused),
+        ],
+    )
     assert reproduced and fixed

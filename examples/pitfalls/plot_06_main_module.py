@@ -207,6 +207,15 @@ if __name__ == "__main__":
     refused_locally = re.match(
         r"\w*(Attribute|Pickling)Error: Can't (pickle|get) local", local_line
     )
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        f"A class in __main__ under {method}",
+        [
+            Finding("class defined in the program", last_line, not reproduced),
+            Finding("class imported from a module", fixed_line, fixed),
+        ],
+    )
     assert fixed and refused_locally, local_line
     assert reproduced == (method != "fork")
     pool_finished = [line.startswith("map finished: True") for line in pool_lines.values()]

@@ -138,4 +138,15 @@ if __name__ == "__main__":
         "(manager.list([1]) == [1] is False)"
     )
     print(f"fix works: {'yes' if fixed else 'no'} (copies compare as values)")
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Comparing proxies",
+        [
+            Finding("manager.list([1]) == [1]", str(list_equal), list_equal),
+            Finding("queries['alice'] is queries['alice']", str(same_object), same_object),
+            Finding("shared[:] == [1], copies", str(copy_equal), copy_equal),
+            Finding("queries.copy() == {...}", str(dict_equal), dict_equal),
+        ],
+    )
     assert reproduced and fixed

@@ -144,4 +144,27 @@ if __name__ == "__main__":
     )
     ratio = results["fetch_every_time"][1] / results["fetch_once"][1]
     print(f"fetching every time took {ratio:.0f}x as long per use, in this run")
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    least = min(every_time, *kept)
+    draw_outcome(
+        f"Connections for {USES} uses of a lock",
+        [
+            Finding(
+                "fetch the lock every time",
+                f"{every_time} connections",
+                every_time == least,
+                least / every_time,
+            ),
+            Finding(
+                "fetch once", f"{kept[0]} connections", kept[0] == least, least / kept[0]
+            ),
+            Finding(
+                "get-or-fetch cache",
+                f"{kept[1]} connections",
+                kept[1] == least,
+                least / kept[1],
+            ),
+        ],
+    )
     assert every_time == 2 * USES and kept == [2, 2]

@@ -115,4 +115,14 @@ if __name__ == "__main__":
     errors = sorted({outcome.split(":")[0] for outcome in seen.values()})
     print(f"failure reproduced: {'yes' if reproduced else 'no'} ({', '.join(errors)})")
     print(f"fix works: {'yes' if fixed else 'no'} (both queries recorded)")
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Workers after the Manager stopped",
+        [
+            Finding("had connected", seen[True].split(":")[0], not reproduced),
+            Finding("had not connected", seen[False].split(":")[0], not reproduced),
+            Finding("shutdown after join()", f"recorded {len(final)} queries", fixed),
+        ],
+    )
     assert reproduced and fixed

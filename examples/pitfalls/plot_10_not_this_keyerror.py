@@ -119,4 +119,18 @@ if __name__ == "__main__":
         "(RemoteError wrapping the server's KeyError on a referent id)"
     )
     print(f"fix works: {'yes' if kept == ['q1'] else 'no'} (a live proxy kept it)")
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Two KeyErrors told apart",
+        [
+            Finding(
+                "referent released", describe(released_error).split(":")[0], not reproduced
+            ),
+            Finding(
+                "key not in the dict", describe(lookup_error).split(":")[0], told_apart
+            ),
+            Finding("a live proxy kept", f"kept {kept}", kept == ["q1"]),
+        ],
+    )
     assert reproduced and told_apart and kept == ["q1"]

@@ -156,4 +156,19 @@ if __name__ == "__main__":
         f"(server tables unchanged: the dict, and {after['kept only as stored proxies']} "
         "objects kept as stored proxies)"
     )
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    stored = "kept only as stored proxies"
+    draw_outcome(
+        "Objects the server keeps",
+        [
+            *(
+                Finding(
+                    f"after wave {wave}", f"{count} locks kept", count == before[stored]
+                )
+                for wave, count in enumerate(pinned, start=1)
+            ),
+            Finding("with the fix", f"{after[stored]} kept", fixed),
+        ],
+    )
     assert reproduced and fixed, (leaked_waves, before, after)

@@ -135,4 +135,13 @@ if __name__ == "__main__":
         "incref), while fork and forkserver children count them before the target runs"
     )
     expected_failure = context.get_start_method() == "spawn"
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        f"A proxy in a {context.get_start_method()} child",
+        [
+            Finding("parent dropped its proxy", dropped.split(":")[0], not reproduced),
+            Finding("parent kept its proxy", kept, fixed),
+        ],
+    )
     assert reproduced == expected_failure and fixed, (dropped, kept)

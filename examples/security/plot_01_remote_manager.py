@@ -146,6 +146,17 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     print("bound to loopback:", host == "127.0.0.1")
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "A Manager served on the network",
+        [
+            Finding("bound to", host, host == "127.0.0.1"),
+            Finding("client with the key", with_key[0], with_key[0] == "connected"),
+            Finding("client with a wrong key", wrong_key[0], wrong_key[0] == "refused"),
+            Finding("a pickle ran in the server", "yes" if created else "no", not created),
+        ],
+    )
     assert host == "127.0.0.1"
     assert with_key == ("connected", {"alice": 1})
     assert wrong_key[0] == "refused" and "AuthenticationError" in wrong_key[1]

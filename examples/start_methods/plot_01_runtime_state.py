@@ -125,4 +125,22 @@ if __name__ == "__main__":
         f"fix works: {'yes' if settings_arrive else 'no'} "
         f"(with an initializer a {method} worker sees mode={fixed['mode']!r})"
     )
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Settings made at run time",
+        [
+            *(
+                Finding(
+                    f"a {name} worker sees",
+                    f"mode={got['mode']}",
+                    got["mode"] == "production",
+                )
+                for name, got in seen.items()
+            ),
+            Finding(
+                f"{method} worker, initializer", f"mode={fixed['mode']}", settings_arrive
+            ),
+        ],
+    )
     assert reproduced and settings_arrive

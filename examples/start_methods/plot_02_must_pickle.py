@@ -174,4 +174,30 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"({ran} of {len(fixes)} replacements ran under {method})"
     )
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    ran_under = {
+        start: sum(pair[index] == "ran" for pair in outcomes.values())
+        for index, start in enumerate(("fork", "spawn"))
+    }
+    draw_outcome(
+        "Targets that must pickle",
+        [
+            *(
+                Finding(
+                    f"ran under {start}",
+                    f"{count} of {len(outcomes)} targets",
+                    count == len(outcomes),
+                    count / len(outcomes),
+                )
+                for start, count in ran_under.items()
+            ),
+            Finding(
+                f"replacements under {method}",
+                f"{ran} of {len(fixes)} ran",
+                works,
+                ran / len(fixes),
+            ),
+        ],
+    )
     assert reproduced and works

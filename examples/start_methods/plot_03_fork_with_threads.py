@@ -129,4 +129,18 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"({fix_method} child took the lock, no warning)"
     )
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Fork while a thread holds a lock",
+        [
+            Finding(
+                "fork child takes the lock",
+                "stuck" if fork_exit == 3 else f"exit {fork_exit}",
+                fork_exit == 0,
+            ),
+            Finding("DeprecationWarning", "yes" if warned else "no", None),
+            Finding(f"{fix_method} child takes the lock", f"exit {fixed_exit}", works),
+        ],
+    )
     assert fork_exit == 3 and warned == expected_warning and works

@@ -204,4 +204,25 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"(a context gives {expected_class} workers to Pool, ProcessPoolExecutor, Manager)"
     )
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Choosing the start method",
+        [
+            Finding(
+                "set_start_method, twice",
+                "RuntimeError" if reproduced else "accepted",
+                not reproduced,
+            ),
+            Finding(
+                "force=True",
+                "replaced fork" if forced_away else "no effect",
+                not forced_away,
+            ),
+            Finding("a context's Pool worker", pool_worker, pool_worker == expected_class),
+            Finding(
+                "a context's Manager", "works" if manager_works else "fails", manager_works
+            ),
+        ],
+    )
     assert reproduced and forced_away and works

@@ -141,4 +141,27 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"(imported from a module, it runs under {' and '.join(sorted(fixed))})"
     )
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "python -m package",
+        [
+            *(
+                Finding(
+                    f"worker in __main__.py, {start}",
+                    "ran" if outcome == ran else "failed",
+                    outcome == ran,
+                )
+                for start, outcome in broken.items()
+            ),
+            *(
+                Finding(
+                    f"worker in a module, {start}",
+                    "ran" if outcome == ran else "failed",
+                    outcome == ran,
+                )
+                for start, outcome in fixed.items()
+            ),
+        ],
+    )
     assert reproduced and works

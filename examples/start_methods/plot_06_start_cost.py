@@ -87,3 +87,21 @@ if __name__ == "__main__":
 # than a script, so ``fork`` is slower there and the ratios smaller. The
 # performance page measures what each fix for the Manager costs
 # (:ref:`sphx_glr_gallery_performance_plot_01_costs.py`).
+
+if __name__ == "__main__":
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    one = {each: measured[each]["one process"] for each in methods}
+    fastest = min(one.values())
+    draw_outcome(
+        "Starting one process",
+        [
+            Finding(
+                each,
+                f"{seconds * 1000:.1f} ms, {seconds / one['fork']:.1f}x fork",
+                None,
+                fastest / seconds,
+            )
+            for each, seconds in one.items()
+        ],
+    )

@@ -55,6 +55,27 @@ if __name__ == "__main__":
     user_locks = manager.dict({user: manager.Lock() for user in users_list})
     print("user_locks", user_locks)
     print("users_list", users_list)
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    # sphinx_gallery_failing_thumbnail = False
+    # (the page ends with the report's KeyError; its card shows this figure)
+    keys = user_locks.keys()  # copies of the dict's keys
+    equal_key = any(key == users_list[0] for key in keys)
+    draw_outcome(
+        "Same users, other objects",
+        [
+            Finding("ids of the dict's keys", ", ".join(str(key.id) for key in keys), None),
+            Finding("a key == users_list[0]", "yes" if equal_key else "no", equal_key),
+            *(
+                Finding(
+                    f"users_list[{index}]: {user.name}, id {user.id}",
+                    f"found in user_locks: {'yes' if user in user_locks else 'no'}",
+                    user in user_locks,
+                )
+                for index, user in enumerate(users_list)
+            ),
+        ],
+    )
 
 # %%
 # Read the addresses. The dict's keys print at other addresses than the users

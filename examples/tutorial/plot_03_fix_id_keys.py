@@ -87,6 +87,29 @@ if __name__ == "__main__":
     print("answered by:", sorted(answered_by))
     assert query_times.value == len(queries)
     assert dict(queries_per_user) == Counter(queries)
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    per_user = Counter(queries)
+    draw_outcome(
+        "Locks keyed by user.id",
+        [
+            *(
+                Finding(
+                    f"user id {user_id}",
+                    f"{count} of {per_user[user_id]} counted",
+                    count == per_user[user_id],
+                    count / per_user[user_id],
+                )
+                for user_id, count in queries_per_user.items()
+            ),
+            Finding(
+                "query_times",
+                f"{query_times.value} of {len(queries)} counted",
+                query_times.value == len(queries),
+                query_times.value / len(queries),
+            ),
+        ],
+    )
     manager.shutdown()
 
 # %%

@@ -1,6 +1,6 @@
 """
-Fix 2: give ``User`` value equality (``__eq__`` and ``__hash__``)
-=================================================================
+Fix 2: give ``User`` value equality: ``__eq__`` and ``__hash__``
+================================================================
 
 Keep the ``User`` objects as keys, and make equal users *equal*: define
 ``__eq__`` and ``__hash__`` from fields that identify a user. Then a pickled copy
@@ -138,6 +138,30 @@ if __name__ == "__main__":
         assert dict(queries_per_user) == Counter(queries)
     print("query_times:", query_times.value)
     assert query_times.value == 2 * len(queries)
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    draw_outcome(
+        "Equal users find their lock",
+        [
+            *(
+                Finding(
+                    f"a new {type(user).__name__}(1, 'alice')",
+                    f"found: {'yes' if user in locks else 'no'}",
+                    user in locks,
+                )
+                for user, locks in (
+                    (User(1, "alice"), user_locks),
+                    (FrozenUser(1, "alice"), frozen_locks),
+                )
+            ),
+            Finding(
+                "query_times",
+                f"{query_times.value} of {2 * len(queries)} counted",
+                query_times.value == 2 * len(queries),
+                query_times.value / (2 * len(queries)),
+            ),
+        ],
+    )
     manager.shutdown()
 
 # %%

@@ -132,6 +132,28 @@ if __name__ == "__main__":
     assert session_tokens == list(
         range(len(users_list) + 1, len(users_list) + 1 + len(queries))
     )
+    from mpguide.sphinxext.figures import Finding, draw_outcome
+
+    per_token = Counter(token for token, _ in queries)
+    draw_outcome(
+        "Locks keyed by registry token",
+        [
+            *(
+                Finding(
+                    f"token {token}",
+                    f"{count} of {per_token[token]} counted",
+                    count == per_token[token],
+                    count / per_token[token],
+                )
+                for token, count in queries_per_user.items()
+            ),
+            Finding(
+                "new sessions",
+                f"{len(set(session_tokens))} distinct tokens",
+                len(set(session_tokens)) == len(queries),
+            ),
+        ],
+    )
     manager.shutdown()
 
 # %%
