@@ -73,7 +73,7 @@ def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(
 
 def matrix_row(matrix: str, stem: str) -> list[str]:
     """The fork, spawn and forkserver cells of one pitfall's row."""
-    block = matrix.split(f"_{stem}>`\n", 1)[1].split("\n* - ", 1)[0].split("\n:::")[0]
+    block = matrix.split(f"_{stem}.py>`\n", 1)[1].split("\n* - ", 1)[0].split("\n:::")[0]
     cells = re.split(r"^  - ", block, flags=re.MULTILINE)[1:]  # a cell may hold a list
     assert len(cells) == 3, block
     return cells
