@@ -263,7 +263,9 @@ def test_the_dask_page_coordinates_by_name_and_closes_its_cluster(
 ) -> None:
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     page = EXAMPLES / "distributed/plot_01_dask.py"
-    output = run_example_ok(page, start_method, tolerated=DASK_CONNECT_SOCKET)
+    output = run_example_ok(
+        page, start_method, tolerated=DASK_CONNECT_SOCKET, asyncio_debug=False
+    )
     # Never fork Dask's workers: the build process has threads (the scheduler's loop).
     expected_method = "spawn" if start_method == "fork" else start_method
     assert line_after("Dask's workers start with:", output) == expected_method
