@@ -61,7 +61,7 @@ if __name__ == "__main__":
     block = shared_memory.SharedMemory(create=True, size=8 * len(USERS))
     counters = block.buf.cast(COUNTER)
     user_locks = [context.Lock() for _ in USERS]
-    run_workers(context, block.name, user_locks)
+    run_workers(context=context, block_name=block.name, user_locks=user_locks)
     counts = dict(zip(USERS, counters.tolist(), strict=True))
     print("counts:", counts, "expected", WORKERS * QUERIES, "in all")
     assert sum(counts.values()) == WORKERS * QUERIES
@@ -192,7 +192,7 @@ def still_there(name):
 
 if __name__ == "__main__":
     block = shared_memory.SharedMemory(create=True, size=8)
-    for line in attach_from_another_program(block.name, "default"):
+    for line in attach_from_another_program(block.name, mode="default"):
         print("the other program's tracker:", line.replace(block._name, "<name>"))
     destroyed = not still_there(block.name)
     print("the block is gone, though its creator never unlinked it:", destroyed)
@@ -215,7 +215,7 @@ if __name__ == "__main__":
     fix = "track=False" if sys.version_info >= (3, 13) else "unregister"
     block = shared_memory.SharedMemory(create=True, size=8)
     try:
-        warnings = attach_from_another_program(block.name, fix)
+        warnings = attach_from_another_program(block.name, mode=fix)
         print(f"with {fix} (Python {sys.version_info.major}.{sys.version_info.minor}):")
         print("the other program's warnings:", warnings)
         survived = still_there(block.name)
@@ -243,13 +243,17 @@ if __name__ == "__main__":
         "A block another program used",
         [
             Finding(
-                "its tracker at exit",
-                "block destroyed" if destroyed else "block kept",
-                not destroyed,
+                label="its tracker at exit",
+                result="block destroyed" if destroyed else "block kept",
+                ok=not destroyed,
             ),
             Finding(
-                f"with {fix}", "block kept" if survived else "block destroyed", survived
+                label=f"with {fix}",
+                result="block kept" if survived else "block destroyed",
+                ok=survived,
             ),
-            Finding(f"warnings with {fix}", str(len(warnings)), not warnings),
+            Finding(
+                label=f"warnings with {fix}", result=str(len(warnings)), ok=not warnings
+            ),
         ],
     )

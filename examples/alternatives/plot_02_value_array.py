@@ -160,11 +160,15 @@ if __name__ == "__main__":
         "Value with its own lock",
         [
             Finding(
-                "through the initializer",
-                f"counted {query_times.value}",
-                query_times.value == 10,
+                label="through the initializer",
+                result=f"counted {query_times.value}",
+                ok=query_times.value == 10,
             ),
-            Finding("as a task argument", passed_as_argument, passed_as_argument == "ran"),
+            Finding(
+                label="as a task argument",
+                result=passed_as_argument,
+                ok=passed_as_argument == "ran",
+            ),
         ],
     )
     assert query_times.value == 10

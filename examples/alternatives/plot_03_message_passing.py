@@ -135,16 +135,16 @@ if __name__ == "__main__":
         "Counts without shared state",
         [
             Finding(
-                "one owner counts",
-                f"{sum(owned.values())} of {expected}",
-                sum(owned.values()) == expected,
-                sum(owned.values()) / expected,
+                label="one owner counts",
+                result=f"{sum(owned.values())} of {expected}",
+                ok=sum(owned.values()) == expected,
+                fraction=sum(owned.values()) / expected,
             ),
             Finding(
-                "merged at the end",
-                f"{merged.total()} of {expected}",
-                merged == collections.Counter(owned),
-                merged.total() / expected,
+                label="merged at the end",
+                result=f"{merged.total()} of {expected}",
+                ok=merged == collections.Counter(owned),
+                fraction=merged.total() / expected,
             ),
         ],
     )

@@ -174,16 +174,16 @@ if __name__ == "__main__":
         "Changes made in a worker",
         [
             Finding(
-                "kept",
-                f"{len(kept) - len(lost)} of {len(kept)} statements",
-                None,
-                (len(kept) - len(lost)) / len(kept),
+                label="kept",
+                result=f"{len(kept) - len(lost)} of {len(kept)} statements",
+                ok=None,
+                fraction=(len(kept) - len(lost)) / len(kept),
             ),
             Finding(
-                "lost",
-                f"{len(lost)} of {len(kept)} statements",
-                not lost,
-                len(lost) / len(kept),
+                label="lost",
+                result=f"{len(lost)} of {len(kept)} statements",
+                ok=not lost,
+                fraction=len(lost) / len(kept),
             ),
         ],
     )

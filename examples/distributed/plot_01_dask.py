@@ -103,7 +103,7 @@ def look_up(queries, user):
 
 
 if __name__ == "__main__":
-    alice = PlainUser(1, "alice")
+    alice = PlainUser(id=1, name="alice")
     same_message = look_up({alice: 0}, alice)
     print("dict and user in one call:", same_message)
     stored = client.submit(queries_for, [alice])  # stays on a worker
@@ -123,7 +123,9 @@ if __name__ == "__main__":
 # lives in one worker and is lost with it; Dask documents them as
 # experimental.)
 
-USERS = [User(n, name) for n, name in enumerate(["alice", "bob", "carol", "dave"], 1)]
+USERS = [
+    User(id=n, name=name) for n, name in enumerate(["alice", "bob", "carol", "dave"], 1)
+]
 TASKS_PER_USER = 10
 INCREMENTS = 50
 
@@ -145,7 +147,11 @@ if __name__ == "__main__":
         Variable(f"query-times-{user.id}").set(0)
     jobs = [
         client.submit(
-            count_queries, user.id, INCREMENTS, pure=False, workers=[workers[n % WORKERS]]
+            count_queries,
+            user_id=user.id,
+            increments=INCREMENTS,
+            pure=False,
+            workers=[workers[n % WORKERS]],
         )
         for n, user in enumerate(USERS * TASKS_PER_USER)
     ]
@@ -162,7 +168,14 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     Variable("query-times-0").set(0)
     racing = [
-        client.submit(count_queries, 0, INCREMENTS, False, pure=False, workers=[worker])
+        client.submit(
+            count_queries,
+            user_id=0,
+            increments=INCREMENTS,
+            locked=False,
+            pure=False,
+            workers=[worker],
+        )
         for worker in workers
     ]
     client.gather(racing)
@@ -184,7 +197,7 @@ def dask_lock_seconds(count):
         with lock:
             pass
 
-    return best_time(locked_access, count, 3)
+    return best_time(locked_access, count=count, repeats=3)
 
 
 def manager_lock_seconds(context, count):
@@ -195,7 +208,7 @@ def manager_lock_seconds(context, count):
             with user_locks[1]:
                 pass
 
-        return best_time(locked_access, count, 3)
+        return best_time(locked_access, count=count, repeats=3)
 
 
 if __name__ == "__main__":
@@ -207,8 +220,8 @@ if __name__ == "__main__":
             pass
 
     costs = {
-        "Manager dict of locks": manager_lock_seconds(context, 200),
-        "KeyedLocks": best_time(keyed_access, 20_000, 3),
+        "Manager dict of locks": manager_lock_seconds(context, count=200),
+        "KeyedLocks": best_time(keyed_access, count=20_000, repeats=3),
         "Dask Lock(name)": client.submit(dask_lock_seconds, 100, pure=False).result(),
     }
     rows = [
@@ -248,18 +261,22 @@ if __name__ == "__main__":
     draw_outcome(
         "Coordinating on Dask",
         [
-            Finding("lock looked up by the User", trap, trap != "KeyError"),
             Finding(
-                "Lock(f'user-{id}') per user",
-                f"{sum(counts.values())} of {expected * len(counts)} counted",
-                all(count == expected for count in counts.values()),
-                sum(counts.values()) / (expected * len(counts)),
+                label="lock looked up by the User",
+                result=trap,
+                ok=trap != "KeyError",
             ),
             Finding(
-                "without the lock",
-                f"{unlocked} of {total} counted",
-                unlocked == total,
-                unlocked / total,
+                label="Lock(f'user-{id}') per user",
+                result=f"{sum(counts.values())} of {expected * len(counts)} counted",
+                ok=all(count == expected for count in counts.values()),
+                fraction=sum(counts.values()) / (expected * len(counts)),
+            ),
+            Finding(
+                label="without the lock",
+                result=f"{unlocked} of {total} counted",
+                ok=unlocked == total,
+                fraction=unlocked / total,
             ),
         ],
     )

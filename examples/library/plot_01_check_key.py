@@ -35,7 +35,7 @@ class User:
 if __name__ == "__main__":
     context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
     print("start method:", context.get_start_method())
-    report = check_key(User(1, "alice"))
+    report = check_key(User(id=1, name="alice"))
     print(report)
     assert [f.problem for f in report.errors] == ["identity-equality"]
 
@@ -63,7 +63,7 @@ class FrozenUser:
 
 
 if __name__ == "__main__":
-    report = check_key(FrozenUser(1, "alice"))
+    report = check_key(FrozenUser(id=1, name="alice"))
     print(report)
     assert report.ok and [f.problem for f in report.notes] == [
         "hash-varies-between-processes"
@@ -89,7 +89,7 @@ class ValueUser:
 
 
 if __name__ == "__main__":
-    report = check_key(ValueUser(1, "alice"))
+    report = check_key(ValueUser(id=1, name="alice"))
     print(report)
     assert report.ok and [f.problem for f in report.warnings] == ["mutable-hash"]
 
@@ -149,7 +149,7 @@ if __name__ == "__main__":
 
 
 def test_user_is_a_shareable_key():
-    assert_shareable_key(User(1, "alice"))
+    assert_shareable_key(User(id=1, name="alice"))
 
 
 if __name__ == "__main__":
@@ -158,7 +158,7 @@ if __name__ == "__main__":
     except UnshareableKeyError as error:
         print("the test fails with UnshareableKeyError:")
         print(error.report.errors[0].summary)
-    assert_shareable_key(FrozenUser(1, "alice"), strict=True)
+    assert_shareable_key(FrozenUser(id=1, name="alice"), strict=True)
     print("FrozenUser passes assert_shareable_key(..., strict=True)")
 
 # %%
@@ -181,7 +181,7 @@ class User:
 
 
 def sample_user():
-    return User(1, "alice")
+    return User(id=1, name="alice")
 """
 
 if __name__ == "__main__":
@@ -200,9 +200,13 @@ if __name__ == "__main__":
     draw_outcome(
         "python -m mpguide check",
         [
-            Finding("accounts:sample_user", tally, works),
-            Finding("as a Manager dict key", "works" if works else "does not work", works),
-            Finding("exit status", str(done.returncode), works),
+            Finding(label="accounts:sample_user", result=tally, ok=works),
+            Finding(
+                label="as a Manager dict key",
+                result="works" if works else "does not work",
+                ok=works,
+            ),
+            Finding(label="exit status", result=str(done.returncode), ok=works),
         ],
     )
     assert done.returncode == 1, done.stderr

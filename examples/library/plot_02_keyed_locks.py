@@ -80,7 +80,13 @@ def run(locks, context):
     ]
     for process in workers:
         process.start()
-    count_queries(locks, query_times, lock_indexes, WORKERS, ready)
+    count_queries(
+        locks=locks,
+        query_times=query_times,
+        lock_indexes=lock_indexes,
+        worker=WORKERS,
+        ready=ready,
+    )
     for process in workers:
         process.join(timeout=60)
         assert process.exitcode == 0, f"a worker failed: exit code {process.exitcode}"
@@ -107,7 +113,7 @@ def report(counts, indexes):
 if __name__ == "__main__":
     context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
     print("start method:", context.get_start_method())
-    salted_counts, indexes = run(SaltedStripes(LOCK_COUNT, context), context)
+    salted_counts, indexes = run(SaltedStripes(LOCK_COUNT, context=context), context)
     salted_lost = report(salted_counts, indexes)
 
 # %%

@@ -181,11 +181,11 @@ if __name__ == "__main__":
         "A registered class in a worker",
         [
             Finding(
-                "shared.record('alice')",
-                via_store.split(":")[0],
-                not via_store.startswith(("AttributeError", "RemoteError")),
+                label="shared.record('alice')",
+                result=via_store.split(":")[0],
+                ok=not via_store.startswith(("AttributeError", "RemoteError")),
             ),
-            Finding("a proxy to the record itself", direct, True),
+            Finding(label="a proxy to the record itself", result=direct, ok=True),
         ],
     )
     del shared, record

@@ -145,7 +145,14 @@ if __name__ == "__main__":
 # That can only succeed if the server runs both calls at the same time.
 
 if __name__ == "__main__":
-    meeting = run_clients(context, server.address, authkey, "meeting", 2, 1)
+    meeting = run_clients(
+        context=context,
+        address=server.address,
+        authkey=authkey,
+        name="meeting",
+        clients=2,
+        increments=1,
+    )
     print("two increments, value:", meeting)
 
 # %%
@@ -155,7 +162,14 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     expected = CLIENTS * INCREMENTS
-    plain = run_clients(context, server.address, authkey, "plain", CLIENTS, INCREMENTS)
+    plain = run_clients(
+        context=context,
+        address=server.address,
+        authkey=authkey,
+        name="plain",
+        clients=CLIENTS,
+        increments=INCREMENTS,
+    )
     print(f"expected {expected}, counted {plain}: lost {expected - plain} in this run")
 
 # %%
@@ -177,7 +191,14 @@ if __name__ == "__main__":
 # threads are threads of one process) around the read and the write.
 
 if __name__ == "__main__":
-    locked = run_clients(context, server.address, authkey, "locked", CLIENTS, INCREMENTS)
+    locked = run_clients(
+        context=context,
+        address=server.address,
+        authkey=authkey,
+        name="locked",
+        clients=CLIENTS,
+        increments=INCREMENTS,
+    )
     print(f"with a lock in the counter: expected {expected}, counted {locked}")
     server.shutdown()
     from mpguide.sphinxext.figures import Finding, draw_outcome
@@ -185,18 +206,22 @@ if __name__ == "__main__":
     draw_outcome(
         f"{CLIENTS} clients, {expected} increments",
         [
-            Finding("two increments that meet", f"value {meeting}", meeting == 2),
             Finding(
-                "counter without a lock",
-                f"kept {plain} of {expected}",
-                plain == expected,
-                plain / expected,
+                label="two increments that meet",
+                result=f"value {meeting}",
+                ok=meeting == 2,
             ),
             Finding(
-                "a lock in the counter",
-                f"kept {locked} of {expected}",
-                locked == expected,
-                locked / expected,
+                label="counter without a lock",
+                result=f"kept {plain} of {expected}",
+                ok=plain == expected,
+                fraction=plain / expected,
+            ),
+            Finding(
+                label="a lock in the counter",
+                result=f"kept {locked} of {expected}",
+                ok=locked == expected,
+                fraction=locked / expected,
             ),
         ],
     )

@@ -149,17 +149,21 @@ if __name__ == "__main__":
     draw_outcome(
         "A worker dies mid-task",
         [
-            Finding("Pool: result ready", "yes" if pool_ready else "no", pool_ready),
             Finding(
-                "Executor: the lost item",
-                outcomes[DOOMED],
-                outcomes[DOOMED] == "BrokenProcessPool",
+                label="Pool: result ready",
+                result="yes" if pool_ready else "no",
+                ok=pool_ready,
             ),
             Finding(
-                "resubmitted to new pools",
-                f"{len(recovered)} of {len(ITEMS)} results",
-                len(recovered) == len(ITEMS),
-                len(recovered) / len(ITEMS),
+                label="Executor: the lost item",
+                result=outcomes[DOOMED],
+                ok=outcomes[DOOMED] == "BrokenProcessPool",
+            ),
+            Finding(
+                label="resubmitted to new pools",
+                result=f"{len(recovered)} of {len(ITEMS)} results",
+                ok=len(recovered) == len(ITEMS),
+                fraction=len(recovered) / len(ITEMS),
             ),
         ],
     )

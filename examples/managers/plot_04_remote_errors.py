@@ -164,16 +164,20 @@ if __name__ == "__main__":
     draw_outcome(
         "A proxied call fails",
         [
-            Finding("the error raised here", type(remote).__name__, None),
             Finding(
-                "server frames in its notes",
-                "yes" if "KeyError" in server_frames else "no",
-                "KeyError" in server_frames,
+                label="the error raised here",
+                result=type(remote).__name__,
+                ok=None,
             ),
             Finding(
-                "server frames in the log",
-                "yes" if "serve_client" in logged else "no",
-                "serve_client" in logged,
+                label="server frames in its notes",
+                result="yes" if "KeyError" in server_frames else "no",
+                ok="KeyError" in server_frames,
+            ),
+            Finding(
+                label="server frames in the log",
+                result="yes" if "serve_client" in logged else "no",
+                ok="serve_client" in logged,
             ),
         ],
     )

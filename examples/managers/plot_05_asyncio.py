@@ -66,7 +66,7 @@ async def call_on_the_loop(gate):
     await asyncio.sleep(3 * TICK)
     stop.set()
     await beating
-    return opened, *summary(ticks, started, ended)
+    return opened, *summary(ticks=ticks, started=started, ended=ended)
 
 
 if __name__ == "__main__":
@@ -129,7 +129,7 @@ async def call_in_a_thread(gate):
         await asyncio.sleep(3 * TICK)
         stop.set()
         await beating
-    return opened, *summary(ticks, started, ended)
+    return opened, *summary(ticks=ticks, started=started, ended=ended)
 
 
 if __name__ == "__main__":
@@ -155,12 +155,14 @@ if __name__ == "__main__":
         "Heartbeats during a blocking call",
         [
             Finding(
-                "called on the event loop", f"{during} ticks, {gap:.1f} s gap", during > 0
+                label="called on the event loop",
+                result=f"{during} ticks, {gap:.1f} s gap",
+                ok=during > 0,
             ),
             Finding(
-                "called in a thread",
-                f"{during_in_thread} ticks, {gap_in_thread:.1f} s gap",
-                during_in_thread > 0,
+                label="called in a thread",
+                result=f"{during_in_thread} ticks, {gap_in_thread:.1f} s gap",
+                ok=during_in_thread > 0,
             ),
         ],
     )

@@ -38,7 +38,10 @@ if __name__ == "__main__":
     print('after stats["alice"]["count"] += 1:', stats["alice"])
 
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        jobs = [pool.submit(record_query, queries, "alice", f"q{n}") for n in range(1, 5)]
+        jobs = [
+            pool.submit(record_query, queries=queries, user="alice", query=f"q{n}")
+            for n in range(1, 5)
+        ]
         for job in jobs:
             job.result()
     lost_kept = len(queries["alice"])
@@ -78,7 +81,13 @@ if __name__ == "__main__":
     lock = manager.Lock()
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         jobs = [
-            pool.submit(record_query_reassign, queries, lock, "alice", f"q{n}")
+            pool.submit(
+                record_query_reassign,
+                queries=queries,
+                lock=lock,
+                user="alice",
+                query=f"q{n}",
+            )
             for n in range(1, 5)
         ]
         for job in jobs:
@@ -102,7 +111,10 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     queries = manager.dict({"alice": manager.list()})
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        jobs = [pool.submit(record_query, queries, "alice", f"q{n}") for n in range(1, 5)]
+        jobs = [
+            pool.submit(record_query, queries=queries, user="alice", query=f"q{n}")
+            for n in range(1, 5)
+        ]
         for job in jobs:
             job.result()
     print("type of queries['alice']:", type(queries["alice"]).__name__)
@@ -128,22 +140,22 @@ if __name__ == "__main__":
         "Appending inside a managed dict",
         [
             Finding(
-                "d[key].append(...)",
-                f"kept {lost_kept} of {len(expected)}",
-                lost_kept == len(expected),
-                lost_kept / len(expected),
+                label="d[key].append(...)",
+                result=f"kept {lost_kept} of {len(expected)}",
+                ok=lost_kept == len(expected),
+                fraction=lost_kept / len(expected),
             ),
             Finding(
-                "append, then write the list back",
-                f"kept {len(reassigned)} of {len(expected)}",
-                reassigned == expected,
-                len(reassigned) / len(expected),
+                label="append, then write the list back",
+                result=f"kept {len(reassigned)} of {len(expected)}",
+                ok=reassigned == expected,
+                fraction=len(reassigned) / len(expected),
             ),
             Finding(
-                "a nested manager.list()",
-                f"kept {len(nested)} of {len(expected)}",
-                nested == expected,
-                len(nested) / len(expected),
+                label="a nested manager.list()",
+                result=f"kept {len(nested)} of {len(expected)}",
+                ok=nested == expected,
+                fraction=len(nested) / len(expected),
             ),
         ],
     )

@@ -66,10 +66,13 @@ def until_lost(run_round, expected, rounds=5):
     return count, rounds
 
 
-def run_workers(target, *args):
-    """Run ``target(*args, ready)`` in WORKERS processes that start together."""
+def run_workers(target, **kwargs):
+    """Run ``target(**kwargs, ready=...)`` in WORKERS processes that start together."""
     ready = context.Barrier(WORKERS)
-    workers = [context.Process(target=target, args=(*args, ready)) for _ in range(WORKERS)]
+    workers = [
+        context.Process(target=target, kwargs={**kwargs, "ready": ready})
+        for _ in range(WORKERS)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -82,7 +85,7 @@ if __name__ == "__main__":
 
     def count_without_lock():
         query_times = manager.Value("i", 0)
-        run_workers(count_queries, query_times, None)
+        run_workers(count_queries, query_times=query_times, lock=None)
         return query_times.value
 
     counted, attempt = until_lost(count_without_lock, expected)
@@ -142,14 +145,14 @@ def add_ones(tally, ready):
 
 if __name__ == "__main__":
     appended = manager.list()
-    run_workers(append_ones, appended)
+    run_workers(append_ones, shared_list=appended)
     kept = len(appended)
     print(f"list.append, one message per item: {kept} of {expected} kept")
     with TallyManager(ctx=context) as tally_manager:
 
         def add_without_lock():
             tally = tally_manager.Tally()
-            run_workers(add_ones, tally)
+            run_workers(add_ones, tally=tally)
             return tally.get()
 
         added, attempt = until_lost(add_without_lock, expected)
@@ -164,7 +167,7 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     query_times = manager.Value("i", 0)
-    run_workers(count_queries, query_times, manager.Lock())
+    run_workers(count_queries, query_times=query_times, lock=manager.Lock())
     locked = query_times.value
     print(f"expected {expected}, counted {locked} with a lock")
     manager.shutdown()
@@ -183,28 +186,28 @@ if __name__ == "__main__":
         f"{WORKERS} workers, {expected} increments",
         [
             Finding(
-                "query_times.value += 1",
-                f"kept {counted} of {expected}",
-                counted == expected,
-                counted / expected,
+                label="query_times.value += 1",
+                result=f"kept {counted} of {expected}",
+                ok=counted == expected,
+                fraction=counted / expected,
             ),
             Finding(
-                "Tally.add_one()",
-                f"kept {added} of {expected}",
-                added == expected,
-                added / expected,
+                label="Tally.add_one()",
+                result=f"kept {added} of {expected}",
+                ok=added == expected,
+                fraction=added / expected,
             ),
             Finding(
-                "list.append",
-                f"kept {kept} of {expected}",
-                kept == expected,
-                kept / expected,
+                label="list.append",
+                result=f"kept {kept} of {expected}",
+                ok=kept == expected,
+                fraction=kept / expected,
             ),
             Finding(
-                "+= under a manager.Lock()",
-                f"kept {locked} of {expected}",
-                locked == expected,
-                locked / expected,
+                label="+= under a manager.Lock()",
+                result=f"kept {locked} of {expected}",
+                ok=locked == expected,
+                fraction=locked / expected,
             ),
         ],
     )

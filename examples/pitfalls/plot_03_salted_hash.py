@@ -79,7 +79,9 @@ def fill_and_look_up(manager, pool, pick):
         shards[shard][name] = {"name": name}
     found = 0
     for name in USERS:
-        worker_shard, present = pool.submit(look_up, shards, pick, name).result()
+        worker_shard, present = pool.submit(
+            look_up, shards=shards, pick=pick, name=name
+        ).result()
         found += present
         print(f"{name}: parent put it in shard {parent_picks[name]},", end=" ")
         print(
@@ -94,7 +96,7 @@ if __name__ == "__main__":
     print("start method:", method)
     manager = context.Manager()
     pool = ProcessPoolExecutor(max_workers=2, mp_context=context)
-    salted_found = fill_and_look_up(manager, pool, salted_shard)
+    salted_found = fill_and_look_up(manager=manager, pool=pool, pick=salted_shard)
     print(f"found {salted_found} of {len(USERS)} users")
 
 # %%
@@ -149,7 +151,7 @@ if __name__ == "__main__":
 # in every process, run and platform.
 
 if __name__ == "__main__":
-    fixed_found = fill_and_look_up(manager, pool, fixed_shard)
+    fixed_found = fill_and_look_up(manager=manager, pool=pool, pick=fixed_shard)
     print(f"found {fixed_found} of {len(USERS)} users")
     pool.shutdown()
     manager.shutdown()
@@ -176,16 +178,16 @@ if __name__ == "__main__":
         f"Shard lookups, start method {method}",
         [
             Finding(
-                "hash(name) % n",
-                f"found {salted_found} of {users}",
-                salted_found == users,
-                salted_found / users,
+                label="hash(name) % n",
+                result=f"found {salted_found} of {users}",
+                ok=salted_found == users,
+                fraction=salted_found / users,
             ),
             Finding(
-                "stable_hash(name) % n",
-                f"found {fixed_found} of {users}",
-                fixed_found == users,
-                fixed_found / users,
+                label="stable_hash(name) % n",
+                result=f"found {fixed_found} of {users}",
+                ok=fixed_found == users,
+                fraction=fixed_found / users,
             ),
         ],
     )

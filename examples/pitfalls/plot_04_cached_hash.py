@@ -60,7 +60,10 @@ def queries_of(queries, user_class, name):
 def look_up_everyone(manager, pool, user_class):
     names = ["alice", "bob", "carol"]
     queries = manager.dict({user_class(name): 0 for name in names})
-    answers = [pool.submit(queries_of, queries, user_class, n).result() for n in names]
+    answers = [
+        pool.submit(queries_of, queries=queries, user_class=user_class, name=n).result()
+        for n in names
+    ]
     print(f"{user_class.__name__}: workers got {answers}")
     return answers.count("KeyError")
 
@@ -71,7 +74,9 @@ if __name__ == "__main__":
     print("start method:", method)
     manager = context.Manager()
     pool = ProcessPoolExecutor(max_workers=2, mp_context=context)
-    cached_failures = look_up_everyone(manager, pool, CachedHashUser)
+    cached_failures = look_up_everyone(
+        manager=manager, pool=pool, user_class=CachedHashUser
+    )
 
 # %%
 # Why
@@ -135,7 +140,7 @@ if __name__ == "__main__":
 # bites (see :ref:`sphx_glr_gallery_library_plot_01_check_key.py`).
 
 if __name__ == "__main__":
-    fixed_failures = look_up_everyone(manager, pool, User)
+    fixed_failures = look_up_everyone(manager=manager, pool=pool, user_class=User)
     pool.shutdown()
     manager.shutdown()
 
@@ -160,16 +165,16 @@ if __name__ == "__main__":
         f"Lookups in a {method} worker",
         [
             Finding(
-                "hash cached on the instance",
-                f"found {lookups - cached_failures} of {lookups}",
-                cached_failures == 0,
-                (lookups - cached_failures) / lookups,
+                label="hash cached on the instance",
+                result=f"found {lookups - cached_failures} of {lookups}",
+                ok=cached_failures == 0,
+                fraction=(lookups - cached_failures) / lookups,
             ),
             Finding(
-                "hash computed on each call",
-                f"found {lookups - fixed_failures} of {lookups}",
-                fixed_failures == 0,
-                (lookups - fixed_failures) / lookups,
+                label="hash computed on each call",
+                result=f"found {lookups - fixed_failures} of {lookups}",
+                ok=fixed_failures == 0,
+                fraction=(lookups - fixed_failures) / lookups,
             ),
         ],
     )

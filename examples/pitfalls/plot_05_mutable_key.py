@@ -112,13 +112,19 @@ if __name__ == "__main__":
     draw_outcome(
         "A key renamed after it went in",
         [
-            Finding("dict: found as the new name?", yes_no[local_found[0]], local_found[0]),
             Finding(
-                "manager.dict: found as the new name?",
-                yes_no[shared_found[0]],
-                shared_found[0],
+                label="dict: found as the new name?",
+                result=yes_no[local_found[0]],
+                ok=local_found[0],
             ),
-            Finding("frozen key: rename refused?", yes_no[refused], refused),
+            Finding(
+                label="manager.dict: found as the new name?",
+                result=yes_no[shared_found[0]],
+                ok=shared_found[0],
+            ),
+            Finding(
+                label="frozen key: rename refused?", result=yes_no[refused], ok=refused
+            ),
         ],
     )
     assert reproduced and fixed

@@ -80,7 +80,7 @@ if __name__ == "__main__":
     print("start method:", method)
     project_directory = tempfile.TemporaryDirectory()
     project = project_directory.name
-    status, last_line = run_program(USER_CLASS, method, project)
+    status, last_line = run_program(define_user=USER_CLASS, method=method, cwd=project)
     print("class in __main__ (python -c), exit status", status, "->", last_line)
 
 # %%
@@ -124,7 +124,11 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     local_class = "def make_user_class():" + textwrap.indent(USER_CLASS, "    ")
     local_class += "    return User\nUser = make_user_class()"
-    status, local_line = run_program(local_class, method, project)
+    status, local_line = run_program(
+        define_user=local_class,
+        method=method,
+        cwd=project,
+    )
     print("class inside a function, exit status", status, "->", local_line)
 
 # %%
@@ -179,7 +183,7 @@ if __name__ == "__main__":
     for initializer in ("None", "setup"):
         initialized = f"INITIALIZER = {initializer}"
         status, pool_lines[initializer] = run_program(
-            initialized, method, project, program=POOL_PROGRAM
+            define_user=initialized, method=method, cwd=project, program=POOL_PROGRAM
         )
         print(f"Pool(2, initializer={initializer}), 4 tasks ->", pool_lines[initializer])
 
@@ -191,7 +195,9 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     Path(project, "accounts.py").write_text(USER_CLASS)
-    status, fixed_line = run_program("from accounts import User", method, project)
+    status, fixed_line = run_program(
+        define_user="from accounts import User", method=method, cwd=project
+    )
     print("class in a module, exit status", status, "->", fixed_line)
     project_directory.cleanup()
 
@@ -212,8 +218,12 @@ if __name__ == "__main__":
     draw_outcome(
         f"A class in __main__ under {method}",
         [
-            Finding("class defined in the program", last_line, not reproduced),
-            Finding("class imported from a module", fixed_line, fixed),
+            Finding(
+                label="class defined in the program",
+                result=last_line,
+                ok=not reproduced,
+            ),
+            Finding(label="class imported from a module", result=fixed_line, ok=fixed),
         ],
     )
     assert fixed and refused_locally, local_line

@@ -143,10 +143,22 @@ if __name__ == "__main__":
     draw_outcome(
         "Comparing proxies",
         [
-            Finding("manager.list([1]) == [1]", str(list_equal), list_equal),
-            Finding("queries['alice'] is queries['alice']", str(same_object), same_object),
-            Finding("shared[:] == [1], copies", str(copy_equal), copy_equal),
-            Finding("queries.copy() == {...}", str(dict_equal), dict_equal),
+            Finding(
+                label="manager.list([1]) == [1]", result=str(list_equal), ok=list_equal
+            ),
+            Finding(
+                label="queries['alice'] is queries['alice']",
+                result=str(same_object),
+                ok=same_object,
+            ),
+            Finding(
+                label="shared[:] == [1], copies", result=str(copy_equal), ok=copy_equal
+            ),
+            Finding(
+                label="queries.copy() == {...}",
+                result=str(dict_equal),
+                ok=dict_equal,
+            ),
         ],
     )
     assert reproduced and fixed

@@ -95,7 +95,7 @@ if __name__ == "__main__":
     manager = context.Manager()
     user_locks = manager.dict({1: manager.Lock(), 2: manager.Lock()})
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        results = pool.submit(measure, user_locks, 1).result()
+        results = pool.submit(measure, user_locks=user_locks, user_id=1).result()
     manager.shutdown()
     for name, (connections, seconds) in results.items():
         print(f"{name}: {connections} connections for {USES} uses,", end=" ")
@@ -151,19 +151,22 @@ if __name__ == "__main__":
         f"Connections for {USES} uses of a lock",
         [
             Finding(
-                "fetch the lock every time",
-                f"{every_time} connections",
-                every_time == least,
-                least / every_time,
+                label="fetch the lock every time",
+                result=f"{every_time} connections",
+                ok=every_time == least,
+                fraction=least / every_time,
             ),
             Finding(
-                "fetch once", f"{kept[0]} connections", kept[0] == least, least / kept[0]
+                label="fetch once",
+                result=f"{kept[0]} connections",
+                ok=kept[0] == least,
+                fraction=least / kept[0],
             ),
             Finding(
-                "get-or-fetch cache",
-                f"{kept[1]} connections",
-                kept[1] == least,
-                least / kept[1],
+                label="get-or-fetch cache",
+                result=f"{kept[1]} connections",
+                ok=kept[1] == least,
+                fraction=least / kept[1],
             ),
         ],
     )

@@ -120,9 +120,21 @@ if __name__ == "__main__":
     draw_outcome(
         "Workers after the Manager stopped",
         [
-            Finding("had connected", seen[True].split(":")[0], not reproduced),
-            Finding("had not connected", seen[False].split(":")[0], not reproduced),
-            Finding("shutdown after join()", f"recorded {len(final)} queries", fixed),
+            Finding(
+                label="had connected",
+                result=seen[True].split(":")[0],
+                ok=not reproduced,
+            ),
+            Finding(
+                label="had not connected",
+                result=seen[False].split(":")[0],
+                ok=not reproduced,
+            ),
+            Finding(
+                label="shutdown after join()",
+                result=f"recorded {len(final)} queries",
+                ok=fixed,
+            ),
         ],
     )
     assert reproduced and fixed

@@ -125,12 +125,20 @@ if __name__ == "__main__":
         "Two KeyErrors told apart",
         [
             Finding(
-                "referent released", describe(released_error).split(":")[0], not reproduced
+                label="referent released",
+                result=describe(released_error).split(":")[0],
+                ok=not reproduced,
             ),
             Finding(
-                "key not in the dict", describe(lookup_error).split(":")[0], told_apart
+                label="key not in the dict",
+                result=describe(lookup_error).split(":")[0],
+                ok=told_apart,
             ),
-            Finding("a live proxy kept", f"kept {kept}", kept == ["q1"]),
+            Finding(
+                label="a live proxy kept",
+                result=f"kept {kept}",
+                ok=kept == ["q1"],
+            ),
         ],
     )
     assert reproduced and told_apart and kept == ["q1"]

@@ -164,11 +164,13 @@ if __name__ == "__main__":
         [
             *(
                 Finding(
-                    f"after wave {wave}", f"{count} locks kept", count == before[stored]
+                    label=f"after wave {wave}",
+                    result=f"{count} locks kept",
+                    ok=count == before[stored],
                 )
                 for wave, count in enumerate(pinned, start=1)
             ),
-            Finding("with the fix", f"{after[stored]} kept", fixed),
+            Finding(label="with the fix", result=f"{after[stored]} kept", ok=fixed),
         ],
     )
     assert reproduced and fixed, (leaked_waves, before, after)

@@ -140,8 +140,12 @@ if __name__ == "__main__":
     draw_outcome(
         f"A proxy in a {context.get_start_method()} child",
         [
-            Finding("parent dropped its proxy", dropped.split(":")[0], not reproduced),
-            Finding("parent kept its proxy", kept, fixed),
+            Finding(
+                label="parent dropped its proxy",
+                result=dropped.split(":")[0],
+                ok=not reproduced,
+            ),
+            Finding(label="parent kept its proxy", result=kept, ok=fixed),
         ],
     )
     assert reproduced == expected_failure and fixed, (dropped, kept)

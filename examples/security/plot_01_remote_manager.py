@@ -76,7 +76,7 @@ if __name__ == "__main__":
 # ---------------------
 
 if __name__ == "__main__":
-    with_key = run_client(context, server.address, authkey)
+    with_key = run_client(context=context, address=server.address, authkey=authkey)
     print("client with the key:", with_key)
 
 # %%
@@ -87,7 +87,9 @@ if __name__ == "__main__":
 # :exc:`multiprocessing.AuthenticationError`, before any pickle is read.
 
 if __name__ == "__main__":
-    wrong_key = run_client(context, server.address, secrets.token_bytes(32))
+    wrong_key = run_client(
+        context=context, address=server.address, authkey=secrets.token_bytes(32)
+    )
     print("client with a wrong key:", wrong_key)
 
 # %%
@@ -151,10 +153,22 @@ if __name__ == "__main__":
     draw_outcome(
         "A Manager served on the network",
         [
-            Finding("bound to", host, host == "127.0.0.1"),
-            Finding("client with the key", with_key[0], with_key[0] == "connected"),
-            Finding("client with a wrong key", wrong_key[0], wrong_key[0] == "refused"),
-            Finding("a pickle ran in the server", "yes" if created else "no", not created),
+            Finding(label="bound to", result=host, ok=host == "127.0.0.1"),
+            Finding(
+                label="client with the key",
+                result=with_key[0],
+                ok=with_key[0] == "connected",
+            ),
+            Finding(
+                label="client with a wrong key",
+                result=wrong_key[0],
+                ok=wrong_key[0] == "refused",
+            ),
+            Finding(
+                label="a pickle ran in the server",
+                result="yes" if created else "no",
+                ok=not created,
+            ),
         ],
     )
     assert host == "127.0.0.1"

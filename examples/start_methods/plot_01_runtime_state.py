@@ -132,14 +132,16 @@ if __name__ == "__main__":
         [
             *(
                 Finding(
-                    f"a {name} worker sees",
-                    f"mode={got['mode']}",
-                    got["mode"] == "production",
+                    label=f"a {name} worker sees",
+                    result=f"mode={got['mode']}",
+                    ok=got["mode"] == "production",
                 )
                 for name, got in seen.items()
             ),
             Finding(
-                f"{method} worker, initializer", f"mode={fixed['mode']}", settings_arrive
+                label=f"{method} worker, initializer",
+                result=f"mode={fixed['mode']}",
+                ok=settings_arrive,
             ),
         ],
     )

@@ -90,8 +90,12 @@ if __name__ == "__main__":
     }
     outcomes = {}
     for name, (target, args) in cases.items():
-        under_fork = start_and_join(multiprocessing.get_context("fork"), target, args)
-        under_spawn = start_and_join(multiprocessing.get_context("spawn"), target, args)
+        under_fork = start_and_join(
+            context=multiprocessing.get_context("fork"), target=target, args=args
+        )
+        under_spawn = start_and_join(
+            context=multiprocessing.get_context("spawn"), target=target, args=args
+        )
         outcomes[name] = (under_fork, under_spawn)
         print(f"{name}:\n    fork: {under_fork}\n    spawn: {under_spawn}")
     open_file.close()
@@ -152,7 +156,10 @@ if __name__ == "__main__":
         "a lock from the context": (use, (context.Lock(),)),
         "the generator's items": (use, (list(n for n in range(3)),)),
     }
-    fixed = {name: start_and_join(context, *case) for name, case in fixes.items()}
+    fixed = {
+        name: start_and_join(context=context, target=target, args=args)
+        for name, (target, args) in fixes.items()
+    }
     for name, outcome in fixed.items():
         print(f"{name} under {method}: {outcome}")
     workspace.cleanup()
@@ -185,18 +192,18 @@ if __name__ == "__main__":
         [
             *(
                 Finding(
-                    f"ran under {start}",
-                    f"{count} of {len(outcomes)} targets",
-                    count == len(outcomes),
-                    count / len(outcomes),
+                    label=f"ran under {start}",
+                    result=f"{count} of {len(outcomes)} targets",
+                    ok=count == len(outcomes),
+                    fraction=count / len(outcomes),
                 )
                 for start, count in ran_under.items()
             ),
             Finding(
-                f"replacements under {method}",
-                f"{ran} of {len(fixes)} ran",
-                works,
-                ran / len(fixes),
+                label=f"replacements under {method}",
+                result=f"{ran} of {len(fixes)} ran",
+                ok=works,
+                fraction=ran / len(fixes),
             ),
         ],
     )

@@ -135,12 +135,20 @@ if __name__ == "__main__":
         "Fork while a thread holds a lock",
         [
             Finding(
-                "fork child takes the lock",
-                "stuck" if fork_exit == 3 else f"exit {fork_exit}",
-                fork_exit == 0,
+                label="fork child takes the lock",
+                result="stuck" if fork_exit == 3 else f"exit {fork_exit}",
+                ok=fork_exit == 0,
             ),
-            Finding("DeprecationWarning", "yes" if warned else "no", None),
-            Finding(f"{fix_method} child takes the lock", f"exit {fixed_exit}", works),
+            Finding(
+                label="DeprecationWarning",
+                result="yes" if warned else "no",
+                ok=None,
+            ),
+            Finding(
+                label=f"{fix_method} child takes the lock",
+                result=f"exit {fixed_exit}",
+                ok=works,
+            ),
         ],
     )
     assert fork_exit == 3 and warned == expected_warning and works

@@ -210,18 +210,24 @@ if __name__ == "__main__":
         "Choosing the start method",
         [
             Finding(
-                "set_start_method, twice",
-                "RuntimeError" if reproduced else "accepted",
-                not reproduced,
+                label="set_start_method, twice",
+                result="RuntimeError" if reproduced else "accepted",
+                ok=not reproduced,
             ),
             Finding(
-                "force=True",
-                "replaced fork" if forced_away else "no effect",
-                not forced_away,
+                label="force=True",
+                result="replaced fork" if forced_away else "no effect",
+                ok=not forced_away,
             ),
-            Finding("a context's Pool worker", pool_worker, pool_worker == expected_class),
             Finding(
-                "a context's Manager", "works" if manager_works else "fails", manager_works
+                label="a context's Pool worker",
+                result=pool_worker,
+                ok=pool_worker == expected_class,
+            ),
+            Finding(
+                label="a context's Manager",
+                result="works" if manager_works else "fails",
+                ok=manager_works,
             ),
         ],
     )

@@ -87,8 +87,11 @@ if __name__ == "__main__":
     )
     project_directory = tempfile.TemporaryDirectory()
     project = project_directory.name
-    write_package(project, "app", {"__main__.py": MAIN_WITH_WORKER})
-    broken = {each: run_module(project, "app", each) for each in ("fork", fresh)}
+    write_package(project=project, name="app", files={"__main__.py": MAIN_WITH_WORKER})
+    broken = {
+        each: run_module(project=project, module="app", method=each)
+        for each in ("fork", fresh)
+    }
     for each, outcome in broken.items():
         print(f"python -m app {each}: {outcome}")
 
@@ -112,10 +115,13 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     write_package(
-        project, "fixed_app", {"__main__.py": MAIN_IMPORTING_WORKER, "tasks.py": TASKS}
+        project=project,
+        name="fixed_app",
+        files={"__main__.py": MAIN_IMPORTING_WORKER, "tasks.py": TASKS},
     )
     fixed = {
-        each: run_module(project, "fixed_app", each) for each in sorted({method, fresh})
+        each: run_module(project=project, module="fixed_app", method=each)
+        for each in sorted({method, fresh})
     }
     for each, outcome in fixed.items():
         print(f"python -m fixed_app {each}: {outcome}")
@@ -148,17 +154,17 @@ if __name__ == "__main__":
         [
             *(
                 Finding(
-                    f"worker in __main__.py, {start}",
-                    "ran" if outcome == ran else "failed",
-                    outcome == ran,
+                    label=f"worker in __main__.py, {start}",
+                    result="ran" if outcome == ran else "failed",
+                    ok=outcome == ran,
                 )
                 for start, outcome in broken.items()
             ),
             *(
                 Finding(
-                    f"worker in a module, {start}",
-                    "ran" if outcome == ran else "failed",
-                    outcome == ran,
+                    label=f"worker in a module, {start}",
+                    result="ran" if outcome == ran else "failed",
+                    ok=outcome == ran,
                 )
                 for start, outcome in fixed.items()
             ),

@@ -97,10 +97,10 @@ if __name__ == "__main__":
         "Starting one process",
         [
             Finding(
-                each,
-                f"{seconds * 1000:.1f} ms, {seconds / one['fork']:.1f}x fork",
-                None,
-                fastest / seconds,
+                label=each,
+                result=f"{seconds * 1000:.1f} ms, {seconds / one['fork']:.1f}x fork",
+                ok=None,
+                fraction=fastest / seconds,
             )
             for each, seconds in one.items()
         ],

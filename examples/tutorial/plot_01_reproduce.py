@@ -64,13 +64,23 @@ if __name__ == "__main__":
     draw_outcome(
         "Same users, other objects",
         [
-            Finding("ids of the dict's keys", ", ".join(str(key.id) for key in keys), None),
-            Finding("a key == users_list[0]", "yes" if equal_key else "no", equal_key),
+            Finding(
+                label="ids of the dict's keys",
+                result=", ".join(str(key.id) for key in keys),
+                ok=None,
+            ),
+            Finding(
+                label="a key == users_list[0]",
+                result="yes" if equal_key else "no",
+                ok=equal_key,
+            ),
             *(
                 Finding(
-                    f"users_list[{index}]: {user.name}, id {user.id}",
-                    f"found in user_locks: {'yes' if user in user_locks else 'no'}",
-                    user in user_locks,
+                    label=f"users_list[{index}]: {user.name}, id {user.id}",
+                    result=(
+                        f"found in user_locks: {'yes' if user in user_locks else 'no'}"
+                    ),
+                    ok=user in user_locks,
                 )
                 for index, user in enumerate(users_list)
             ),

@@ -55,7 +55,7 @@ if __name__ == "__main__":
 # original nor hashes like it. No process is involved yet.
 
 if __name__ == "__main__":
-    alice = User(1, "alice")
+    alice = User(id=1, name="alice")
     copy = pickle.loads(pickle.dumps(alice))
     print("User.__eq__ is object.__eq__:    ", User.__eq__ is object.__eq__)
     print("User.__hash__ is object.__hash__:", User.__hash__ is object.__hash__)
@@ -94,7 +94,7 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     manager = context.Manager()
     print("children:", multiprocessing.active_children())
-    users_list = [User(1, "alice"), User(2, "bob")]
+    users_list = [User(id=1, name="alice"), User(id=2, name="bob")]
     user_locks = manager.dict({user: manager.Lock() for user in users_list})
     print("user_locks", user_locks)
     print("users_list", users_list)
@@ -172,31 +172,31 @@ if __name__ == "__main__":
         processes=[here, server],
         hops=[
             Hop(
-                here,
-                original,
-                server,
-                dict_key,
-                "manager.dict(...)",
-                "users_list[0]",
-                "dict key",
+                source_process=here,
+                source_address=original,
+                target_process=server,
+                target_address=dict_key,
+                caption="manager.dict(...)",
+                source_role="users_list[0]",
+                target_role="dict key",
             ),
             Hop(
-                here,
-                original,
-                server,
-                looked_up,
-                "user_locks[user]",
-                "users_list[0]",
-                "looked up",
+                source_process=here,
+                source_address=original,
+                target_process=server,
+                target_address=looked_up,
+                caption="user_locks[user]",
+                source_role="users_list[0]",
+                target_role="looked up",
             ),
             Hop(
-                server,
-                looked_up,
-                here,
-                hex(id(lost)),
-                "KeyError sent back",
-                "looked up",
-                "in the KeyError",
+                source_process=server,
+                source_address=looked_up,
+                target_process=here,
+                target_address=hex(id(lost)),
+                caption="KeyError sent back",
+                source_role="looked up",
+                target_role="in the KeyError",
             ),
         ],
         title="users_list[0] and its copies: none equals another",

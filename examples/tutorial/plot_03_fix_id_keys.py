@@ -34,7 +34,7 @@ class User:
 if __name__ == "__main__":
     context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
     print("start method:", context.get_start_method())
-    users_list = [User(1, "alice"), User(2, "bob")]
+    users_list = [User(id=1, name="alice"), User(id=2, name="bob")]
 
 # %%
 # The lookup that failed now works
@@ -73,11 +73,11 @@ if __name__ == "__main__":
         futures = [
             pool.submit(
                 handle_query,
-                user_id,
-                user_locks,
-                queries_per_user,
-                query_times,
-                counter_lock,
+                user_id=user_id,
+                user_locks=user_locks,
+                queries_per_user=queries_per_user,
+                query_times=query_times,
+                counter_lock=counter_lock,
             )
             for user_id in queries
         ]
@@ -95,18 +95,18 @@ if __name__ == "__main__":
         [
             *(
                 Finding(
-                    f"user id {user_id}",
-                    f"{count} of {per_user[user_id]} counted",
-                    count == per_user[user_id],
-                    count / per_user[user_id],
+                    label=f"user id {user_id}",
+                    result=f"{count} of {per_user[user_id]} counted",
+                    ok=count == per_user[user_id],
+                    fraction=count / per_user[user_id],
                 )
                 for user_id, count in queries_per_user.items()
             ),
             Finding(
-                "query_times",
-                f"{query_times.value} of {len(queries)} counted",
-                query_times.value == len(queries),
-                query_times.value / len(queries),
+                label="query_times",
+                result=f"{query_times.value} of {len(queries)} counted",
+                ok=query_times.value == len(queries),
+                fraction=query_times.value / len(queries),
             ),
         ],
     )

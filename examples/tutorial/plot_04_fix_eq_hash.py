@@ -76,7 +76,7 @@ class FrozenUser:
 if __name__ == "__main__":
     context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
     print("start method:", context.get_start_method())
-    for user in (User(1, "alice"), FrozenUser(1, "alice")):
+    for user in (User(id=1, name="alice"), FrozenUser(id=1, name="alice")):
         copy = pickle.loads(pickle.dumps(user))
         print(
             f"{type(user).__name__}: copy is user: {copy is user},",
@@ -89,14 +89,17 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     manager = context.Manager()
-    users_list = [User(1, "alice"), User(2, "bob")]
-    frozen_users = [FrozenUser(1, "alice"), FrozenUser(2, "bob")]
+    users_list = [User(id=1, name="alice"), User(id=2, name="bob")]
+    frozen_users = [FrozenUser(id=1, name="alice"), FrozenUser(id=2, name="bob")]
     user_locks = manager.dict({user: manager.Lock() for user in users_list})
     frozen_locks = manager.dict({user: manager.Lock() for user in frozen_users})
     print("user_locks", user_locks)
     print(user_locks[users_list[0]])
     print(frozen_locks[frozen_users[0]])
-    print("a new User(1, 'alice') finds it too:", User(1, "alice") in user_locks)
+    print(
+        "a new User(1, 'alice') finds it too:",
+        User(id=1, name="alice") in user_locks,
+    )
 
 # %%
 # The workload, in worker processes
@@ -122,11 +125,11 @@ if __name__ == "__main__":
             futures = [
                 pool.submit(
                     handle_query,
-                    user,
-                    locks,
-                    queries_per_user,
-                    query_times,
-                    counter_lock,
+                    user=user,
+                    user_locks=locks,
+                    queries_per_user=queries_per_user,
+                    query_times=query_times,
+                    counter_lock=counter_lock,
                 )
                 for user in queries
             ]
@@ -145,20 +148,20 @@ if __name__ == "__main__":
         [
             *(
                 Finding(
-                    f"a new {type(user).__name__}(1, 'alice')",
-                    f"found: {'yes' if user in locks else 'no'}",
-                    user in locks,
+                    label=f"a new {type(user).__name__}(1, 'alice')",
+                    result=f"found: {'yes' if user in locks else 'no'}",
+                    ok=user in locks,
                 )
                 for user, locks in (
-                    (User(1, "alice"), user_locks),
-                    (FrozenUser(1, "alice"), frozen_locks),
+                    (User(id=1, name="alice"), user_locks),
+                    (FrozenUser(id=1, name="alice"), frozen_locks),
                 )
             ),
             Finding(
-                "query_times",
-                f"{query_times.value} of {2 * len(queries)} counted",
-                query_times.value == 2 * len(queries),
-                query_times.value / (2 * len(queries)),
+                label="query_times",
+                result=f"{query_times.value} of {2 * len(queries)} counted",
+                ok=query_times.value == 2 * len(queries),
+                fraction=query_times.value / (2 * len(queries)),
             ),
         ],
     )

@@ -114,12 +114,12 @@ if __name__ == "__main__":
         futures = [
             pool.submit(
                 handle_query,
-                token,
-                user,
-                user_locks,
-                queries_per_user,
-                query_times,
-                counter_lock,
+                token=token,
+                user=user,
+                user_locks=user_locks,
+                queries_per_user=queries_per_user,
+                query_times=query_times,
+                counter_lock=counter_lock,
             )
             for token, user in queries
         ]
@@ -140,17 +140,17 @@ if __name__ == "__main__":
         [
             *(
                 Finding(
-                    f"token {token}",
-                    f"{count} of {per_token[token]} counted",
-                    count == per_token[token],
-                    count / per_token[token],
+                    label=f"token {token}",
+                    result=f"{count} of {per_token[token]} counted",
+                    ok=count == per_token[token],
+                    fraction=count / per_token[token],
                 )
                 for token, count in queries_per_user.items()
             ),
             Finding(
-                "new sessions",
-                f"{len(set(session_tokens))} distinct tokens",
-                len(set(session_tokens)) == len(queries),
+                label="new sessions",
+                result=f"{len(set(session_tokens))} distinct tokens",
+                ok=len(set(session_tokens)) == len(queries),
             ),
         ],
     )

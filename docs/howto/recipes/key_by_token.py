@@ -50,7 +50,12 @@ def main():
         with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
             jobs = [
                 pool.submit(
-                    handle_query, token, user, user_locks, query_times, counter_lock
+                    handle_query,
+                    token=token,
+                    user=user,
+                    user_locks=user_locks,
+                    query_times=query_times,
+                    counter_lock=counter_lock,
                 )
                 for token, user in list(tokens.items()) * 10
             ]

@@ -21,13 +21,19 @@ def handle_query(user, user_locks, query_times, counter_lock):
 
 def main():
     context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
-    users = [User(1, "alice"), User(2, "bob")]
+    users = [User(id=1, name="alice"), User(id=2, name="bob")]
     with context.Manager() as manager:
         user_locks = manager.dict({user: manager.Lock() for user in users})
         query_times, counter_lock = manager.Value("i", 0), manager.Lock()
         with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
             jobs = [
-                pool.submit(handle_query, user, user_locks, query_times, counter_lock)
+                pool.submit(
+                    handle_query,
+                    user=user,
+                    user_locks=user_locks,
+                    query_times=query_times,
+                    counter_lock=counter_lock,
+                )
                 for user in users * 10
             ]
             for job in jobs:

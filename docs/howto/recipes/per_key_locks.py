@@ -46,7 +46,7 @@ def main():
     context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
     # Locks and shared memory reach workers by inheritance: create them first,
     # from the context that starts the workers, and pass them to the initializer.
-    locks = KeyedLocks(64, context)
+    locks = KeyedLocks(count=64, context=context)
     query_times = context.Value("q", 0)
     queries_per_user = context.Array("q", len(USER_IDS), lock=False)
     with ProcessPoolExecutor(
