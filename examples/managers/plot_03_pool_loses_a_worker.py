@@ -28,7 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 ITEMS = range(8)
 DOOMED = 5
-POOL_WAIT = 5  # seconds: the other tasks need well under one
+POOL_WAIT = 2  # seconds: the other tasks need well under one
 WAIT = 60  # seconds: a bound that a working executor never reaches
 
 
