@@ -2,11 +2,11 @@
 
 The notebooks come from one build of a copy of the site per test session
 (examples not executed, no start-method matrix: neither changes a notebook).
-Each runs in a real IPython kernel, one kernel per start method, with
-``MPGUIDE_START_METHOD`` set in the kernel's environment and the user namespace
-reset between notebooks; it must print ``start method: <method>``, and a
+Each runs in a real IPython kernel of its own, with ``MPGUIDE_START_METHOD`` set
+in the kernel's environment; it must print ``start method: <method>``, and a
 pitfall must print the same verdicts as its script run under the same start
-method. The reproduce notebook ends in the report's ``KeyError``, as its page does.
+method on the same CPython (the start-method matrix's run of it, when a build
+made one). The reproduce notebook ends in the report's ``KeyError``, as its page does.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from nbclient import NotebookClient
 from nbclient.util import run_sync
 
 from mpguide.bench import copy_site
+from mpguide.sphinxext.interpreters import running
 from mpguide.sphinxext.notebooks import (
     NotebookError,
     NotebookRewriter,
@@ -36,7 +37,14 @@ from mpguide.sphinxext.notebooks import (
     has_bootstrap,
     script_name,
 )
-from mpguide.sphinxext.start_method_matrix import Outcome
+from mpguide.sphinxext.runs import CACHE_VARIABLE, load_cache
+from mpguide.sphinxext.start_method_matrix import (
+    CACHE_NAME,
+    Outcome,
+    Run,
+    cache_key,
+    package_digest,
+)
 
 EXAMPLES = ROOT / "examples"
 NOTEBOOKS = sorted(
@@ -189,6 +197,26 @@ def test_without_its_first_cells_a_notebook_fails_under_spawn(
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def outcome_as_script(name: str, start_method: str) -> Outcome:
+    """What the notebook's script reports under ``start_method`` on this interpreter.
+
+    The start-method matrix's shared cache holds it when a build ran the same
+    script with the same package on the same CPython (the first full build of a
+    test session runs every pitfall on every interpreter); otherwise the script
+    runs now.
+    """
+    path = (EXAMPLES / name).with_suffix(".py")
+    if cache_dir := os.environ.get(CACHE_VARIABLE):
+        key = cache_key(Run(path, running(), start_method), package_digest())
+        cached = load_cache(Path(cache_dir) / CACHE_NAME).get(key)
+        if cached is not None:
+            return Outcome(**cached)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    script = run_script(path, start_method, env=env)
+    assert script.returncode == 0, script.stderr
+    return Outcome.parse(script.stdout, name)
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_as_its_script(name: str, gallery: Path, kernel: Kernel) -> None:
     path = kernel.workdir / Path(name).name
@@ -204,11 +232,7 @@ def test_notebook_runs_as_its_script(name: str, gallery: Path, kernel: Kernel) -
     assert f"start method: {kernel.start_method}\n" in printed, printed
     if name.startswith("pitfalls/"):
         notebook_outcome = Outcome.parse(printed, name)
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
-        script_path = (EXAMPLES / name).with_suffix(".py")
-        script = run_script(script_path, kernel.start_method, env=env)
-        assert script.returncode == 0, script.stderr
-        script_outcome = Outcome.parse(script.stdout, name)
+        script_outcome = outcome_as_script(name, kernel.start_method)
         assert notebook_outcome.verdicts == script_outcome.verdicts
         assert notebook_outcome.reason == script_outcome.reason
 

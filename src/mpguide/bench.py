@@ -46,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing import shared_memory
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -636,11 +636,19 @@ def copy_site(docs: Path, root: Path) -> Path:
 
 
 def build_site(
-    docs: Path, start_method: str, *, env: dict[str, str] | None = None
+    docs: Path,
+    start_method: str,
+    *,
+    env: dict[str, str] | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Build the site in ``docs`` as ``nox -s docs`` does, into ``docs/_build/html``."""
+    """Build the site in ``docs`` as ``nox -s docs`` does, into ``docs/_build/html``.
+
+    ``settings`` override values of ``conf.py`` (Sphinx's ``-D name=value``).
+    """
+    overrides = [f"-D{name}={value}" for name, value in (settings or {}).items()]
     command = [
-        sys.executable, "-m", "sphinx", "-q", "-n", "-W", "-b", "html",
+        sys.executable, "-m", "sphinx", "-q", "-n", "-W", "-b", "html", *overrides,
         str(docs), str(docs / "_build" / "html"),
     ]  # fmt: skip
     env = {**(os.environ if env is None else env), "MPGUIDE_START_METHOD": start_method}
