@@ -9,15 +9,15 @@ from collections.abc import Iterator
 import matplotlib
 import pytest
 
-from mpguide.sphinxext.figures import Finding, draw_outcome
+from mpguide.sphinxext.figures import Observation, draw_outcome
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-FINDINGS = [
-    Finding("query_times.value += 1", "kept 612 of 800", False, 612 / 800),
-    Finding("under a manager.Lock()", "kept 800 of 800", True, 1.0),
-    Finding("start method", "spawn", None),
+OBSERVATIONS = [
+    Observation("query_times.value += 1", "kept 612 of 800", False, 612 / 800),
+    Observation("under a manager.Lock()", "kept 800 of 800", True, 1.0),
+    Observation("start method", "spawn", None),
 ]
 
 
@@ -32,28 +32,28 @@ def texts(figure: object) -> list[str]:
 
 
 def test_draws_each_finding_with_its_mark_label_and_result() -> None:
-    figure = draw_outcome("Four workers", FINDINGS)
+    figure = draw_outcome("Four workers", OBSERVATIONS)
     assert figure is not None and plt.get_fignums() == [figure.number]
     shown = texts(figure)
     assert shown[0] == "Four workers"
-    for finding, mark in zip(FINDINGS, ("✗", "✓", "•"), strict=True):
-        assert {finding.label, finding.result, mark} <= set(shown), shown
+    for observation, mark in zip(OBSERVATIONS, ("✗", "✓", "•"), strict=True):
+        assert {observation.label, observation.result, mark} <= set(shown), shown
     colours = {text.get_text(): text.get_color() for text in figure.axes[0].texts}
     assert colours["✗"] != colours["✓"] != colours["•"]
     assert colours["kept 612 of 800"] == colours["✗"]
 
 
 def test_draws_a_bar_only_for_findings_with_a_fraction() -> None:
-    figure = draw_outcome("Four workers", FINDINGS)
+    figure = draw_outcome("Four workers", OBSERVATIONS)
     assert figure is not None
     bars = [patch.get_width() for patch in figure.axes[0].patches]
     full = max(bars)
-    # A track and its filled part for each of the two findings with a fraction.
+    # A track and its filled part for each of the two observations with a fraction.
     assert sorted(bars) == pytest.approx(sorted([full, full * 612 / 800, full, full]))
 
 
 def test_reads_as_a_card() -> None:
-    figure = draw_outcome("Four workers", FINDINGS)
+    figure = draw_outcome("Four workers", OBSERVATIONS)
     assert figure is not None
     width, height = figure.get_size_inches()
     assert 400 / 280 * 0.9 <= width / height <= 400 / 280 * 1.1
@@ -62,32 +62,32 @@ def test_reads_as_a_card() -> None:
 
 def test_shortens_text_that_would_not_fit() -> None:
     long = "a result far too long to read on a gallery card at any size at all"
-    figure = draw_outcome("Title", [Finding("label", long, True)])
+    figure = draw_outcome("Title", [Observation("label", long, True)])
     assert figure is not None
     shown = [text for text in texts(figure) if text.startswith("a result")]
     assert len(shown) == 1 and shown[0].endswith("…") and len(shown[0]) < len(long)
 
 
 @pytest.mark.parametrize(
-    ("findings", "message"),
+    ("observations", "message"),
     [
-        ([], "1 to 4 findings, got 0"),
-        (FINDINGS + FINDINGS[:2], "1 to 4 findings, got 5"),
-        ([Finding("lost", "x", False, 1.5)], "'lost' is not between 0 and 1"),
-        ([Finding("lost", "x", False, -0.1)], "'lost' is not between 0 and 1"),
+        ([], "1 to 4 observations, got 0"),
+        (OBSERVATIONS + OBSERVATIONS[:2], "1 to 4 observations, got 5"),
+        ([Observation("lost", "x", False, 1.5)], "'lost' is not between 0 and 1"),
+        ([Observation("lost", "x", False, -0.1)], "'lost' is not between 0 and 1"),
     ],
 )
-def test_refuses_bad_input(findings: list[Finding], message: str) -> None:
+def test_refuses_bad_input(observations: list[Observation], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        draw_outcome("Title", findings)
+        draw_outcome("Title", observations)
     assert plt.get_fignums() == []
 
 
 def test_without_matplotlib_prints_why_and_draws_nothing() -> None:
     program = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "from mpguide.sphinxext.figures import Finding, draw_outcome\n"
-        "print(draw_outcome('Title', [Finding('label', 'result', True)]))\n"
+        "from mpguide.sphinxext.figures import Observation, draw_outcome\n"
+        "print(draw_outcome('Title', [Observation('label', 'result', True)]))\n"
     )
     done = subprocess.run(
         [sys.executable, "-X", "dev", "-W", "error", "-c", program],

@@ -8,11 +8,15 @@ gallery pages by sphinx-gallery's labels, never by the paths of generated files.
 
 from __future__ import annotations
 
+import ast
+import importlib
 import re
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
+
+import mpguide
 
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
@@ -114,3 +118,28 @@ def test_no_page_refers_to_a_gallery_path(source: Path) -> None:
     assert "sphx_glr_" not in re.sub(r"sphx_glr_gallery_\w+(\.py)?", "", text), (
         "a generated file referred to by its name"
     )
+
+
+def test_no_example_imports_another_object_under_a_public_name() -> None:
+    """An API entry's mini-gallery lists only examples that use that very name.
+
+    sphinx-gallery files a name imported from ``mpguide.a.b`` under ``mpguide.a``
+    and ``mpguide`` too, without checking that those hold the same object: a
+    helper named like a public name would put its examples on that name's entry.
+    """
+    clashes = []
+    for example in sorted(EXAMPLES.glob("*/plot_*.py")):
+        for node in ast.walk(ast.parse(example.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.module is None:
+                continue
+            if not node.module.startswith("mpguide."):
+                continue
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                public = getattr(mpguide, alias.name, None)
+                if (
+                    alias.name in mpguide.__all__
+                    and getattr(module, alias.name) is not public
+                ):
+                    clashes.append(f"{example.name}: {node.module}.{alias.name}")
+    assert not clashes, clashes

@@ -237,22 +237,22 @@ if __name__ == "__main__":
     # - **Lifetime is yours.** Close every handle and view in every process;
     #   unlink once. Name the block's owner in your design. On Windows the block
     #   disappears when the last handle closes, and there is no tracker.
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "A block another program used",
         [
-            Finding(
+            Observation(
                 label="its tracker at exit",
                 result="block destroyed" if destroyed else "block kept",
                 ok=not destroyed,
             ),
-            Finding(
+            Observation(
                 label=f"with {fix}",
                 result="block kept" if survived else "block destroyed",
                 ok=survived,
             ),
-            Finding(
+            Observation(
                 label=f"warnings with {fix}", result=str(len(warnings)), ok=not warnings
             ),
         ],

@@ -154,17 +154,17 @@ if __name__ == "__main__":
         except RuntimeError as error:
             passed_as_argument = "RuntimeError"
             print("as a task argument: RuntimeError:", error)
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Value with its own lock",
         [
-            Finding(
+            Observation(
                 label="through the initializer",
                 result=f"counted {query_times.value}",
                 ok=query_times.value == 10,
             ),
-            Finding(
+            Observation(
                 label="as a task argument",
                 result=passed_as_argument,
                 ok=passed_as_argument == "ran",

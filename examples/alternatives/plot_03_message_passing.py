@@ -128,19 +128,19 @@ if __name__ == "__main__":
     merged = sum(partial_counts, collections.Counter())
     print("one worker's counts:", dict(partial_counts[0]))
     print("merged:", dict(merged))
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     expected = WORKERS * QUERIES
     draw_outcome(
         "Counts without shared state",
         [
-            Finding(
+            Observation(
                 label="one owner counts",
                 result=f"{sum(owned.values())} of {expected}",
                 ok=sum(owned.values()) == expected,
                 fraction=sum(owned.values()) / expected,
             ),
-            Finding(
+            Observation(
                 label="merged at the end",
                 result=f"{merged.total()} of {expected}",
                 ok=merged == collections.Counter(owned),

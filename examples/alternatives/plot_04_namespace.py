@@ -168,18 +168,18 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     lost = sorted(statement for statement, arrived in kept.items() if not arrived)
     print("lost:", len(lost), "of", len(kept))
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Changes made in a worker",
         [
-            Finding(
+            Observation(
                 label="kept",
                 result=f"{len(kept) - len(lost)} of {len(kept)} statements",
                 ok=None,
                 fraction=(len(kept) - len(lost)) / len(kept),
             ),
-            Finding(
+            Observation(
                 label="lost",
                 result=f"{len(lost)} of {len(kept)} statements",
                 ok=not lost,

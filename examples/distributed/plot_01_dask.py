@@ -255,24 +255,24 @@ if __name__ == "__main__":
 # -------------
 
 if __name__ == "__main__":
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     total = INCREMENTS * len(workers)
     draw_outcome(
         "Coordinating on Dask",
         [
-            Finding(
+            Observation(
                 label="lock looked up by the User",
                 result=trap,
                 ok=trap != "KeyError",
             ),
-            Finding(
+            Observation(
                 label="Lock(f'user-{id}') per user",
                 result=f"{sum(counts.values())} of {expected * len(counts)} counted",
                 ok=all(count == expected for count in counts.values()),
                 fraction=sum(counts.values()) / (expected * len(counts)),
             ),
-            Finding(
+            Observation(
                 label="without the lock",
                 result=f"{unlocked} of {total} counted",
                 ok=unlocked == total,

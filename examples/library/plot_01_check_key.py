@@ -192,7 +192,7 @@ if __name__ == "__main__":
     print("$ python -m mpguide check accounts:sample_user")
     print(done.stdout, end="")
     print("exit status:", done.returncode)
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     # The report's last line: "1 error, 0 warnings, 0 notes. Does not work ..."
     tally = done.stdout.strip().splitlines()[-1].strip().partition(". ")[0]
@@ -200,13 +200,13 @@ if __name__ == "__main__":
     draw_outcome(
         "python -m mpguide check",
         [
-            Finding(label="accounts:sample_user", result=tally, ok=works),
-            Finding(
+            Observation(label="accounts:sample_user", result=tally, ok=works),
+            Observation(
                 label="as a Manager dict key",
                 result="works" if works else "does not work",
                 ok=works,
             ),
-            Finding(label="exit status", result=str(done.returncode), ok=works),
+            Observation(label="exit status", result=str(done.returncode), ok=works),
         ],
     )
     assert done.returncode == 1, done.stderr

@@ -175,17 +175,17 @@ if __name__ == "__main__":
         via_store, direct = pool.submit(in_a_worker, shared, record).result(timeout=120)
     print("in a worker, shared.record('alice'):", via_store)
     print("in a worker, a proxy to the record itself:", direct)
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "A registered class in a worker",
         [
-            Finding(
+            Observation(
                 label="shared.record('alice')",
                 result=via_store.split(":")[0],
                 ok=not via_store.startswith(("AttributeError", "RemoteError")),
             ),
-            Finding(label="a proxy to the record itself", result=direct, ok=True),
+            Observation(label="a proxy to the record itself", result=direct, ok=True),
         ],
     )
     del shared, record

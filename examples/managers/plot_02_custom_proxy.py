@@ -201,23 +201,23 @@ if __name__ == "__main__":
     )
     print(f"with a lock in the counter: expected {expected}, counted {locked}")
     server.shutdown()
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         f"{CLIENTS} clients, {expected} increments",
         [
-            Finding(
+            Observation(
                 label="two increments that meet",
                 result=f"value {meeting}",
                 ok=meeting == 2,
             ),
-            Finding(
+            Observation(
                 label="counter without a lock",
                 result=f"kept {plain} of {expected}",
                 ok=plain == expected,
                 fraction=plain / expected,
             ),
-            Finding(
+            Observation(
                 label="a lock in the counter",
                 result=f"kept {locked} of {expected}",
                 ok=locked == expected,

@@ -144,22 +144,22 @@ if __name__ == "__main__":
 # of pool.
 
 if __name__ == "__main__":
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "A worker dies mid-task",
         [
-            Finding(
+            Observation(
                 label="Pool: result ready",
                 result="yes" if pool_ready else "no",
                 ok=pool_ready,
             ),
-            Finding(
+            Observation(
                 label="Executor: the lost item",
                 result=outcomes[DOOMED],
                 ok=outcomes[DOOMED] == "BrokenProcessPool",
             ),
-            Finding(
+            Observation(
                 label="resubmitted to new pools",
                 result=f"{len(recovered)} of {len(ITEMS)} results",
                 ok=len(recovered) == len(ITEMS),

@@ -159,22 +159,22 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     server_frames = "".join(noted.__notes__)
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "A proxied call fails",
         [
-            Finding(
+            Observation(
                 label="the error raised here",
                 result=type(remote).__name__,
                 ok=None,
             ),
-            Finding(
+            Observation(
                 label="server frames in its notes",
                 result="yes" if "KeyError" in server_frames else "no",
                 ok="KeyError" in server_frames,
             ),
-            Finding(
+            Observation(
                 label="server frames in the log",
                 result="yes" if "serve_client" in logged else "no",
                 ok="serve_client" in logged,

@@ -149,17 +149,17 @@ if __name__ == "__main__":
 # heartbeat opens the gate.
 
 if __name__ == "__main__":
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Heartbeats during a blocking call",
         [
-            Finding(
+            Observation(
                 label="called on the event loop",
                 result=f"{during} ticks, {gap:.1f} s gap",
                 ok=during > 0,
             ),
-            Finding(
+            Observation(
                 label="called in a thread",
                 result=f"{during_in_thread} ticks, {gap_in_thread:.1f} s gap",
                 ok=during_in_thread > 0,

@@ -134,24 +134,24 @@ if __name__ == "__main__":
         f"failure reproduced: {'yes' if reproduced else 'no'} (4 appends, {lost_kept} kept)"
     )
     print(f"fix works: {'yes' if fixed else 'no'} (write-back and nested list kept 4 of 4)")
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Appending inside a managed dict",
         [
-            Finding(
+            Observation(
                 label="d[key].append(...)",
                 result=f"kept {lost_kept} of {len(expected)}",
                 ok=lost_kept == len(expected),
                 fraction=lost_kept / len(expected),
             ),
-            Finding(
+            Observation(
                 label="append, then write the list back",
                 result=f"kept {len(reassigned)} of {len(expected)}",
                 ok=reassigned == expected,
                 fraction=len(reassigned) / len(expected),
             ),
-            Finding(
+            Observation(
                 label="a nested manager.list()",
                 result=f"kept {len(nested)} of {len(expected)}",
                 ok=nested == expected,

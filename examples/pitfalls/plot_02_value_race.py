@@ -180,30 +180,30 @@ if __name__ == "__main__":
     lost = expected - counted
     print(f"failure reproduced: {'yes' if lost > 0 else 'no'} (lost {lost} of {expected})")
     print(f"fix works: {'yes' if locked == expected else 'no'} ({locked} of {expected})")
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         f"{WORKERS} workers, {expected} increments",
         [
-            Finding(
+            Observation(
                 label="query_times.value += 1",
                 result=f"kept {counted} of {expected}",
                 ok=counted == expected,
                 fraction=counted / expected,
             ),
-            Finding(
+            Observation(
                 label="Tally.add_one()",
                 result=f"kept {added} of {expected}",
                 ok=added == expected,
                 fraction=added / expected,
             ),
-            Finding(
+            Observation(
                 label="list.append",
                 result=f"kept {kept} of {expected}",
                 ok=kept == expected,
                 fraction=kept / expected,
             ),
-            Finding(
+            Observation(
                 label="+= under a manager.Lock()",
                 result=f"kept {locked} of {expected}",
                 ok=locked == expected,

@@ -171,19 +171,19 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed_found == len(USERS) else 'no'} "
         f"({fixed_found} of {len(USERS)} found)"
     )
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     users = len(USERS)
     draw_outcome(
         f"Shard lookups, start method {method}",
         [
-            Finding(
+            Observation(
                 label="hash(name) % n",
                 result=f"found {salted_found} of {users}",
                 ok=salted_found == users,
                 fraction=salted_found / users,
             ),
-            Finding(
+            Observation(
                 label="stable_hash(name) % n",
                 result=f"found {fixed_found} of {users}",
                 ok=fixed_found == users,

@@ -158,19 +158,19 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed_failures == 0 else 'no'} "
         f"({3 - fixed_failures} of 3 lookups found)"
     )
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     lookups = 3  # look_up_everyone asks for the three users
     draw_outcome(
         f"Lookups in a {method} worker",
         [
-            Finding(
+            Observation(
                 label="hash cached on the instance",
                 result=f"found {lookups - cached_failures} of {lookups}",
                 ok=cached_failures == 0,
                 fraction=(lookups - cached_failures) / lookups,
             ),
-            Finding(
+            Observation(
                 label="hash computed on each call",
                 result=f"found {lookups - fixed_failures} of {lookups}",
                 ok=fixed_failures == 0,

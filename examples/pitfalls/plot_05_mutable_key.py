@@ -106,23 +106,23 @@ if __name__ == "__main__":
         "answers to no name; the Manager's to the old name only)"
     )
     print(f"fix works: {'yes' if fixed else 'no'} (frozen key refused the change)")
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     yes_no = {True: "yes", False: "no"}
     draw_outcome(
         "A key renamed after it went in",
         [
-            Finding(
+            Observation(
                 label="dict: found as the new name?",
                 result=yes_no[local_found[0]],
                 ok=local_found[0],
             ),
-            Finding(
+            Observation(
                 label="manager.dict: found as the new name?",
                 result=yes_no[shared_found[0]],
                 ok=shared_found[0],
             ),
-            Finding(
+            Observation(
                 label="frozen key: rename refused?", result=yes_no[refused], ok=refused
             ),
         ],

@@ -213,17 +213,17 @@ if __name__ == "__main__":
     refused_locally = re.match(
         r"\w*(Attribute|Pickling)Error: Can't (pickle|get) local", local_line
     )
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         f"A class in __main__ under {method}",
         [
-            Finding(
+            Observation(
                 label="class defined in the program",
                 result=last_line,
                 ok=not reproduced,
             ),
-            Finding(label="class imported from a module", result=fixed_line, ok=fixed),
+            Observation(label="class imported from a module", result=fixed_line, ok=fixed),
         ],
     )
     assert fixed and refused_locally, local_line

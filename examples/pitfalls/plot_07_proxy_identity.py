@@ -138,23 +138,23 @@ if __name__ == "__main__":
         "(manager.list([1]) == [1] is False)"
     )
     print(f"fix works: {'yes' if fixed else 'no'} (copies compare as values)")
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Comparing proxies",
         [
-            Finding(
+            Observation(
                 label="manager.list([1]) == [1]", result=str(list_equal), ok=list_equal
             ),
-            Finding(
+            Observation(
                 label="queries['alice'] is queries['alice']",
                 result=str(same_object),
                 ok=same_object,
             ),
-            Finding(
+            Observation(
                 label="shared[:] == [1], copies", result=str(copy_equal), ok=copy_equal
             ),
-            Finding(
+            Observation(
                 label="queries.copy() == {...}",
                 result=str(dict_equal),
                 ok=dict_equal,

@@ -144,25 +144,25 @@ if __name__ == "__main__":
     )
     ratio = results["fetch_every_time"][1] / results["fetch_once"][1]
     print(f"fetching every time took {ratio:.0f}x as long per use, in this run")
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     least = min(every_time, *kept)
     draw_outcome(
         f"Connections for {USES} uses of a lock",
         [
-            Finding(
+            Observation(
                 label="fetch the lock every time",
                 result=f"{every_time} connections",
                 ok=every_time == least,
                 fraction=least / every_time,
             ),
-            Finding(
+            Observation(
                 label="fetch once",
                 result=f"{kept[0]} connections",
                 ok=kept[0] == least,
                 fraction=least / kept[0],
             ),
-            Finding(
+            Observation(
                 label="get-or-fetch cache",
                 result=f"{kept[1]} connections",
                 ok=kept[1] == least,

@@ -115,22 +115,22 @@ if __name__ == "__main__":
     errors = sorted({outcome.split(":")[0] for outcome in seen.values()})
     print(f"failure reproduced: {'yes' if reproduced else 'no'} ({', '.join(errors)})")
     print(f"fix works: {'yes' if fixed else 'no'} (both queries recorded)")
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Workers after the Manager stopped",
         [
-            Finding(
+            Observation(
                 label="had connected",
                 result=seen[True].split(":")[0],
                 ok=not reproduced,
             ),
-            Finding(
+            Observation(
                 label="had not connected",
                 result=seen[False].split(":")[0],
                 ok=not reproduced,
             ),
-            Finding(
+            Observation(
                 label="shutdown after join()",
                 result=f"recorded {len(final)} queries",
                 ok=fixed,

@@ -119,22 +119,22 @@ if __name__ == "__main__":
         "(RemoteError wrapping the server's KeyError on a referent id)"
     )
     print(f"fix works: {'yes' if kept == ['q1'] else 'no'} (a live proxy kept it)")
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Two KeyErrors told apart",
         [
-            Finding(
+            Observation(
                 label="referent released",
                 result=describe(released_error).split(":")[0],
                 ok=not reproduced,
             ),
-            Finding(
+            Observation(
                 label="key not in the dict",
                 result=describe(lookup_error).split(":")[0],
                 ok=told_apart,
             ),
-            Finding(
+            Observation(
                 label="a live proxy kept",
                 result=f"kept {kept}",
                 ok=kept == ["q1"],

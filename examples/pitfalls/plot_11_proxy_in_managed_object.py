@@ -156,21 +156,21 @@ if __name__ == "__main__":
         f"(server tables unchanged: the dict, and {after['kept only as stored proxies']} "
         "objects kept as stored proxies)"
     )
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     stored = "kept only as stored proxies"
     draw_outcome(
         "Objects the server keeps",
         [
             *(
-                Finding(
+                Observation(
                     label=f"after wave {wave}",
                     result=f"{count} locks kept",
                     ok=count == before[stored],
                 )
                 for wave, count in enumerate(pinned, start=1)
             ),
-            Finding(label="with the fix", result=f"{after[stored]} kept", ok=fixed),
+            Observation(label="with the fix", result=f"{after[stored]} kept", ok=fixed),
         ],
     )
     assert reproduced and fixed, (leaked_waves, before, after)

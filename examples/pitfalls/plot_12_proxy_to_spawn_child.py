@@ -135,17 +135,17 @@ if __name__ == "__main__":
         "incref), while fork and forkserver children count them before the target runs"
     )
     expected_failure = context.get_start_method() == "spawn"
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         f"A proxy in a {context.get_start_method()} child",
         [
-            Finding(
+            Observation(
                 label="parent dropped its proxy",
                 result=dropped.split(":")[0],
                 ok=not reproduced,
             ),
-            Finding(label="parent kept its proxy", result=kept, ok=fixed),
+            Observation(label="parent kept its proxy", result=kept, ok=fixed),
         ],
     )
     assert reproduced == expected_failure and fixed, (dropped, kept)

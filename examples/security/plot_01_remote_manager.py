@@ -148,23 +148,23 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     print("bound to loopback:", host == "127.0.0.1")
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "A Manager served on the network",
         [
-            Finding(label="bound to", result=host, ok=host == "127.0.0.1"),
-            Finding(
+            Observation(label="bound to", result=host, ok=host == "127.0.0.1"),
+            Observation(
                 label="client with the key",
                 result=with_key[0],
                 ok=with_key[0] == "connected",
             ),
-            Finding(
+            Observation(
                 label="client with a wrong key",
                 result=wrong_key[0],
                 ok=wrong_key[0] == "refused",
             ),
-            Finding(
+            Observation(
                 label="a pickle ran in the server",
                 result="yes" if created else "no",
                 ok=not created,

@@ -125,20 +125,20 @@ if __name__ == "__main__":
         f"fix works: {'yes' if settings_arrive else 'no'} "
         f"(with an initializer a {method} worker sees mode={fixed['mode']!r})"
     )
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Settings made at run time",
         [
             *(
-                Finding(
+                Observation(
                     label=f"a {name} worker sees",
                     result=f"mode={got['mode']}",
                     ok=got["mode"] == "production",
                 )
                 for name, got in seen.items()
             ),
-            Finding(
+            Observation(
                 label=f"{method} worker, initializer",
                 result=f"mode={fixed['mode']}",
                 ok=settings_arrive,

@@ -181,7 +181,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"({ran} of {len(fixes)} replacements ran under {method})"
     )
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     ran_under = {
         start: sum(pair[index] == "ran" for pair in outcomes.values())
@@ -191,7 +191,7 @@ if __name__ == "__main__":
         "Targets that must pickle",
         [
             *(
-                Finding(
+                Observation(
                     label=f"ran under {start}",
                     result=f"{count} of {len(outcomes)} targets",
                     ok=count == len(outcomes),
@@ -199,7 +199,7 @@ if __name__ == "__main__":
                 )
                 for start, count in ran_under.items()
             ),
-            Finding(
+            Observation(
                 label=f"replacements under {method}",
                 result=f"{ran} of {len(fixes)} ran",
                 ok=works,

@@ -129,22 +129,22 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"({fix_method} child took the lock, no warning)"
     )
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Fork while a thread holds a lock",
         [
-            Finding(
+            Observation(
                 label="fork child takes the lock",
                 result="stuck" if fork_exit == 3 else f"exit {fork_exit}",
                 ok=fork_exit == 0,
             ),
-            Finding(
+            Observation(
                 label="DeprecationWarning",
                 result="yes" if warned else "no",
                 ok=None,
             ),
-            Finding(
+            Observation(
                 label=f"{fix_method} child takes the lock",
                 result=f"exit {fixed_exit}",
                 ok=works,

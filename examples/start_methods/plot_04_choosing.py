@@ -204,27 +204,27 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"(a context gives {expected_class} workers to Pool, ProcessPoolExecutor, Manager)"
     )
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Choosing the start method",
         [
-            Finding(
+            Observation(
                 label="set_start_method, twice",
                 result="RuntimeError" if reproduced else "accepted",
                 ok=not reproduced,
             ),
-            Finding(
+            Observation(
                 label="force=True",
                 result="replaced fork" if forced_away else "no effect",
                 ok=not forced_away,
             ),
-            Finding(
+            Observation(
                 label="a context's Pool worker",
                 result=pool_worker,
                 ok=pool_worker == expected_class,
             ),
-            Finding(
+            Observation(
                 label="a context's Manager",
                 result="works" if manager_works else "fails",
                 ok=manager_works,

@@ -147,13 +147,13 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"(imported from a module, it runs under {' and '.join(sorted(fixed))})"
     )
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "python -m package",
         [
             *(
-                Finding(
+                Observation(
                     label=f"worker in __main__.py, {start}",
                     result="ran" if outcome == ran else "failed",
                     ok=outcome == ran,
@@ -161,7 +161,7 @@ if __name__ == "__main__":
                 for start, outcome in broken.items()
             ),
             *(
-                Finding(
+                Observation(
                     label=f"worker in a module, {start}",
                     result="ran" if outcome == ran else "failed",
                     ok=outcome == ran,

@@ -89,14 +89,14 @@ if __name__ == "__main__":
 # (:ref:`sphx_glr_gallery_performance_plot_01_costs.py`).
 
 if __name__ == "__main__":
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     one = {each: measured[each]["one process"] for each in methods}
     fastest = min(one.values())
     draw_outcome(
         "Starting one process",
         [
-            Finding(
+            Observation(
                 label=each,
                 result=f"{seconds * 1000:.1f} ms, {seconds / one['fork']:.1f}x fork",
                 ok=None,

@@ -55,7 +55,7 @@ if __name__ == "__main__":
     user_locks = manager.dict({user: manager.Lock() for user in users_list})
     print("user_locks", user_locks)
     print("users_list", users_list)
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     # sphinx_gallery_failing_thumbnail = False
     # (the page ends with the report's KeyError; its card shows this figure)
@@ -64,18 +64,18 @@ if __name__ == "__main__":
     draw_outcome(
         "Same users, other objects",
         [
-            Finding(
+            Observation(
                 label="ids of the dict's keys",
                 result=", ".join(str(key.id) for key in keys),
                 ok=None,
             ),
-            Finding(
+            Observation(
                 label="a key == users_list[0]",
                 result="yes" if equal_key else "no",
                 ok=equal_key,
             ),
             *(
-                Finding(
+                Observation(
                     label=f"users_list[{index}]: {user.name}, id {user.id}",
                     result=(
                         f"found in user_locks: {'yes' if user in user_locks else 'no'}"

@@ -87,14 +87,14 @@ if __name__ == "__main__":
     print("answered by:", sorted(answered_by))
     assert query_times.value == len(queries)
     assert dict(queries_per_user) == Counter(queries)
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     per_user = Counter(queries)
     draw_outcome(
         "Locks keyed by user.id",
         [
             *(
-                Finding(
+                Observation(
                     label=f"user id {user_id}",
                     result=f"{count} of {per_user[user_id]} counted",
                     ok=count == per_user[user_id],
@@ -102,7 +102,7 @@ if __name__ == "__main__":
                 )
                 for user_id, count in queries_per_user.items()
             ),
-            Finding(
+            Observation(
                 label="query_times",
                 result=f"{query_times.value} of {len(queries)} counted",
                 ok=query_times.value == len(queries),

@@ -141,13 +141,13 @@ if __name__ == "__main__":
         assert dict(queries_per_user) == Counter(queries)
     print("query_times:", query_times.value)
     assert query_times.value == 2 * len(queries)
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     draw_outcome(
         "Equal users find their lock",
         [
             *(
-                Finding(
+                Observation(
                     label=f"a new {type(user).__name__}(1, 'alice')",
                     result=f"found: {'yes' if user in locks else 'no'}",
                     ok=user in locks,
@@ -157,7 +157,7 @@ if __name__ == "__main__":
                     (FrozenUser(id=1, name="alice"), frozen_locks),
                 )
             ),
-            Finding(
+            Observation(
                 label="query_times",
                 result=f"{query_times.value} of {2 * len(queries)} counted",
                 ok=query_times.value == 2 * len(queries),

@@ -132,14 +132,14 @@ if __name__ == "__main__":
     assert session_tokens == list(
         range(len(users_list) + 1, len(users_list) + 1 + len(queries))
     )
-    from mpguide.sphinxext.figures import Finding, draw_outcome
+    from mpguide.sphinxext.figures import Observation, draw_outcome
 
     per_token = Counter(token for token, _ in queries)
     draw_outcome(
         "Locks keyed by registry token",
         [
             *(
-                Finding(
+                Observation(
                     label=f"token {token}",
                     result=f"{count} of {per_token[token]} counted",
                     ok=count == per_token[token],
@@ -147,7 +147,7 @@ if __name__ == "__main__":
                 )
                 for token, count in queries_per_user.items()
             ),
-            Finding(
+            Observation(
                 label="new sessions",
                 result=f"{len(set(session_tokens))} distinct tokens",
                 ok=len(set(session_tokens)) == len(queries),

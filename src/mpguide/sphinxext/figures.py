@@ -97,7 +97,7 @@ def draw_round_trip(processes: Sequence[str], hops: Sequence[Hop], title: str) -
     return fig
 
 
-class Finding(NamedTuple):
+class Observation(NamedTuple):
     """One row of an outcome figure: what was tried and what it gave.
 
     ``ok`` is ``True`` for a result as one wants it, ``False`` for the failure
@@ -118,21 +118,21 @@ _TITLE_FULL, _TITLE_LONGEST = 32, 40
 _TEXT_WIDTH = 30
 
 
-def draw_outcome(title: str, findings: Sequence[Finding]) -> Figure | None:
-    """Draw one row per finding: a mark (✓ ok, ✗ failure, • a measurement, each
+def draw_outcome(title: str, observations: Sequence[Observation]) -> Figure | None:
+    """Draw one row per observation: a mark (✓ ok, ✗ failure, • a measurement, each
     in its colour, so that colour is never the only sign), the label, the result
     and its bar. Return the figure, left open for sphinx-gallery to collect.
 
     The figure reads at gallery-card size (400 by 280 pixels): large type, at
     most four rows, long text shortened. Without matplotlib, print one line
     saying why nothing was drawn and return ``None``. Raise :class:`ValueError`
-    for no findings, more than four, or a fraction outside 0 to 1.
+    for no observations, more than four, or a fraction outside 0 to 1.
     """
-    if not 1 <= len(findings) <= 4:
-        raise ValueError(f"draw_outcome takes 1 to 4 findings, got {len(findings)}")
-    for finding in findings:
-        if finding.fraction is not None and not 0 <= finding.fraction <= 1:
-            raise ValueError(f"fraction of {finding.label!r} is not between 0 and 1")
+    if not 1 <= len(observations) <= 4:
+        raise ValueError(f"draw_outcome takes 1 to 4 observations, got {len(observations)}")
+    for observation in observations:
+        if observation.fraction is not None and not 0 <= observation.fraction <= 1:
+            raise ValueError(f"fraction of {observation.label!r} is not between 0 and 1")
     try:
         import matplotlib.pyplot as plt
         from matplotlib.patches import Rectangle
@@ -155,10 +155,10 @@ def draw_outcome(title: str, findings: Sequence[Finding]) -> Figure | None:
         weight="bold",
         color="#212121",
     )
-    row_height = 0.8 / max(len(findings), 3)
-    for index, finding in enumerate(findings):
+    row_height = 0.8 / max(len(observations), 3)
+    for index, observation in enumerate(observations):
         top = 0.8 - index * row_height
-        mark, colour = _MARKS[finding.ok]
+        mark, colour = _MARKS[observation.ok]
         ax.text(
             0.08,
             top - 0.42 * row_height,
@@ -172,7 +172,7 @@ def draw_outcome(title: str, findings: Sequence[Finding]) -> Figure | None:
         ax.text(
             0.17,
             top - 0.05 * row_height,
-            textwrap.shorten(finding.label, _TEXT_WIDTH + 6, placeholder="…"),
+            textwrap.shorten(observation.label, _TEXT_WIDTH + 6, placeholder="…"),
             ha="left",
             va="top",
             fontsize=14,
@@ -181,19 +181,23 @@ def draw_outcome(title: str, findings: Sequence[Finding]) -> Figure | None:
         ax.text(
             0.17,
             top - 0.38 * row_height,
-            textwrap.shorten(finding.result, _TEXT_WIDTH, placeholder="…"),
+            textwrap.shorten(observation.result, _TEXT_WIDTH, placeholder="…"),
             ha="left",
             va="top",
             fontsize=19,
             weight="bold",
             color=colour,
         )
-        if finding.fraction is not None:
+        if observation.fraction is not None:
             bar_y, bar_height = top - 0.86 * row_height, 0.1 * row_height
             ax.add_patch(Rectangle((0.17, bar_y), 0.78, bar_height, color="#e0e0e0", lw=0))
             ax.add_patch(
                 Rectangle(
-                    (0.17, bar_y), 0.78 * finding.fraction, bar_height, color=colour, lw=0
+                    (0.17, bar_y),
+                    0.78 * observation.fraction,
+                    bar_height,
+                    color=colour,
+                    lw=0,
                 )
             )
     return fig
