@@ -1,8 +1,9 @@
 """Shared fixtures: every start method, running files as scripts, leak checks.
 
 Every script runs under ``python -X dev -W error::ResourceWarning`` (or, for a
-script whose test asks, the same checks without asyncio's debug mode), and fails
-its test if it reports an unclosed resource or a leaked semaphore. Every
+script whose test asks, the warning, fault and allocator checks of that mode
+without asyncio's debug mode), and fails its test if it reports an unclosed
+resource or a leaked semaphore. Every
 process started during the session carries a marker in its environment; when
 the session ends, any such process still running fails the session.
 """
@@ -26,7 +27,9 @@ SESSION_MARKER = f"MPGUIDE_TEST_SESSION={uuid.uuid4().hex}"
 os.environ["MPGUIDE_TEST_SESSION"] = SESSION_MARKER.split("=", 1)[1]
 LEAK_SIGNS = ("ResourceWarning", "leaked semaphore", "leaked shared_memory")
 DEV_MODE = ("-X", "dev", "-W", "error::ResourceWarning")
-# Development mode's checks but asyncio's debug mode: for an event loop that
+# Development mode's warning filter, fault handler and debug allocator, without
+# its asyncio debug mode (which only -X dev or PYTHONASYNCIODEBUG turn on, in
+# asyncio.coroutines._is_debug_mode, 3.11 to 3.13): for an event loop that
 # debug mode slows down (Dask's, on CPython 3.13, about five times).
 DEV_MODE_WITHOUT_ASYNCIO_DEBUG = (
     "-W", "default", "-W", "error::ResourceWarning", "-X", "faulthandler",
@@ -60,7 +63,7 @@ def run_script(
     if asyncio_debug:
         command = [python, *DEV_MODE, str(path)]
     else:
-        env["PYTHONMALLOC"] = "debug"  # the rest of what -X dev turns on
+        env["PYTHONMALLOC"] = "debug"
         command = [python, *DEV_MODE_WITHOUT_ASYNCIO_DEBUG, str(path)]
     try:
         result = run_bounded(command, cwd=cwd or path.parent, env=env, timeout=timeout)
