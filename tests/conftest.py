@@ -144,6 +144,39 @@ def own_helpers(processes: dict[int, str]) -> set[int]:
     return helpers
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "longest(batch): one of the longest tests; under pytest-xdist, tests with "
+        "the same batch start one after another on one worker, other batches on others",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the longest tests first, one batch per worker.
+
+    pytest-xdist's ``load`` scheduling gives each worker at first a run of
+    consecutive tests, a quarter of its share: the batches go to the start of
+    those runs. A long test that started last would leave the other workers
+    idle until it ends; two in one run would wait on each other.
+    """
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    if not workers:
+        return
+    batches: dict[str, list[pytest.Item]] = {}
+    rest = []
+    for item in items:
+        marker = item.get_closest_marker("longest")
+        if marker:
+            batches.setdefault(marker.args[0], []).append(item)
+        else:
+            rest.append(item)
+    run = max(len(items) // workers // 4, 2)
+    for worker, batch in enumerate(batches.values()):
+        rest[(worker % workers) * run : (worker % workers) * run] = batch
+    items[:] = rest
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the session if any process it started is still running."""
     if not Path("/proc/self/environ").exists():

@@ -230,6 +230,7 @@ def test_the_remote_manager_refuses_a_wrong_key(start_method: str) -> None:
     assert "file created by the server process while reading the call: True" in output
 
 
+@pytest.mark.longest("performance page")
 def test_the_performance_page_runs_a_quick_benchmark(start_method: str) -> None:
     output = run_ok("performance/plot_01_costs.py", start_method)
     assert f"start method {start_method} (quick run)" in output
@@ -258,6 +259,7 @@ DASK_CONNECT_SOCKET = re.compile(
 )
 
 
+@pytest.mark.longest("Dask page")
 def test_the_dask_page_coordinates_by_name_and_closes_its_cluster(
     start_method: str,
 ) -> None:

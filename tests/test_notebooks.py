@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -25,6 +26,7 @@ from typing import Any
 import nbformat
 import pytest
 from conftest import ROOT, START_METHODS, run_script
+from filelock import FileLock
 from nbclient import NotebookClient
 from nbclient.util import run_sync
 
@@ -57,8 +59,24 @@ CELL_TIMEOUT = 120
 
 @pytest.fixture(scope="session")
 def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The gallery directory of one build of the site (examples not executed)."""
-    docs = copy_site(ROOT / "docs", tmp_path_factory.mktemp("site"))
+    """The gallery directory of one build of the site (examples not executed).
+
+    Built once per test session: pytest-xdist's workers share it.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's directory, above each worker's own
+    site = base / "notebooks-site"
+    with FileLock(f"{site}.lock"):
+        if not (site / "built").exists():
+            shutil.rmtree(site, ignore_errors=True)
+            build_notebooks(site)
+            (site / "built").touch()
+    return site / "docs" / "gallery"
+
+
+def build_notebooks(site: Path) -> None:
+    docs = copy_site(ROOT / "docs", site)
     command = [
         sys.executable, "-m", "sphinx", "-q", "-b", "dummy",
         "-D", "plot_gallery=0", "-D", "mpguide_matrix_examples=",
@@ -67,7 +85,6 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "MPGUIDE_START_METHOD": "spawn", "MPLBACKEND": "Agg"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    return docs / "gallery"
 
 
 def explanation_title() -> str:
