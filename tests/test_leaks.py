@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, assert_no_leaks, processes_with_marker, run_script
+from filelock import FileLock
 from test_gallery_cards import check_cards
 
 from mpguide.bench import build_site, copy_site
@@ -62,15 +63,9 @@ def turn_with_shared_cache(env: Mapping[str, str]) -> Iterator[None]:
     if not cache_dir:
         yield
         return
-    import fcntl  # Linux only, as these tests are
-
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(cache_dir) / ".full-site-builds.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with FileLock(Path(cache_dir) / ".full-site-builds.lock"):
+        yield
 
 
 def private_cache(env: Mapping[str, str], folder: Path) -> str:
