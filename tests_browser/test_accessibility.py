@@ -3,7 +3,8 @@
 axe-core comes from the npm registry: it is installed once with ``npm`` into a
 cache outside the repository (``MPGUIDE_AXE_CACHE``, default
 ``~/.cache/mpguide``), and read from there on every later run, offline.
-``MPGUIDE_AXE`` names an ``axe.min.js`` to use instead.
+``MPGUIDE_AXE`` names an ``axe.min.js`` to use instead. The test workers take
+turns at the install (a file lock beside the cache).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from playwright.sync_api import Page
 from test_site import PAGES
 
@@ -32,21 +34,29 @@ def axe_script() -> Path:
         / f"axe-core-{AXE_VERSION}"
     )
     script = cache / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise pytest.UsageError(
-                f"axe-core {AXE_VERSION} is not in {cache} and npm is not installed: "
-                "install npm, or set MPGUIDE_AXE to an axe.min.js"
-            )
-        done = subprocess.run(
-            [npm, "install", "--prefix", str(cache), "--no-save", "--no-audit",
-             "--no-fund", f"axe-core@{AXE_VERSION}"],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        if done.returncode != 0 or not script.exists():
-            raise pytest.UsageError(f"npm could not install axe-core:\n{done.stderr}")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{cache}.lock"):
+        if not script.exists():
+            install_axe(cache)
+        if not script.exists():
+            raise pytest.UsageError(f"npm installed axe-core, but not {script}")
     return script
+
+
+def install_axe(cache: Path) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise pytest.UsageError(
+            f"axe-core {AXE_VERSION} is not in {cache} and npm is not installed: "
+            "install npm, or set MPGUIDE_AXE to an axe.min.js"
+        )
+    done = subprocess.run(
+        [npm, "install", "--prefix", str(cache), "--no-save", "--no-audit",
+         "--no-fund", f"axe-core@{AXE_VERSION}"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise pytest.UsageError(f"npm could not install axe-core:\n{done.stderr}")
 
 
 def violations(page: Page, axe_script: Path) -> list[str]:
