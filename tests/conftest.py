@@ -1,9 +1,10 @@
 """Shared fixtures: every start method, running files as scripts, leak checks.
 
 Every script runs under ``python -X dev -W error::ResourceWarning`` (or, for a
-script whose test asks, the warning, fault and allocator checks of that mode
-without asyncio's debug mode), and fails its test if it reports an unclosed
-resource or a leaked semaphore. Every
+script whose test asks, the warning and fault checks of that mode without
+asyncio's debug mode), and fails its test if it reports an unclosed resource or
+a leaked semaphore. The mode's debug allocator is left out: it checks how C
+code uses memory, which no example has, and costs about a fifth of a run's CPU. Every
 process started during the session carries a marker in its environment; when
 the session ends, any such process still running fails the session.
 """
@@ -27,8 +28,8 @@ SESSION_MARKER = f"MPGUIDE_TEST_SESSION={uuid.uuid4().hex}"
 os.environ["MPGUIDE_TEST_SESSION"] = SESSION_MARKER.split("=", 1)[1]
 LEAK_SIGNS = ("ResourceWarning", "leaked semaphore", "leaked shared_memory")
 DEV_MODE = ("-X", "dev", "-W", "error::ResourceWarning")
-# Development mode's warning filter, fault handler and debug allocator, without
-# its asyncio debug mode (which only -X dev or PYTHONASYNCIODEBUG turn on, in
+# Development mode's warning filter and fault handler, without its asyncio debug
+# mode (which only -X dev or PYTHONASYNCIODEBUG turn on, in
 # asyncio.coroutines._is_debug_mode, 3.11 to 3.13): for an event loop that
 # debug mode slows down (Dask's, on CPython 3.13, about five times).
 DEV_MODE_WITHOUT_ASYNCIO_DEBUG = (
@@ -60,10 +61,10 @@ def run_script(
     """
     base = os.environ if env is None else env
     env = {**base, "MPGUIDE_START_METHOD": start_method, "MPLBACKEND": "Agg"}
+    env.setdefault("PYTHONMALLOC", "pymalloc")  # not -X dev's debug allocator
     if asyncio_debug:
         command = [python, *DEV_MODE, str(path)]
     else:
-        env["PYTHONMALLOC"] = "debug"
         command = [python, *DEV_MODE_WITHOUT_ASYNCIO_DEBUG, str(path)]
     try:
         result = run_bounded(command, cwd=cwd or path.parent, env=env, timeout=timeout)
