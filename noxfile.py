@@ -58,8 +58,8 @@ def docs_all(session: nox.Session) -> None:
 
 # Most tests wait on the processes they start: they run in parallel, one
 # worker more than there are CPUs (at most 5). Measured on 2 CPUs: two workers
-# kept about 1.3 CPUs busy, three about 1.7; five were no faster in CI, and a
-# test's 2 s time limit ran out there. The longest tests start first, each
+# kept about 1.3 CPUs busy, three about 1.7; four were no faster (3.13: 378 s
+# against 387 s), five were slower in CI, and a test's 2 s time limit ran out there. The longest tests start first, each
 # batch on a worker of its own (tests/conftest.py).
 TEST_WORKERS = min(4, os.cpu_count() or 1) + 1
 
