@@ -18,6 +18,10 @@ nox.options.sessions = ["lint", "tests", "docs"]
 # pip. A missing interpreter is never downloaded: it is skipped, or in CI an error.
 nox.options.default_venv_backend = "uv|venv"
 nox.options.download_python = "never"
+# uv, unlike pip, leaves installed modules uncompiled unless asked. Where
+# PYTHONDONTWRITEBYTECODE is set, every new process (and the examples start
+# many) would then compile each module it imports, every time.
+INSTALL_ENV = {"UV_COMPILE_BYTECODE": "1"}
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHONS = ("3.11", "3.12", "3.13")
@@ -37,7 +41,7 @@ def docs(session: nox.Session) -> None:
 
     Each interpreter builds into docs/_build/<python>/html.
     """
-    session.install(".[docs]")
+    session.install(".[docs]", env=INSTALL_ENV)
     output = f"docs/_build/{session.python}/html"
     session.run(*SPHINX_BUILD, "docs", output, env=BUILD_ENV)
     session.log(f"The site is in {output}/index.html")
@@ -46,7 +50,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def docs_all(session: nox.Session) -> None:
     """Build the site once per start method, into docs/_build/<method>/html."""
-    session.install(".[docs]")
+    session.install(".[docs]", env=INSTALL_ENV)
     for method in START_METHODS:
         session.run(
             *SPHINX_BUILD,
@@ -59,15 +63,16 @@ def docs_all(session: nox.Session) -> None:
 # Most tests wait on the processes they start: they run in parallel, one
 # worker more than there are CPUs (at most 5). Measured on 2 CPUs: two workers
 # kept about 1.3 CPUs busy, three about 1.7; four were no faster (3.13: 378 s
-# against 387 s), five were slower in CI, and a test's 2 s time limit ran out there. The longest tests start first, each
-# batch on a worker of its own (tests/conftest.py).
+# against 387 s), five were slower in CI, and a test's 2 s time limit ran out
+# there. The longest tests start first, each batch on a worker of its own
+# (tests/conftest.py).
 TEST_WORKERS = min(4, os.cpu_count() or 1) + 1
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run pytest: unit tests, and every example and recipe under every start method."""
-    session.install(".[tests]")
+    session.install(".[tests]", env=INSTALL_ENV)
     env = {**BUILD_ENV, "MPGUIDE_TESTING_INSTALLED_PACKAGE": "1"}
     parallel = ("-n", str(TEST_WORKERS))
     session.run("pytest", *parallel, *session.posargs, env=env)
@@ -92,6 +97,7 @@ def extension(session: nox.Session, sphinx_gallery: str) -> None:
         "matplotlib",
         "pytest>=8",
         "pytest-timeout>=2.3",
+        env=INSTALL_ENV,
     )
     session.run(
         "pytest",
@@ -107,7 +113,7 @@ def extension(session: nox.Session, sphinx_gallery: str) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) on everything; mypy --strict on src/."""
-    session.install(".[lint,docs]")
+    session.install(".[lint,docs]", env=INSTALL_ENV)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -122,7 +128,7 @@ def browser(session: nox.Session) -> None:
     ``MPGUIDE_SITE`` set to a built site's directory, tests that site instead
     of building one.
     """
-    session.install(".[browser]")
+    session.install(".[browser]", env=INSTALL_ENV)
     if "MPGUIDE_SITE" in os.environ:
         session.log(f"Testing the site already built in {os.environ['MPGUIDE_SITE']}")
     else:
@@ -135,7 +141,7 @@ def browser(session: nox.Session) -> None:
 @nox.session
 def linkcheck(session: nox.Session) -> None:
     """Check external links (needs the internet; not part of CI)."""
-    session.install(".[docs]")
+    session.install(".[docs]", env=INSTALL_ENV)
     session.run(
         "sphinx-build", "-b", "linkcheck", "docs", "docs/_build/linkcheck",
         env={"MPLBACKEND": "Agg"},
@@ -149,7 +155,7 @@ def bench(session: nox.Session) -> None:
     Uses MPGUIDE_START_METHOD (default spawn, as the docs build does); extra
     arguments go to ``python -m mpguide.bench`` (``nox -s bench -- --quick``).
     """
-    session.install(".[docs]")
+    session.install(".[docs]", env=INSTALL_ENV)
     method = os.environ.get("MPGUIDE_START_METHOD") or "spawn"
     session.run(
         "python",
