@@ -17,6 +17,7 @@ import pytest
 
 SCRIPT = """
 import multiprocessing
+import queue
 import sys
 import time
 
@@ -29,30 +30,54 @@ def init():
     pass
 
 
+def reports_within(reports, most, seconds):
+    \"\"\"How many workers reported their start (at most ``most``) within ``seconds``.\"\"\"
+    count = 0
+    deadline = time.monotonic() + seconds
+    while count < most:
+        try:
+            reports.get(timeout=max(deadline - time.monotonic(), 0.001))
+        except queue.Empty:
+            break
+        count += 1
+    return count
+
+
+def pids_within(pool, least, seconds):
+    \"\"\"Workers seen in the pool (at least ``least``, unless ``seconds`` run out).\"\"\"
+    seen = set()
+    deadline = time.monotonic() + seconds
+    while len(seen) < least and time.monotonic() < deadline:
+        seen.update(worker.pid for worker in pool._pool)
+        time.sleep(0.005)
+    return seen
+
+
 if __name__ == "__main__":
     case, method = sys.argv[1:]
     context = multiprocessing.get_context(method)
     if case == "task":
-        pool = context.Pool(2)
+        # Each worker reports its start through a queue (its initializer is the
+        # queue's put, which it can find): a look at the pool's list of workers
+        # may miss one that starts and dies between two looks.
+        reports = context.Queue()
+        pool = context.Pool(2, initializer=reports.put, initargs=("started",))
         result = pool.map_async(task, range(4), chunksize=1)
-        enough = 2 + 4  # the first two workers, and one replacement per lost task
+        # The first two workers, and one replacement per lost task.
+        print("workers started:", reports_within(reports, 2 + 4, 60))
+        # Does any worker start now? A second's grace shows none.
+        later = reports_within(reports, 1, 1)
     else:
         pool = context.Pool(2, initializer=init)
         result = pool.map_async(abs, range(4), chunksize=1)
-        enough = 12  # far more than the pool's two
-    started = set()
-    deadline = time.monotonic() + 60
-    while len(started) < enough and time.monotonic() < deadline:
-        started.update(worker.pid for worker in pool._pool)
-        time.sleep(0.005)
-    print("workers started:", len(started))
-    # Does any worker start now? With tasks lost, a second's grace shows none;
-    # with the initializer, one soon does (wait for it, however busy the machine).
-    later = set()
-    deadline = time.monotonic() + (1 if case == "task" else 60)
-    while not later and time.monotonic() < deadline:
-        later = {worker.pid for worker in pool._pool} - started
-        time.sleep(0.005)
+        started = pids_within(pool, 12, 60)  # far more than the pool's two
+        print("workers started:", len(started))
+        # One soon starts again (wait for it, however busy the machine).
+        later = set()
+        deadline = time.monotonic() + 60
+        while not later and time.monotonic() < deadline:
+            later = {worker.pid for worker in pool._pool} - started
+            time.sleep(0.005)
     print("workers started since:", "none" if not later else "some")
     print("map finished:", result.ready())
     pool.terminate()
