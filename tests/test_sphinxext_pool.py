@@ -43,12 +43,14 @@ def reports_within(reports, most, seconds):
     return count
 
 
-def pids_within(pool, least, seconds):
-    \"\"\"Workers seen in the pool (at least ``least``, unless ``seconds`` run out).\"\"\"
+def new_pids(pool, known, least, seconds):
+    \"\"\"Workers seen in the pool and not in ``known``: at least ``least``,
+    unless ``seconds`` run out.\"\"\"
     seen = set()
     deadline = time.monotonic() + seconds
     while len(seen) < least and time.monotonic() < deadline:
         seen.update(worker.pid for worker in pool._pool)
+        seen -= known
         time.sleep(0.005)
     return seen
 
@@ -70,14 +72,10 @@ if __name__ == "__main__":
     else:
         pool = context.Pool(2, initializer=init)
         result = pool.map_async(abs, range(4), chunksize=1)
-        started = pids_within(pool, 12, 60)  # far more than the pool's two
+        started = new_pids(pool, set(), 12, 60)  # far more than the pool's two
         print("workers started:", len(started))
         # One soon starts again (wait for it, however busy the machine).
-        later = set()
-        deadline = time.monotonic() + 60
-        while not later and time.monotonic() < deadline:
-            later = {worker.pid for worker in pool._pool} - started
-            time.sleep(0.005)
+        later = new_pids(pool, started, 1, 60)
     print("workers started since:", "none" if not later else "some")
     print("map finished:", result.ready())
     pool.terminate()
