@@ -120,7 +120,7 @@ mpguide_example_timeout = 120
 # The start-method matrix: every pitfall run under fork, spawn and forkserver.
 mpguide_matrix_examples = "../examples/pitfalls/plot_*.py"
 mpguide_matrix_output = "explanation/_generated/start-method-matrix.md"
-mpguide_matrix_gallery = "gallery/pitfalls"
+mpguide_matrix_gallery = "gallery"
 # The error index: every producer run under every start method, on every
 # CPython found (python3.N on PATH, or MPGUIDE_PYTHONS).
 mpguide_error_scripts = "reference/errors/*.py"

@@ -75,7 +75,7 @@ def make_project(
         "extensions": ["myst_parser", "mpguide.sphinxext.start_method_matrix"],
         "mpguide_matrix_examples": "pitfalls/plot_*.py",
         "mpguide_matrix_output": "_generated/matrix.md",
-        "mpguide_matrix_gallery": "gallery/pitfalls",
+        "mpguide_matrix_gallery": "gallery",
         "exclude_patterns": ["_build", "_generated", "pitfalls"],
         "suppress_warnings": ["ref.ref"],  # no gallery pages in this project
         "mpguide_matrix_pythons": (),
@@ -301,3 +301,27 @@ def test_every_interpreter_runs_and_a_version_difference_must_say_why(
     assert f"    - {interpreters[-1].minor}: **No failure**. Fix works.\n" in text
     for interpreter in interpreters:
         assert interpreter.version in text.rsplit("Runs: CPython", 1)[1]
+
+
+def test_several_globs_give_a_table_per_section_under_its_link(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path,
+        {"plot_b.py": ALWAYS},
+        mpguide_matrix_examples=["pitfalls/plot_*.py", "pools/plot_*.py"],
+        exclude_patterns=["_build", "_generated", "pitfalls", "pools"],
+    )
+    (project / "pools").mkdir()
+    (project / "pools" / "plot_p.py").write_text(DEPENDS.format(reason=REASON))
+    result = build(project)
+    assert result.returncode == 0, result.stderr
+    text = table(project)
+    pitfalls, pools = text.split("{ref}`sphx_glr_gallery_pools`")
+    assert "{ref}`sphx_glr_gallery_pitfalls`" in pitfalls
+    assert "<sphx_glr_gallery_pitfalls_plot_b.py>" in pitfalls
+    assert "<sphx_glr_gallery_pools_plot_p.py>" in pools
+    assert pitfalls.count(":::{list-table}") == pools.count(":::{list-table}") == 1
+    assert "fails under `spawn`, `forkserver` only. Why: fork shares memory." in pools
+    (project / "pools" / "plot_p.py").unlink()
+    failed = build(project)
+    assert failed.returncode != 0
+    assert "'pools/plot_*.py' matches no file" in failed.stderr

@@ -7,9 +7,9 @@ on the Python version, ``depends on the Python version: <why>``. This extension
 runs every such example as a script under ``fork``, ``spawn`` and
 ``forkserver``, on every CPython the build machine has (see
 :mod:`mpguide.sphinxext.interpreters`), in parallel and each with a time limit,
-reads those lines, and writes a MyST table that a page includes: one row per
-pitfall, one column per start method, each cell saying what happened on each
-interpreter.
+reads those lines, and writes MyST tables that a page includes: one table per
+gallery section, one row per example, one column per start method, each cell
+saying what happened on each interpreter.
 
 The runs are controlled: each gets a copy of the build's environment without
 the variables that change how Python itself behaves (every ``PYTHON*``
@@ -307,8 +307,22 @@ def failing_methods(
 
 
 def gallery_label(gallery: str, path: Path) -> str:
-    """The label sphinx-gallery gives the page of ``path`` in the ``gallery`` directory."""
-    return f"sphx_glr_{gallery.replace('/', '_')}_{path.name}"
+    """The label sphinx-gallery gives the page of ``path``: its section is the
+    example's folder, inside the ``gallery`` directory."""
+    return f"sphx_glr_{gallery.replace('/', '_')}_{path.parent.name}_{path.name}"
+
+
+def section_label(gallery: str, folder: str) -> str:
+    """The label sphinx-gallery gives a gallery section's index."""
+    return f"sphx_glr_{gallery.replace('/', '_')}_{folder}"
+
+
+def by_section(paths: Sequence[Path]) -> dict[str, list[Path]]:
+    """The examples grouped by their folder, in the order given."""
+    sections: dict[str, list[Path]] = {}
+    for path in paths:
+        sections.setdefault(path.parent.name, []).append(path)
+    return sections
 
 
 def render(
@@ -318,36 +332,16 @@ def render(
     gallery: str,
     missing: Sequence[str] = (),
 ) -> str:
-    """The MyST table, then where the start method and the version matter, then the runs."""
-    lines = [
-        ":::{list-table}",
-        ":header-rows: 1",
-        ":widths: 22 26 26 26",
-        "",
-        "* - Pitfall",
-        *(f"  - `{method}`" for method in START_METHODS),
-    ]
+    """One MyST table per section, then where the start method and the version
+    matter, then the runs."""
+    lines: list[str] = []
     by_method: list[str] = []
     by_python: list[str] = []
-    for path in paths:
-        link = f"{{ref}}`{title_of(path)} <{gallery_label(gallery, path)}>`"
-        lines.append(f"* - {link}")
-        for method in START_METHODS:
-            row = [(i, outcomes[Run(path, i, method)]) for i in interpreters]
-            lines.append(f"  - {cell(row)}")
-        everything = [
-            outcomes[Run(path, i, m)] for i in interpreters for m in START_METHODS
-        ]
-        reason = next((o.reason for o in everything if o.reason), None)
-        if reason is not None:
-            seen = failing_methods(path, interpreters, outcomes)
-            by_method.append(f"- {link}: {seen}. Why: {escape_markdown(reason)}.")
-        version_reason = next(
-            (o.version_reason for o in everything if o.version_reason), None
-        )
-        if version_reason is not None:
-            by_python.append(f"- {link}: {escape_markdown(version_reason)}.")
-    lines += [":::", ""]
+    sections = by_section(paths)
+    for folder, section in sections.items():
+        if len(sections) > 1:
+            lines += [f"{{ref}}`{section_label(gallery, folder)}`", ""]
+        lines += section_table(section, interpreters, outcomes, gallery, by_method, by_python)
     if by_method:
         lines += ["Where the start method matters:", "", *by_method, ""]
     if by_python:
@@ -367,6 +361,45 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+def section_table(
+    paths: Sequence[Path],
+    interpreters: Sequence[Interpreter],
+    outcomes: Mapping[Run, Outcome],
+    gallery: str,
+    by_method: list[str],
+    by_python: list[str],
+) -> list[str]:
+    """One section's table; its notes on start methods and versions are added to
+    ``by_method`` and ``by_python``."""
+    lines = [
+        ":::{list-table}",
+        ":header-rows: 1",
+        ":widths: 22 26 26 26",
+        "",
+        "* - Pitfall",
+        *(f"  - `{method}`" for method in START_METHODS),
+    ]
+    for path in paths:
+        link = f"{{ref}}`{title_of(path)} <{gallery_label(gallery, path)}>`"
+        lines.append(f"* - {link}")
+        for method in START_METHODS:
+            row = [(i, outcomes[Run(path, i, method)]) for i in interpreters]
+            lines.append(f"  - {cell(row)}")
+        everything = [
+            outcomes[Run(path, i, m)] for i in interpreters for m in START_METHODS
+        ]
+        reason = next((o.reason for o in everything if o.reason), None)
+        if reason is not None:
+            seen = failing_methods(path, interpreters, outcomes)
+            by_method.append(f"- {link}: {seen}. Why: {escape_markdown(reason)}.")
+        version_reason = next(
+            (o.version_reason for o in everything if o.version_reason), None
+        )
+        if version_reason is not None:
+            by_python.append(f"- {link}: {escape_markdown(version_reason)}.")
+    return [*lines, ":::", ""]
+
+
 def write_if_changed(path: Path, text: str) -> None:
     """Leave an unchanged file alone, so that Sphinx does not rebuild its page."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -384,12 +417,17 @@ def missing_versions(
 def build_matrix(app: Sphinx) -> None:
     """``builder-inited``: run the examples (or reuse results) and write the table."""
     confdir = Path(app.confdir)
-    pattern = app.config.mpguide_matrix_examples
-    if not pattern:
+    setting = app.config.mpguide_matrix_examples
+    patterns = [setting] if isinstance(setting, str) else list(setting)
+    patterns = [pattern for pattern in patterns if pattern]
+    if not patterns:
         return
-    paths = sorted(confdir.glob(pattern))
-    if not paths:
-        raise MatrixError(f"mpguide_matrix_examples {pattern!r} matches no file")
+    paths = []
+    for pattern in patterns:
+        matched = sorted(confdir.glob(pattern))
+        if not matched:
+            raise MatrixError(f"mpguide_matrix_examples {pattern!r} matches no file")
+        paths += [path for path in matched if path not in paths]
     try:
         interpreters = find_interpreters()
     except ValueError as error:
@@ -428,11 +466,11 @@ def build_matrix(app: Sphinx) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the configuration values and the ``builder-inited`` handler."""
-    app.add_config_value("mpguide_matrix_examples", "", "env", str)
+    app.add_config_value("mpguide_matrix_examples", "", "env", (str, list, tuple))
     app.add_config_value(
         "mpguide_matrix_output", "explanation/_generated/start-method-matrix.md", "env", str
     )
-    app.add_config_value("mpguide_matrix_gallery", "gallery/pitfalls", "env", str)
+    app.add_config_value("mpguide_matrix_gallery", "gallery", "env", str)
     app.add_config_value("mpguide_matrix_timeout", 180, "env", (int, float))
     app.add_config_value(
         "mpguide_matrix_pythons", ("3.11", "3.12", "3.13"), "env", (tuple, list)
