@@ -112,7 +112,8 @@ if __name__ == "__main__":
 # Hold a proxy in the process that starts the children for as long as any of
 # them runs: create the shared objects in the parent, keep the names bound, and
 # drop them only after ``join()``. A ``with manager:`` block around the
-# children's whole life does this naturally.
+# children's whole life is not enough on its own: it keeps the server running,
+# not the object, which the server deletes as soon as no proxy to it is left.
 
 if __name__ == "__main__":
     objects, kept = run_child(context, manager, keep_proxy=True)
