@@ -80,6 +80,13 @@ def test_remote_errors_carry_the_server_traceback(start_method: str) -> None:
     assert line_after("its text ends with the server's error:", output).startswith(
         "TypeError: "
     )
+    assert line_after("reserve raised OutOfStock in the server; here:", output) == (
+        'TypeError("OutOfStock.__init__() missing 1 required positional argument: '
+        "'left'\")"
+    )
+    assert line_after("with every argument passed on:", output) == (
+        "Rebuildable('apples', 3) -> apples: only 3 left"
+    )
     note = output.index("in the Manager's server:")
     assert "self._items[item] -= 1" in output[note:]
     assert re.search(r'File "managers\.py", line \d+, in serve_client', output)

@@ -2,9 +2,11 @@
 When a proxied call fails: what the error carries, and how to log it
 ====================================================================
 
-An exception raised by a shared object's method reaches the caller as itself
-(a ``KeyError`` stays a ``KeyError``), but without the server's traceback: it
-shows where the *proxy* raised it, not where the method failed. Any other
+An exception raised by a shared object's method reaches the caller as a
+pickled copy of itself (a ``KeyError`` stays a ``KeyError``), but without the
+server's traceback: it shows where the *proxy* raised it, not where the method
+failed; and an exception class that cannot be rebuilt from its ``args``
+arrives as a ``TypeError`` instead. Any other
 failure in the server (a method the proxy may not call, a result that cannot
 be pickled, a shared object that is gone) arrives as
 ``multiprocessing.managers.RemoteError``, whose text *is* the server's
@@ -85,6 +87,62 @@ if __name__ == "__main__":
 # ``RemoteError(text)``: ``error.args[0]`` is the server's traceback, and
 # ``str(error)`` prints it between two lines of dashes. CPython 3.11, 3.12 and
 # 3.13 do the same.
+#
+# An exception that cannot be rebuilt
+# -----------------------------------
+# "As itself" means as a pickled copy, and ``pickle`` rebuilds an exception by
+# calling its class with ``error.args``. ``OutOfStock.__init__`` takes two
+# arguments but passes one message to ``Exception.__init__``, so ``args`` holds
+# one: the copy cannot be made, and the caller gets the ``TypeError`` of the
+# failed rebuild in place of the exception. Passing every argument on to
+# ``super().__init__`` (or defining ``__reduce__``) fixes it.
+
+
+class OutOfStock(Exception):
+    def __init__(self, item, left):
+        super().__init__(f"{item}: only {left} left")
+        self.left = left
+
+
+class Rebuildable(Exception):
+    def __init__(self, item, left):
+        super().__init__(item, left)
+        self.left = left
+
+    def __str__(self):
+        return f"{self.args[0]}: only {self.left} left"
+
+
+class StrictInventory(Inventory):
+    def reserve(self, item, count):
+        raise OutOfStock(item, self._items.get(item, 0))
+
+    def reserve_fixed(self, item, count):
+        raise Rebuildable(item, self._items.get(item, 0))
+
+
+InventoryManager.register("StrictInventory", StrictInventory)
+
+
+def raised_by(call, *args):
+    try:
+        call(*args)
+    except Exception as error:
+        return error
+    raise AssertionError("the call did not fail")
+
+
+if __name__ == "__main__":
+    manager.shutdown()
+    manager = InventoryManager(ctx=context)  # registered after the first start
+    manager.start()
+    strict = manager.StrictInventory()
+    unbuilt = raised_by(strict.reserve, "apples", 5)
+    rebuilt = raised_by(strict.reserve_fixed, "apples", 5)
+    print("reserve raised OutOfStock in the server; here:", repr(unbuilt))
+    print("with every argument passed on:", repr(rebuilt), "->", rebuilt)
+    assert isinstance(unbuilt, TypeError) and "missing 1 required" in str(unbuilt)
+    assert isinstance(rebuilt, Rebuildable) and rebuilt.left == 3
 #
 # Keeping the server's traceback of a method's own exception
 # ----------------------------------------------------------
