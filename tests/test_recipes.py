@@ -3,8 +3,10 @@ with the standard library alone, in a virtual environment with nothing installed
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +72,14 @@ def test_the_page_includes_every_recipe_file_whole() -> None:
     for name, options in included:
         # No :lines:, :start-after: or similar: the reader copies the whole tested file.
         assert options.strip() == ":language: python", (name, options)
+
+
+def test_the_lock_stripe_gives_equal_keys_one_lock_and_refuses_other_keys() -> None:
+    namespace = runpy.run_path(str(RECIPES / "per_key_locks.py"), run_name="recipe")
+    locks = namespace["KeyedLocks"](count=64, context=multiprocessing.get_context("spawn"))
+    for equal in ((1, 1.0, True), ((1, "a"), (1.0, "a"), (True, "a")), (0, -0.0, False)):
+        assert len({locks.index_for(key) for key in equal}) == 1, equal
+    assert len({locks.index_for(key) for key in range(64)}) > 1
+    for other in (frozenset({1}), None, ["a"], type("Name", (str,), {})("a")):
+        with pytest.raises(TypeError, match="use an int, str, bytes, float or a tuple"):
+            locks.index_for(other)

@@ -10,20 +10,36 @@ class KeyedLocks:
     """A fixed stripe of locks; each key's lock is picked by a hash every process agrees on.
 
     Python's hash() of a str is salted per interpreter, so a spawn or forkserver
-    worker would pick another lock than its parent: hash the key's repr instead
-    (stable for ints, strs and tuples of them). Create the stripe before the
-    workers start, from their context, and hand it to them at start.
+    worker would pick another lock than its parent: hash the key's repr instead.
+    Keys are ints, strs, bytes, floats and tuples of them, and equal keys get
+    one lock (1, 1.0 and True are equal, but their reprs differ, so each is
+    turned into one form first); any other key is refused. Create the stripe
+    before the workers start, from their context, and hand it to them at start.
     """
 
     def __init__(self, count, context):
         self._locks = [context.Lock() for _ in range(count)]
 
     def index_for(self, key):
-        digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(repr(one_form(key)).encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") % len(self._locks)
 
     def hold(self, key):
         return self._locks[self.index_for(key)]
+
+
+def one_form(key):
+    """The same value for keys that compare equal: True and 1.0 become 1."""
+    if type(key) is bool or (type(key) is float and key.is_integer()):
+        return int(key)
+    if type(key) in (int, float, str, bytes):
+        return key
+    if type(key) is tuple:
+        return tuple(one_form(part) for part in key)
+    raise TypeError(
+        f"a {type(key).__name__} key: use an int, str, bytes, float or a tuple of "
+        "them (such as the user's id), whose equal values look alike in every process"
+    )
 
 
 USER_IDS = [1, 2]
