@@ -37,6 +37,12 @@ class Color(enum.Enum):
     RED = 1
 
 
+def no_op():
+    pass
+
+
+MISSING = object()  # a sentinel, as many libraries define one
+
 SAMPLES = {
     "str": "alice",
     "bytes": b"alice",
@@ -48,6 +54,10 @@ SAMPLES = {
     "Enum member": Color.RED,
     "NaN": float("nan"),
     "None": None,
+    "Ellipsis": ...,
+    "a class": Color,
+    "a function": no_op,
+    "an object() sentinel": MISSING,
     "int": 12345,
     "tuple of int": (1, 2),
     "float": 1.5,
@@ -131,10 +141,12 @@ if __name__ == "__main__":
 # dataclasses of them, ``datetime.date``, naive ``datetime`` and ``time``
 # (hashed from their bytes), ``memoryview``, and Enum members (which hash their
 # name). Some hashes come from an address instead, which differs between
-# interpreters too: a NaN's, and ``None``'s up to Python 3.11 (a constant from
-# 3.12), where the interpreter is loaded at a random address (a
-# position-independent build; Debian's ``python3.11`` is not one). Numbers,
-# and tuples of them, hash the same everywhere. A worker hashes the values of
+# interpreters too: a NaN's; a class's, a function's and an ``object()``
+# sentinel's (each is made anew in every interpreter); and ``Ellipsis``'s, and
+# ``None``'s up to Python 3.11 (a constant from 3.12), where the interpreter is
+# loaded at a random address (a position-independent build; Debian's
+# ``python3.11`` is not one). Numbers, and tuples of them, hash the same
+# everywhere. A worker hashes the values of
 # ``SAMPLES`` (defined at the top, with this page's other functions), built
 # from this file, and the parent compares:
 
