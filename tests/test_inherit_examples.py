@@ -1,0 +1,143 @@
+"""What workers inherit: the pages, the logging recipe and the sqlite3 producer,
+run as scripts under every start method, do what they say.
+
+Counts that depend on timing (how many lines broke, whose answer a process
+read) are checked for being there, not for their value; outcomes are read with
+the parser the start-method matrix uses.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+
+from conftest import ROOT, line_after, run_example_ok, run_script
+
+from mpguide.sphinxext.start_method_matrix import Outcome
+
+PAGES = ROOT / "examples" / "inherit"
+RECIPE = ROOT / "docs" / "howto" / "recipes" / "logging_from_workers.py"
+PRODUCER = ROOT / "docs" / "reference" / "errors" / "inherit_sqlite_connection.py"
+FRESH_INTERPRETER = ("spawn", "forkserver")
+WORKER_NAMES = {"fork": "ForkPoolWorker", "spawn": "SpawnPoolWorker"}
+
+
+def run_page(name: str, start_method: str) -> tuple[str, Outcome]:
+    output = run_example_ok(PAGES / name, start_method)
+    outcome = Outcome.parse(output, name)
+    assert outcome.reproduced and outcome.fixed, outcome
+    assert outcome.reason is None and outcome.version_reason is None, outcome
+    return output, outcome
+
+
+def test_workers_lose_or_break_records_and_a_queue_listener_fixes_both(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_01_logging.py", start_method)
+    handlers = line_after("in a worker, logger 'app' has handlers", output)
+    written = line_after("the parent's log file: 1 record from the parent,", output)
+    if start_method in FRESH_INTERPRETER:
+        assert handlers == "[], level WARNING"
+        assert line_after("the worker's stderr got:", output) == r"'item 0: warning\n'"
+        assert written == "0 of 4 from the workers"
+    else:
+        assert handlers == "['FileHandler'], level INFO"
+        assert line_after("the worker's stderr got:", output) == "nothing"
+        assert written == "4 of 4 from the workers"
+    pipe = re.search(
+        r"^stderr \(a pipe\): (\d+) of 30 records whole, (\d+) lines broken", output, re.M
+    )
+    assert pipe and int(pipe.group(2)) > 0 and int(pipe.group(1)) < 30
+    assert "app.log: 30 of 30 records whole, 0 lines broken" in output
+    assert "records of 1000 characters on stderr: 30 of 30 whole, 0 broken" in output
+    for sink in ("stderr", "app.log"):
+        assert (
+            f"QueueHandler, {sink}: 30 of 30 records whole, 0 broken, each once: True, "
+            "in order in each task: True" in output
+        )
+    copies = line_after("QueueHandler added, not replacing the handlers:", output)
+    assert copies == (
+        "copies of a record [2]" if start_method == "fork" else "copies of a record [1]"
+    )
+    assert "long records broken on a shared pipe" in outcome.reproduced_detail
+
+
+def test_one_connection_crosses_replies_and_a_connection_per_process_does_not(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_02_connection_across_fork.py", start_method)
+    shared = re.search(
+        r"^shared connection: 3 processes, connections seen: 1; (\d+) questions: "
+        r"(\d+) right, (\d+) someone else's, (\d+) no reply$",
+        output,
+        re.M,
+    )
+    assert shared, output
+    right, others, gave_up = (int(shared.group(i)) for i in (2, 3, 4))
+    assert others + gave_up > 0 and right + others + gave_up == int(shared.group(1))
+    sqlite_outcome = line_after("a sqlite3 connection passed to a child:", output)
+    if start_method == "fork":
+        assert sqlite_outcome == "the child counted 2 rows through it"
+    else:
+        assert sqlite_outcome == "TypeError: cannot pickle 'sqlite3.Connection' object"
+    assert re.search(
+        r"^a connection per worker: (\d) processes, connections seen: \1; 16 questions: "
+        r"16 right, 0 someone else's, 0 no reply$",
+        output,
+        re.M,
+    )
+    assert (
+        "fork-safe client: 3 processes, connections seen: 3; 12 questions: 12 right, "
+        "0 someone else's, 0 no reply" in output
+    )
+    label = "the parent, after its children exited, on its first connection:"
+    assert line_after(label, output) == "True"
+    assert line_after("and its answers:", output) == "right right right right"
+    assert outcome.reproduced_detail.startswith("one connection for 3 processes:")
+
+
+def test_join_waits_for_the_feeder_until_the_parent_reads(start_method: str) -> None:
+    output, outcome = run_page("plot_03_join_before_drain.py", start_method)
+    assert line_after("the child's function returned:", output) == "True"
+    assert line_after("after join(timeout=1.5), the child is alive:", output) == "True"
+    assert line_after("after the parent took 200 items, exit code:", output) == "0"
+    capacity = int(line_after("a pipe holds", output).split()[0])
+    fit = re.search(r"^and (\d+) messages of (\d+) bytes", output, re.M)
+    assert fit and int(fit.group(1)) * int(fit.group(2)) <= capacity
+    assert line_after("10 items: joined first, exit code", output) == "0; then received 10"
+    assert "received 200 items (in order: True), then join: exit code 0" in output
+    cancelled = re.search(
+        r"^cancel_join_thread\(\): exit code 0, received (\d+) of 200, lost (\d+)$",
+        output,
+        re.M,
+    )
+    assert cancelled, output
+    kept, lost = int(cancelled.group(1)), int(cancelled.group(2))
+    assert kept <= int(fit.group(1)) and kept + lost == 200
+    assert outcome.fixed_detail == "200 of 200 received, then join returned"
+
+
+def test_the_logging_recipe_writes_every_record_once_from_the_workers(
+    start_method: str,
+) -> None:
+    result = run_script(RECIPE, start_method)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["query_times: 20"]
+    worker = WORKER_NAMES.get(start_method, "ForkServerPoolWorker")
+    records = re.findall(
+        rf"^{worker}-\d+ queries: query for (\w+)$", result.stderr, re.MULTILINE
+    )
+    assert collections.Counter(records) == {"alice": 10, "bob": 10}, result.stderr
+    assert len(result.stderr.splitlines()) == 20, result.stderr
+
+
+def test_a_sqlite3_connection_cannot_be_sent_to_a_new_interpreter(
+    start_method: str,
+) -> None:
+    result = run_script(PRODUCER, start_method)
+    assert result.returncode == 0, result.stderr
+    if start_method == "fork":
+        assert line_after("not produced:", result.stdout).startswith("a forked child")
+    else:
+        message = line_after("message:", result.stdout)
+        assert message == "\"TypeError: cannot pickle 'sqlite3.Connection' object\""
