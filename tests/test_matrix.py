@@ -325,3 +325,40 @@ def test_several_globs_give_a_table_per_section_under_its_link(tmp_path: Path) -
     failed = build(project)
     assert failed.returncode != 0
     assert "'pools/plot_*.py' matches no file" in failed.stderr
+
+
+VERSION_CLAIMED = ALWAYS + 'print("depends on the Python version: the page says so")\n'
+
+
+@pytest.mark.parametrize(
+    "claim",
+    ["difference without the line", "the line without a difference"],
+)
+def test_a_version_line_and_a_version_difference_go_together(
+    tmp_path: Path, claim: str
+) -> None:
+    others = other_interpreters()
+    pythons = os.pathsep.join([sys.executable, *others])
+    if claim == "difference without the line":
+        major, minor = by_version(find_interpreters())[-1].version.split(".")[:2]
+        source = BY_VERSION.format(reason="", major=major, minor=minor)
+        message = "plot_v.py under fork has different outcomes on Python"
+    else:
+        source = VERSION_CLAIMED
+        message = (
+            "plot_v.py says its outcome depends on the Python version, but its "
+            "verdicts were the same on Python"
+        )
+    result = build(make_project(tmp_path / "all", {"plot_v.py": source}), pythons=pythons)
+    assert result.returncode != 0
+    assert message in result.stderr
+    if claim == "the line without a difference":
+        # Nothing to compare with one interpreter, nor when an expected version
+        # is missing (the difference may lie there): the line is allowed.
+        alone = make_project(tmp_path / "alone", {"plot_v.py": source})
+        assert build(alone).returncode == 0
+        partial = make_project(
+            tmp_path / "partial", {"plot_v.py": source}, mpguide_matrix_pythons=("3.99",)
+        )
+        result = build(partial, pythons=pythons)
+        assert result.returncode == 0, result.stderr

@@ -187,3 +187,15 @@ if __name__ == "__main__":
             ),
         ],
     )
+    # The rule, as the run found it: a change to a returned copy is lost, and so
+    # is a Namespace attribute starting with ``_``; every call on a proxy is kept.
+    assert lost == sorted(
+        [
+            'ns.queries.append("q1")',
+            "ns._hidden = 1",
+            'd["queries"].append("q1")',
+            'd["stats"]["count"] += 1',
+            'lst[0].append("q1")',
+        ]
+    ), lost
+    assert not multiprocessing.active_children()

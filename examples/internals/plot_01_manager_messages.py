@@ -120,10 +120,8 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     other = manager.list()
     other.append(1)  # its first call
-    print(
-        "another proxy shares the connection:",
-        other._tls.connection is queries._tls.connection,
-    )
+    shares = other._tls.connection is queries._tls.connection
+    print("another proxy shares the connection:", shares)
     del other  # its referent is freed: the server forgets it
 
 # %%
@@ -170,10 +168,12 @@ if __name__ == "__main__":
         show("sessions.open()  (a result pickle refuses)", record(sessions, open_session))
         print("  and the proxy raised: RemoteError, ending", last_line(unpicklable[0]))
         del sessions
+    creation_error = None
     try:
         manager.dict([1])
     except RemoteError as error:
-        print("manager.dict([1]) raised RemoteError, ending", last_line(error))
+        creation_error = last_line(error)
+        print("manager.dict([1]) raised RemoteError, ending", creation_error)
 
 # Reference counting: proxies keep objects alive
 # ----------------------------------------------
@@ -241,18 +241,17 @@ if __name__ == "__main__":
     del plain
     try:
         pickle.loads(pickled_plain)
+        plain_token = "still there"
         print("a list's token, after its last proxy died: still there")
     except RemoteError as error:
-        print("a list's token, after its last proxy died: RemoteError, ending", end=" ")
-        print(last_line(error))
+        plain_token = f"RemoteError, ending {last_line(error)}"
+        print("a list's token, after its last proxy died:", plain_token)
     holder = manager.dict({"lock": manager.Lock()})
     pickled_lock = pickle.dumps(holder["lock"])  # that proxy dies right away
     del holder
     pinned = pickle.loads(pickled_lock)
-    print(
-        "a lock's token, after its last proxy and its dict died: acquire() ->",
-        pinned.acquire(timeout=1),
-    )
+    acquired = pinned.acquire(timeout=1)
+    print("a lock's token, after its last proxy and its dict died: acquire() ->", acquired)
     pinned.release()
     del pinned
 
@@ -348,3 +347,27 @@ if __name__ == "__main__":
 #   into existence (except one rebuilt from a ``spawn`` child's arguments) and
 #   unregisters when it dies; an object whose proxy was once stored inside
 #   another shared object stays in the server for good.
+
+if __name__ == "__main__":
+    # Each kind of answer, the shared connection, the counts and the two
+    # exceptions, as this run recorded them.
+    assert server.name.startswith("SyncManager-"), server.name
+    assert log_return == [
+        ("sent", (token.id, "__getitem__", ("alice",), {})),
+        ("received", ("#RETURN", ["q1"])),
+    ], log_return
+    assert [message[0] for _, message in log_proxy][-1] == "#PROXY", log_proxy
+    assert log_error[-1][1][0] == "#ERROR" and repr(raised[0]) == "KeyError('bob')"
+    assert shares
+    assert last_line(unpicklable[0]) == "TypeError: cannot pickle '_thread.lock' object"
+    assert creation_error is not None and creation_error.startswith("TypeError")
+    assert (before, created, after) == (1, 2, 1)
+    if context.get_start_method() == "spawn":  # rebuilt without incref, no hook
+        assert answer.startswith("RemoteError, ending KeyError"), answer
+    else:
+        assert answer == "works: ['q1']", answer
+    assert plain_token.startswith("RemoteError, ending KeyError"), plain_token
+    assert acquired is True
+    kind, lock_proxy = log_lock[-1][1]
+    assert kind == "#RETURN" and type(lock_proxy).__name__ == "AcquirerProxy"
+    assert not multiprocessing.active_children()

@@ -81,12 +81,16 @@ if __name__ == "__main__":
     manager.start()
     store = manager.UserStore()
     store.add("alice")
-    print("proxy type:", type(store).__name__)
-    print("forwarded methods:", sorted(store._exposed_))
-    print("store.names():", attempt(store.names))
-    print("store.size:", attempt(lambda: store.size))
-    print("store._check():", attempt(lambda: store._check()))
-    print('store._callmethod("_check"):', attempt(lambda: store._callmethod("_check")))
+    seen = {
+        "proxy type:": type(store).__name__,
+        "forwarded methods:": sorted(store._exposed_),
+        "store.names():": attempt(store.names),
+        "store.size:": attempt(lambda: store.size),
+        "store._check():": attempt(lambda: store._check()),
+        'store._callmethod("_check"):': attempt(lambda: store._callmethod("_check")),
+    }
+    for label, value in seen.items():
+        print(label, value)
 
 # %%
 # A returned object is a copy
@@ -97,8 +101,9 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     copy = store.record("alice")
     copy.add_query()
+    copy_summary = store.record("alice").summary()
     print("type of store.record('alice'):", type(copy).__name__)
-    print("after add_query() on it, the server has:", store.record("alice").summary())
+    print("after add_query() on it, the server has:", copy_summary)
     del store
     manager.shutdown()
 
@@ -149,10 +154,13 @@ if __name__ == "__main__":
     shared.add("alice")
     record = shared.record("alice")
     record.add_query()
+    proxy_summary = shared.record("alice").summary()
+    shared_size = shared.size
+    not_exposed = attempt(lambda: shared._callmethod("get_size"))
     print("type of shared.record('alice'):", type(record).__name__)
-    print("after add_query() on it, the server has:", shared.record("alice").summary())
-    print("shared.size:", shared.size)
-    print("get_size, not in exposed:", attempt(lambda: shared._callmethod("get_size")))
+    print("after add_query() on it, the server has:", proxy_summary)
+    print("shared.size:", shared_size)
+    print("get_size, not in exposed:", not_exposed)
 
 # %%
 # A proxy from ``method_to_typeid`` in another process
@@ -188,5 +196,19 @@ if __name__ == "__main__":
             Observation(label="a proxy to the record itself", result=direct, ok=True),
         ],
     )
+    record_type = type(record).__name__
     del shared, record
     manager.shutdown()
+    # What the page shows, as this run found it.
+    assert seen["proxy type:"] == "AutoProxy[UserStore]"
+    assert seen["forwarded methods:"] == ["add", "get_size", "names", "record"]
+    assert seen["store.names():"] == "['alice']"
+    assert seen["store.size:"].startswith("AttributeError: ")
+    assert seen["store._check():"].startswith("AttributeError: ")
+    assert seen['store._callmethod("_check"):'].startswith("RemoteError ending in ")
+    assert type(copy).__name__ == "UserRecord" and copy_summary == "alice: 0 queries"
+    assert record_type == "AutoProxy[UserRecord]" and proxy_summary == "alice: 1 queries"
+    assert shared_size == 1 and not_exposed.startswith("RemoteError")
+    assert via_store.startswith("AttributeError: ") and "_registry" in via_store
+    assert direct == "alice: 1 queries"
+    assert not multiprocessing.active_children()

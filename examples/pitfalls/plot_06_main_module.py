@@ -94,9 +94,10 @@ if __name__ == "__main__":
 # ``Can't get attribute 'User'``, sent back as a ``RemoteError``. (The module
 # reads ``<module '__main__' (built-in)>`` in that message on 3.11, and
 # ``<module '__main__' (<class '_frozen_importlib.BuiltinImporter'>)>`` from
-# 3.12, which removed the loaders' ``module_repr()``.) A ``fork``
-# server inherited the class with the rest of memory. (One more ``fork`` trap:
-# it knows only the classes defined *before* the Manager started.)
+# 3.12, which removed the loaders' ``module_repr()``, gh-97850: the wording
+# changed, not the outcome.) A ``fork`` server inherited the class with the rest
+# of memory. (One more ``fork`` trap: it knows only the classes defined
+# *before* the Manager started.)
 # :doc:`/explanation/main-module` has the whole story, and
 # :ref:`sphx_glr_gallery_start_methods_plot_05_python_m_package.py` the case of a
 # package's ``__main__.py``, which has a file but is never re-run.
@@ -105,11 +106,6 @@ if __name__ == "__main__":
     print(
         "depends on the start method: a fork server inherits the classes in "
         "memory; spawn and forkserver servers must import them by name"
-    )
-    print(
-        "depends on the Python version: only the message's wording; the module "
-        "reads (built-in) up to 3.11, and names its loader from 3.12, which "
-        "removed the import loaders' module_repr() (CPython gh-97850)"
     )
 
 # %%

@@ -5,44 +5,61 @@ Pitfall 8: fetching a lock proxy from a managed dict on every use
 The report's fix, ``with user_locks[user.id]: ...``, works, but every
 ``user_locks[...]`` receives a *new* lock proxy, and every new proxy opens
 connections to the server: one to register itself (incref) and one, when it is
-garbage, to unregister (decref). Counted here, then timed. The fix: fetch each
-lock once per worker and keep it.
+garbage, to unregister (decref). Counted here, request by request, then timed.
+The fix: fetch each lock once per worker and keep it.
 """
 
 # %%
 # Why it happens: :doc:`/explanation/how-a-manager-works`.
 
 # %%
-# Counting connections
-# --------------------
+# Counting connections and requests
+# ---------------------------------
 # Proxies connect through ``multiprocessing.managers.listener_client``; a
-# worker wraps its ``Client`` to count the connections it opens while it takes
-# a user's lock 50 times, both ways.
+# worker wraps its ``Client`` to count the connections it opens, and
+# ``Connection.send`` to note each request it sends (a request is a tuple whose
+# second item names the method; the sender then waits for the reply), while it
+# takes a user's lock once, then 50 times, each way.
 
 import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import managers
+from multiprocessing import connection, managers
 
 USES = 50
+NEW_CONNECTION = "[new connection]"
 
 
-def count_connections(use):
-    """Run ``use()`` and return how many connections to the server it opened."""
+def traffic(use):
+    """Run ``use()``; return what it sent to the server, in order: the name of
+    each request, and ``NEW_CONNECTION`` where it opened a connection."""
     listener, client = managers.listener_client["pickle"]
-    opened = []
+    send = connection.Connection.send
+    sent = []
 
     def counting_client(*args, **kwargs):
-        opened.append(args[0])
+        sent.append(NEW_CONNECTION)
         return client(*args, **kwargs)
 
+    def noting_send(self, message):
+        if isinstance(message, tuple) and len(message) == 4:  # (id, method, args, kwds)
+            sent.append(message[1])
+        return send(self, message)
+
     managers.listener_client["pickle"] = (listener, counting_client)
+    connection.Connection.send = noting_send
     try:
         use()
     finally:
         managers.listener_client["pickle"] = (listener, client)
-    return len(opened)
+        connection.Connection.send = send
+    return sent
+
+
+def one_use(user_locks, user_id):
+    with user_locks[user_id]:
+        pass
 
 
 def fetch_every_time(user_locks, user_id):
@@ -79,13 +96,17 @@ PATTERNS = (fetch_every_time, fetch_once, cache_with_setdefault, cache_with_get)
 
 
 def measure(user_locks, user_id):
-    """In a worker: connections opened and seconds taken by each pattern."""
-    results = {}
+    """In a worker: what one use sends, then the connections opened, requests
+    sent and seconds taken by each pattern."""
+    one_use(user_locks, user_id)  # this thread's own connection is now open
+    results = {"one use": traffic(lambda: one_use(user_locks, user_id))}
     for use in PATTERNS:
-        connections = count_connections(lambda use=use: use(user_locks, user_id))
+        sent = traffic(lambda use=use: use(user_locks, user_id))
         started = time.perf_counter()
         use(user_locks, user_id)
-        results[use.__name__] = (connections, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        requests = len(sent) - sent.count(NEW_CONNECTION)
+        results[use.__name__] = (sent.count(NEW_CONNECTION), seconds, requests)
     return results
 
 
@@ -97,20 +118,34 @@ if __name__ == "__main__":
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         results = pool.submit(measure, user_locks=user_locks, user_id=1).result()
     manager.shutdown()
-    for name, (connections, seconds) in results.items():
+    one = results.pop("one use")
+    print("one `with user_locks[1]:` sends:", ", ".join(one))
+    requests = len(one) - one.count(NEW_CONNECTION)
+    print(
+        f"that is {requests} requests, each waiting for its reply, "
+        f"and {one.count(NEW_CONNECTION)} new connections"
+    )
+    for name, (connections, seconds, _) in results.items():
         print(f"{name}: {connections} connections for {USES} uses,", end=" ")
         print(f"{seconds / USES * 1e6:.0f} microseconds per use")
+    for name, (_, _, sent) in results.items():
+        print(f"{name}: {sent} requests for {USES} uses")
 
 # %%
 # Why
 # ---
-# The server's dict holds a lock *proxy*. ``user_locks[1]`` pickles it there
-# and unpickles it in the worker, which builds a new proxy object. A new proxy
-# registers with the server over a new connection (so that the server keeps the
-# lock alive while someone holds a proxy), and the old one, dropped after the
-# ``with``, unregisters over another. Method calls (``acquire``, ``release``)
-# reuse the worker's one connection per thread. A proxy you keep costs nothing
-# more to keep.
+# The server's dict holds a lock *proxy*. ``user_locks[1]`` is a request
+# (``__getitem__``) that pickles it there and unpickles it in the worker, which
+# builds a new proxy object. A new proxy registers with the server over a new
+# connection (``incref``, so that the server keeps the lock alive while someone
+# holds a proxy), and the old one, dropped after the ``with``, unregisters over
+# another (``decref``): three requests to fetch the lock, two of them over a
+# connection of their own, which first authenticates with the manager's key
+# (``Client`` in ``multiprocessing/connection.py`` calls ``answer_challenge``
+# and ``deliver_challenge``; ``BaseProxy._incref`` and ``BaseProxy._decref`` in
+# ``multiprocessing/managers.py``, 3.11 to 3.13). The lock's own calls
+# (``acquire``, ``release``) reuse the worker's one connection per thread. A
+# proxy you keep costs nothing more to keep.
 #
 # Fix: fetch once per worker
 # --------------------------
@@ -132,7 +167,7 @@ if __name__ == "__main__":
 # -------------
 
 if __name__ == "__main__":
-    every_time, _ = results["fetch_every_time"]
+    every_time = results["fetch_every_time"][0]
     kept = [results[name][0] for name in ("fetch_once", "cache_with_get")]
     print(
         f"failure reproduced: {'yes' if every_time == 2 * USES else 'no'} "
@@ -171,3 +206,10 @@ if __name__ == "__main__":
         ],
     )
     assert every_time == 2 * USES and kept == [2, 2]
+    fetch = ["__getitem__", NEW_CONNECTION, "incref"]
+    assert one == [*fetch, "acquire", "release", NEW_CONNECTION, "decref"], one
+    # Every use fetches (3 requests) and uses (2) the lock; a kept proxy costs
+    # one fetch: __getitem__ and incref at first, decref when it is dropped.
+    assert results["fetch_every_time"][2] == 5 * USES
+    assert results["cache_with_setdefault"][2] == 5 * USES
+    assert results["fetch_once"][2] == results["cache_with_get"][2] == 2 * USES + 3

@@ -202,6 +202,17 @@ if __name__ == "__main__":
         title="users_list[0] and its copies: none equals another",
     )
     manager.shutdown()
+    # Each step, as this run found it: equality and hashing are object's, a
+    # copy equals nothing, and the server looked up a third object.
+    assert User.__eq__ is object.__eq__ and User.__hash__ is object.__hash__
+    assert (copy.id, copy.name) == (alice.id, alice.name)
+    assert copy != alice and hash(copy) != hash(alice)
+    assert address % 16 == 0 and hash(alice) == signed == address >> 4
+    assert server.startswith("SyncManager-"), server
+    assert [process for process, _ in lost.trail] == ["MainProcess", server]
+    assert original == hex(id(users_list[0])) and looked_up != dict_key
+    assert lost is not users_list[0] and lost != users_list[0]
+    assert not multiprocessing.active_children()
 
 # %%
 # Next: fix it, by keying on a stable ``id`` (:doc:`plot_03_fix_id_keys`), by

@@ -22,7 +22,9 @@ an example exits with an error, runs past its time limit, or does not print its
 outcome lines; when it reproduces its failure under some start methods and not
 others without saying why, or says its outcome depends on the start method but
 shows no difference; and when its verdicts differ between interpreters without
-``depends on the Python version``. Results are cached by the example's source,
+``depends on the Python version``, or it says so but they do not (checked when
+at least two interpreters ran and no expected version is missing, since a
+difference may lie with the missing one). Results are cached by the example's source,
 the ``mpguide`` package's source, the interpreter's version and the start
 method, in ``MPGUIDE_CACHE_DIR`` when it is set (so that several builds share
 them) and in the doctree directory otherwise.
@@ -236,21 +238,42 @@ def check_consistency(
 
 
 def check_versions(
-    path: Path, interpreters: Sequence[Interpreter], outcomes: Mapping[Run, Outcome]
+    path: Path,
+    interpreters: Sequence[Interpreter],
+    outcomes: Mapping[Run, Outcome],
+    *,
+    complete: bool = True,
 ) -> None:
-    """Verdicts that differ between interpreters must say why.
+    """Verdicts that differ between interpreters must say why, and an example
+    that says its outcome depends on the Python version must show a difference
+    under some start method. The second is checked only when ``complete`` (no
+    expected version is missing) and at least two interpreters ran.
 
-    :raises MatrixError: if they do not.
+    :raises MatrixError: if either is not so.
     """
+    versions = ", ".join(i.version for i in interpreters)
+    differs = False
     for method in START_METHODS:
         seen = {outcomes[Run(path, i, method)].verdicts for i in interpreters}
         reasons = {outcomes[Run(path, i, method)].version_reason for i in interpreters}
         if len(seen) > 1 and reasons == {None}:
-            versions = ", ".join(i.version for i in interpreters)
             raise MatrixError(
                 f"{path.name} under {method} has different outcomes on Python {versions}, "
                 "and does not print 'depends on the Python version: <why>'"
             )
+        differs = differs or len(seen) > 1
+    claimed = any(
+        outcomes[Run(path, i, m)].version_reason
+        for i in interpreters
+        for m in START_METHODS
+    )
+    if claimed and not differs and complete and len(interpreters) > 1:
+        raise MatrixError(
+            f"{path.name} says its outcome depends on the Python version, but its "
+            f"verdicts were the same on Python {versions} under every start method: "
+            "the page is wrong, or only its wording differs (say so in its text, "
+            "not in this line)"
+        )
 
 
 def title_of(path: Path) -> str:
@@ -341,7 +364,9 @@ def render(
     for folder, section in sections.items():
         if len(sections) > 1:
             lines += [f"{{ref}}`{section_label(gallery, folder)}`", ""]
-        lines += section_table(section, interpreters, outcomes, gallery, by_method, by_python)
+        lines += section_table(
+            section, interpreters, outcomes, gallery, by_method, by_python
+        )
     if by_method:
         lines += ["Where the start method matters:", "", *by_method, ""]
     if by_python:
@@ -452,7 +477,7 @@ def build_matrix(app: Sphinx) -> None:
         for interpreter in interpreters:
             row = {m: outcomes[Run(path, interpreter, m)] for m in START_METHODS}
             check_consistency(path, interpreter, row)
-        check_versions(path, interpreters, outcomes)
+        check_versions(path, interpreters, outcomes, complete=not missing)
     ordered = by_version(interpreters)
     text = render(
         paths,
