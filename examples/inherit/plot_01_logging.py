@@ -219,11 +219,12 @@ if __name__ == "__main__":
 # A handler writes a record with one ``write()`` of the formatted line
 # (``StreamHandler.emit``, 3.11 to 3.13). A file opened for appending, as
 # ``FileHandler`` does by default, takes each ``write()`` whole at its end:
-# measured here on a local Linux file system, nothing broke. A pipe, which is
-# what ``stderr`` is under Docker, systemd, a CI runner or ``| tee``, takes a
-# write of up to ``select.PIPE_BUF`` bytes whole; a longer one is written in
-# pieces as the reader makes room, and other processes' pieces land between
-# them. Short records stay whole:
+# measured here on a local Linux file system, nothing broke. A pipe or a
+# stream socket (what ``stderr`` is under Docker or a CI runner, under
+# systemd's journal, or with ``2>&1 | tee``) is different: a pipe takes a write
+# of up to ``select.PIPE_BUF`` bytes whole (a socket promises nothing); a
+# longer one is written in pieces as the reader makes room, and other
+# processes' pieces land between them. Short records stay whole:
 
 if __name__ == "__main__":
     import select
@@ -265,9 +266,14 @@ if __name__ == "__main__":
 # worker exits only after its queue has sent every record (see
 # :ref:`sphx_glr_gallery_inherit_plot_03_join_before_drain.py`), whereas
 # leaving the ``with`` block first would ``terminate()`` the workers
-# (``Pool.__exit__`` in ``multiprocessing/pool.py``), and a record still in a
-# worker's buffer would never be sent. The listener starts after the pool, so
-# that a ``fork`` worker copies no running thread of the parent's.
+# (``Pool.__exit__`` in ``multiprocessing/pool.py``): records still in a
+# worker's buffer would be lost, and a worker killed while writing leaves the
+# queue's lock held, so ``listener.stop()`` and the program's exit can hang for
+# ever. The listener starts after the pool, so that a ``fork`` worker copies no
+# running thread of the parent's. The initializer replaces the *root* logger's
+# handlers only: under ``fork``, a handler the parent put on another logger
+# (one with ``propagate = False``, as ``app`` above) stays live in each worker,
+# so remove those too, or configure only the root logger in the parent.
 
 if __name__ == "__main__":
     fixed_stderr, fixed_file = run_program("QueueHandler")
@@ -292,7 +298,9 @@ if __name__ == "__main__":
 # The copy-paste version of this fix is the recipe
 # :ref:`recipe-logging-from-workers`. With
 # ``concurrent.futures.ProcessPoolExecutor``, pass the same ``initializer`` and
-# ``initargs``; leaving its ``with`` block waits for the workers to exit.
+# ``initargs``; leaving its ``with`` block waits for the workers to exit. Its
+# workers start at the first ``submit()`` (all of them, under ``fork``), not
+# when it is created: start the listener after that call.
 #
 # What happened
 # -------------

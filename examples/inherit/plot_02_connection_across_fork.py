@@ -200,8 +200,11 @@ if __name__ == "__main__":
 # sees one client. Replies go back in the order the questions came, to
 # whichever process reads first; a process can read two replies at once and
 # leave another waiting for an answer that will never come. A socket rebuilt
-# from a duplicated descriptor is a new ``socket.socket`` without the parent's
-# timeout (``_rebuild_socket``), which is why ``ask_questions`` sets one.
+# from a duplicated descriptor is a new ``socket.socket`` whose
+# ``gettimeout()`` is ``None`` (``_rebuild_socket``), yet its descriptor shares
+# the parent's non-blocking flag: without ``settimeout()`` its ``recv()``
+# raises ``BlockingIOError`` at once instead of waiting. That is why
+# ``ask_questions`` sets one.
 #
 # What happens to a ``sqlite3`` connection
 # ----------------------------------------
@@ -259,7 +262,9 @@ _connection = None  # this worker's client, opened by connect()
 def connect(address):
     global _connection
     _connection = Client(address)
-    atexit.register(_connection.close)  # a worker that exits normally closes it
+    # Closed by the OS when the worker exits; atexit handlers run in a Pool
+    # worker only under spawn, or from 3.13 under every method.
+    atexit.register(_connection.close)
 
 
 def ask_in_worker(question):
@@ -302,7 +307,9 @@ if __name__ == "__main__":
 # connection stays open for the parent, which still holds its own. Calling
 # ``shutdown()``, or sending the server a goodbye, would end it for the parent
 # too. A hook registered with ``os.register_at_fork`` stays for the life of
-# the process, so this runs as a program of its own: its parent asks once
+# the process, and keeps its client alive (a library with many clients
+# registers one hook that walks a ``weakref.WeakSet``), so this runs as a
+# program of its own: its parent asks once
 # (and connects), hands the client to two children, all three ask together,
 # and the parent asks again after the children have exited.
 

@@ -17,8 +17,8 @@ what ``cancel_join_thread()`` costs: the items still in the child's buffer.
 # ---------
 # ``produce`` puts ``count`` items of about a kilobyte each, then sets an
 # event to say that its function has returned. Each item, pickled, is well
-# under the 4096 bytes a pipe writes in one piece, so no item is ever cut in
-# two.
+# under the ``select.PIPE_BUF`` bytes (4096 on Linux) that a pipe writes in
+# one piece, so no item is ever cut in two (which matters below).
 
 import multiprocessing
 import os
@@ -179,7 +179,11 @@ if __name__ == "__main__":
 # without waiting for its feeder thread (``Queue.cancel_join_thread``), and
 # whatever was still in its buffer goes with it. The parent joins first, then
 # takes what reached the pipe: at most what the pipe holds, and fewer when the
-# feeder thread had not caught up when the process ended.
+# feeder thread had not caught up when the process ended. Only items whose
+# message fits in ``select.PIPE_BUF`` bytes arrive whole or not at all; a
+# larger one can be cut off by the exit, and the parent's ``get()`` then waits
+# for ever for the rest, whatever its timeout (which bounds only the wait for
+# the first byte).
 
 if __name__ == "__main__":
     child, results, returned = start_producer(context, ITEMS, cancel=True)

@@ -204,7 +204,8 @@ if __name__ == "__main__":
 # ``gc.freeze()``: the collector's writes, not the reads
 # ------------------------------------------------------
 # The cyclic garbage collector writes too. Each object it tracks (lists,
-# dicts, instances of classes; not ints, floats or strings) carries a header
+# instances of classes, dicts that hold containers; not ints, floats or
+# strings) carries a header
 # just *before* the object, ``PyGC_Head``, and a collection marks every object
 # of the generations it collects in that header (``_PyGC_PREV_MASK_COLLECTING``
 # in ``Include/internal/pycore_gc.h``, 3.11 to 3.13). A worker's collector sees
@@ -278,9 +279,10 @@ if __name__ == "__main__":
 # ``None``, ``True`` and ``False``, the cached small ints (-5 to 256:
 # ``_PY_NSMALLNEGINTS`` and ``_PY_NSMALLPOSINTS`` in
 # ``Include/internal/pycore_global_objects.h``), the empty tuple, the empty
-# string and one-character ASCII strings are immortal from 3.12. Interned
-# strings were immortal in 3.12.1 (checked here) and are mortal again from 3.13
-# and later 3.12 bug-fix releases (CPython gh-113993).
+# string and the one-character Latin-1 strings are immortal from 3.12.
+# Strings interned with ``sys.intern()`` were immortal in 3.12.1 and are mortal
+# in 3.13.0 (both checked here; CPython gh-113993); names the compiler interns
+# stay immortal.
 # Every record, every ``user_id`` above 256 and every ``float`` is counted as
 # usual on every version: immortality does not change this page's numbers.
 #

@@ -14,6 +14,8 @@ def send_logs_to(queue):
     root = logging.getLogger()
     # Replace the handlers, do not add to them: under fork the worker inherited
     # the parent's, which would write each record a second time, from here.
+    # (Under fork, handlers the parent put on other loggers stay too: this
+    # program configures the root logger alone.)
     root.handlers = [logging.handlers.QueueHandler(queue)]
     root.setLevel(logging.INFO)
 
