@@ -74,7 +74,8 @@ if __name__ == "__main__":
 # ``ProcessPoolExecutor``: the break is reported
 # ----------------------------------------------
 # Its manager thread watches every worker; when one exits unexpectedly it
-# fails every pending future with ``BrokenProcessPool``, terminates the other
+# fails every pending future with ``BrokenProcessPool``
+# (:ref:`error-broken-process-pool`), terminates the other
 # workers, and marks the executor broken, so ``submit`` raises too
 # (``terminate_broken`` in ``concurrent/futures/process.py``). Which of the
 # other tasks had finished first depends on timing.

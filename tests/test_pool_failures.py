@@ -1,0 +1,191 @@
+"""The pools gallery's failure pages, run as scripts under every start method, do
+what they say.
+
+Timings the pages print are not asserted; what ended, what was left running,
+which error arrived, and the outcome lines are.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from conftest import ROOT, line_after, run_example_ok
+
+from mpguide.sphinxext.start_method_matrix import Outcome
+
+POOLS = ROOT / "examples" / "pools"
+HELPERS = {
+    "fork": "main program, 2 workers",
+    "spawn": "main program, resource tracker, 2 workers",
+    "forkserver": "forkserver, main program, resource tracker, 2 workers",
+}
+
+
+def value_of(label: str, output: str) -> str:
+    """The rest of the (possibly indented) line that starts with ``label``."""
+    match = re.search(rf"^\s*{re.escape(label)}\s*(.*)$", output, re.M)
+    assert match, f"no line starting with {label!r} in:\n{output}"
+    return match.group(1)
+
+
+def run_page(name: str, start_method: str) -> tuple[str, Outcome]:
+    output = run_example_ok(POOLS / name, start_method)
+    return output, Outcome.parse(output, name)
+
+
+def program_reports(output: str) -> dict[str, dict[str, str]]:
+    """Each program's block of ``  label: value`` lines, by program name."""
+    reports = {}
+    for name, block in re.findall(r"^(\w+):\n((?:  .*\n?)+)", output, re.M):
+        lines = [line.strip() for line in block.splitlines()]
+        facts = dict(line.split(": ", 1) for line in lines if ": " in line)
+        facts["end"] = next(
+            line for line in lines if line.startswith(("exited", "still running"))
+        )
+        reports[name] = facts
+    return reports
+
+
+def test_ctrl_c_stops_a_pool_not_an_executor_and_the_fixes_stop_both(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_01_ctrl_c.py", start_method)
+    reports = program_reports(output)
+    assert set(reports) == {
+        "pool_plain",
+        "executor_plain",
+        "executor_ignoring",
+        "pool_blocking",
+        "pool_fixed",
+        "executor_fixed",
+    }
+    for facts in reports.values():
+        assert facts["processes before Ctrl-C"] == HELPERS[start_method]
+    running = "still running at the end of the wait"
+    executor = reports["executor_plain"]
+    assert executor["end"] == running
+    assert executor["parent's traceback"] == "none yet"
+    assert executor["worker tracebacks"] == "0"
+    assert 1 <= int(executor["tasks started after Ctrl-C"]) <= 3
+    assert executor["processes left then"] == HELPERS[start_method]
+    ignoring = reports["executor_ignoring"]
+    assert ignoring["end"] == running
+    assert ignoring["tasks started after Ctrl-C"] == "0"
+    blocking = reports["pool_blocking"]
+    assert blocking["end"] == running and blocking["parent's traceback"] == "none yet"
+    for name, waited_in in (
+        ("pool_fixed", "result.wait(0.2)"),
+        ("executor_fixed", "while wait(futures, timeout=0.2).not_done:"),
+    ):
+        fixed = reports[name]
+        assert fixed["end"].startswith("exited"), fixed
+        assert fixed["parent's traceback"] == f"KeyboardInterrupt in {waited_in}"
+        assert fixed["worker tracebacks"] == "0"
+        assert fixed["processes left then"] == "none"
+    plain = reports["pool_plain"]  # usually ends; now and then Ctrl-C is missed
+    if plain["end"].startswith("exited"):
+        assert plain["processes left then"] == "none"
+        assert plain["parent's traceback"] == (
+            "KeyboardInterrupt in pool.map(slow_square, range(8), chunksize=1)"
+        )
+    else:
+        assert plain["parent's traceback"] == "none yet"
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.reason is None and outcome.version_reason is None
+    assert line_after("Ctrl-C sent to", output) == "6 programs, each with 2 tasks running;"
+
+
+def test_an_unpicklable_exception_kills_the_pool_and_breaks_the_executor(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_02_unpicklable_exception.py", start_method)
+    missing = (
+        "TypeError: QueryError.__init__() missing 1 required positional argument: 'code'"
+    )
+    assert line_after("pickle.loads(pickle.dumps(error)):", output) == missing
+    assert line_after("pool threads before:", output) == (
+        "_handle_workers, _handle_tasks, _handle_results"
+    )
+    assert line_after("map_async(...).get(timeout=1):", output) == "TimeoutError"
+    assert line_after("pool threads after:", output) == "_handle_workers, _handle_tasks"
+    assert line_after("abs(-1) submitted afterwards, ready after 0.5 s:", output) == "False"
+    assert re.fullmatch(
+        r"AssertionError: Cannot have cache with result_handl?er not alive",
+        line_after("terminate():", output),
+    )
+    assert re.fullmatch(
+        r"Exception in thread Thread-\d+ \(_handle_results\)",
+        line_after("on stderr:", output),
+    )
+    assert value_of("ending:", output) == missing
+    assert line_after("program exit status:", output) == "0"
+    assert line_after("future.result(): BrokenProcessPool:", output).startswith(
+        "A process in the process pool was terminated abruptly"
+    )
+    assert line_after("its __cause__ ends:", output) == missing
+    assert line_after("submit() afterwards: BrokenProcessPool:", output).startswith(
+        "A child process terminated abruptly"
+    )
+    assert line_after("processes left running:", output) == "0"
+    arrived = re.findall(
+        r"^(Pool|executor), (QueryErrorWith\w+): query 'SELECT 1' failed with code 42; "
+        r"query='SELECT 1', code=42; __cause__: (_?RemoteTraceback)$",
+        output,
+        re.M,
+    )
+    assert sorted(arrived) == [
+        ("Pool", "QueryErrorWithArgs", "RemoteTraceback"),
+        ("Pool", "QueryErrorWithReduce", "RemoteTraceback"),
+        ("executor", "QueryErrorWithArgs", "_RemoteTraceback"),
+        ("executor", "QueryErrorWithReduce", "_RemoteTraceback"),
+    ]
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.fixed_detail.startswith("4 of 4")
+    assert outcome.reason is None and outcome.version_reason is None
+
+
+def test_lost_exceptions_are_found_by_the_fixes(start_method: str) -> None:
+    output, outcome = run_page("plot_03_lost_exceptions.py", start_method)
+    assert "Pool: apply_async without get(): the program went on" in output
+    assert "executor: submit without result(): the program went on" in output
+    assert line_after("stderr before the Process:", output) == "nothing"
+    assert line_after("Process: the parent sees exitcode", output) == "1"
+    header, last = ast.literal_eval(line_after("stderr from the Process:", output))
+    assert re.fullmatch(r"Process \w+Process-\d+:", header) and last == (
+        "LookupError: no user 3"
+    )
+    assert line_after("callback save: its result ready:", output) == (
+        "False, the next task's: False"
+    )
+    assert line_after("callback add_to_total: its result ready:", output) == (
+        "False, the next task's: True"
+    )
+    assert re.search(
+        r"terminate\(\): AssertionError: Cannot have cache with result_handl?er", output
+    )
+    assert output.count("terminate(): returned") == 1
+    assert re.fullmatch(
+        r"\['Exception in thread Thread-\d+ \(_handle_results\):', "
+        r"'RuntimeError: cannot save 9'\]",
+        line_after("on stderr:", output),
+    )
+    assert (
+        line_after("error_callback received:", output) == "[\"LookupError('no user 3')\"]"
+    )
+    assert line_after("gather:", output) == (
+        "ExceptionGroup: 1 of 5 tasks failed: (LookupError('no user 3'),)"
+    )
+    assert value_of("note:", output) == "['raised by load_user(3)']"
+    assert line_after("run_in_process(load_user, 3) raised:", output) == (
+        "LookupError('no user 3')"
+    )
+    assert value_of("its note ends:", output) == "LookupError: no user 3"
+    assert line_after("guarded callbacks: results", output) == (
+        "[3, 4] and the next task's: 5"
+    )
+    assert value_of("kept:", output) == (
+        "[\"KeyError('alice')\", \"RuntimeError('cannot save 3')\"]"
+    )
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.reason is None and outcome.version_reason is None
