@@ -6,7 +6,8 @@ An exception raised by a shared object's method reaches the caller as a
 pickled copy of itself (a ``KeyError`` stays a ``KeyError``), but without the
 server's traceback: it shows where the *proxy* raised it, not where the method
 failed; and an exception class that cannot be rebuilt from its ``args``
-arrives as a ``TypeError`` instead. Any other
+arrives as the error of that failed rebuild (here a ``TypeError``) instead.
+Any other
 failure in the server (a method the proxy may not call, a result that cannot
 be pickled, a shared object that is gone) arrives as
 ``multiprocessing.managers.RemoteError``, whose text *is* the server's
@@ -80,13 +81,15 @@ if __name__ == "__main__":
 # The server answers each call with a message (``serve_client`` in
 # ``multiprocessing/managers.py``). When the method raises, it sends
 # ``('#ERROR', exception)``: the exception object alone, pickled, and the proxy
-# raises it again in the caller (``convert_to_error``), so its traceback starts
+# raises it again in the caller (``convert_to_error``), so its traceback ends
 # in ``_callmethod``. When anything else fails in the server, it sends
 # ``('#TRACEBACK', text)`` or ``('#UNSERIALIZABLE', text)`` with
 # ``traceback.format_exc()`` as the text, and the proxy raises
-# ``RemoteError(text)``: ``error.args[0]`` is the server's traceback, and
-# ``str(error)`` prints it between two lines of dashes. CPython 3.11, 3.12 and
-# 3.13 do the same.
+# ``RemoteError(text)``: ``error.args[0]`` is the server's traceback (after
+# ``Unserializable message:`` for the second kind, which is also what a
+# method's exception becomes when it cannot be pickled), and ``str(error)``
+# prints it between two lines of dashes. CPython 3.11, 3.12 and 3.13 do the
+# same.
 #
 # An exception that cannot be rebuilt
 # -----------------------------------

@@ -142,7 +142,8 @@ if __name__ == "__main__":
 # (hashed from their bytes), ``memoryview``, and Enum members (which hash their
 # name). Some hashes come from an address instead, which differs between
 # interpreters too: a NaN's; a class's, a function's and an ``object()``
-# sentinel's (each is made anew in every interpreter); and ``Ellipsis``'s, and
+# sentinel's, when your code defines them (each is made anew in every
+# interpreter); and ``Ellipsis``'s, a built-in class's, and
 # ``None``'s up to Python 3.11 (a constant from 3.12), where the interpreter is
 # loaded at a random address (a position-independent build; Debian's
 # ``python3.11`` is not one). Numbers, and tuples of them, hash the same

@@ -111,10 +111,11 @@ if __name__ == "__main__":
 # %%
 # Inside a function, it fails under every start method: pickle refuses a local
 # class before anything is sent. The wording depends on the Python version: an
-# ``AttributeError`` saying ``Can't pickle local object`` on 3.11 and 3.12
-# (3.11.7 and 3.12.1 checked), ``Can't get local object`` on 3.13 (3.13.0
-# checked), and from 3.14 a ``pickle.PicklingError`` saying ``Can't pickle local
-# object`` (gh-122311). The line below is what this build's Python said.
+# ``AttributeError`` saying ``Can't pickle local object`` on 3.11 and 3.12 up
+# to 3.12.4 (3.11.7 and 3.12.1 checked), ``Can't get local object`` on 3.13
+# (3.13.0 checked) and, as projects' test suites report, from 3.12.5; and from
+# 3.14 a ``pickle.PicklingError`` saying ``Can't pickle local object``
+# (gh-122311). The line below is what this build's Python said.
 
 if __name__ == "__main__":
     local_class = "def make_user_class():" + textwrap.indent(USER_CLASS, "    ")

@@ -129,8 +129,9 @@ if __name__ == "__main__":
 # ---------
 # - **Bind to** ``127.0.0.1`` (or give no address: on Linux and macOS a Unix
 #   socket, which only this machine can reach; on Windows a named pipe, which
-#   ``multiprocessing`` opens to other machines too, so there only the
-#   ``authkey`` keeps them out) unless other machines must connect; then bind to one
+#   ``multiprocessing`` opens to other machines too, so there the pipe's
+#   default Windows permissions and the ``authkey`` are what keep them out)
+#   unless other machines must connect; then bind to one
 #   private interface, behind a firewall, never ``0.0.0.0`` on a public
 #   network. The connection is not encrypted either: use a VPN or an SSH
 #   tunnel between machines.

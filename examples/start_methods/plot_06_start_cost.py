@@ -205,8 +205,12 @@ if __name__ == "__main__":
 # CPython fixed this in 3.13.8 and 3.14.1 (gh-126631 and gh-137996, pull
 # request GH-135295): there the server runs the script's top level once, and
 # the children inherit it (``_fixup_main_from_path`` skips a script that is
-# already the child's ``__main__``). Python 3.14 made ``forkserver`` the
-# default on Linux, and 3.14.0 still runs the script in every worker.
+# already the child's ``__main__``). That holds for a script started by path,
+# with ``'__main__'`` in the preload list (the default): a ``python -m``
+# program still runs again in every child. And the script's top level then
+# runs in the server, so it must not fail there (every start would fail) or
+# start threads. Python 3.14 made ``forkserver`` the default on Linux, and
+# 3.14.0 still runs the script in every worker.
 
 # %%
 # Fix: preload the library in the server
