@@ -3,8 +3,10 @@ Ctrl-C during ``Pool.map`` and ``ProcessPoolExecutor.map``
 ==========================================================
 
 You press Ctrl-C while a pool is working. With ``multiprocessing.Pool`` the
-program usually stops, with one ``KeyboardInterrupt`` traceback per worker,
-and now and then it does not stop at all. With
+program stops, with the parent's ``KeyboardInterrupt`` traceback and one from
+each worker that prints before ``terminate()`` kills it (under ``spawn``,
+often none); it hangs if the signal reaches another thread of the parent
+(shown below). With
 ``concurrent.futures.ProcessPoolExecutor`` nothing seems to happen: the
 program goes on until the tasks already handed to the workers have finished.
 This page presses Ctrl-C for real, as a terminal does (``SIGINT`` to every
@@ -298,11 +300,12 @@ if __name__ == "__main__":
 
 # %%
 # Every process in the group gets ``SIGINT``. The parent is waiting in
-# ``pool.map``, which is ``map_async(...).get()`` (``Pool.map`` in
+# ``pool.map``, which is ``_map_async(...).get()`` (``Pool.map`` in
 # ``multiprocessing/pool.py``, CPython 3.11 to 3.13): a wait on a
-# ``threading.Event`` without a timeout. Usually that wait is interrupted
-# and the parent raises ``KeyboardInterrupt`` at once (the ``with`` block
-# then calls ``terminate()``), but not always: see the blocking wait below.
+# ``threading.Event`` without a timeout. When the main thread takes the
+# signal, that wait is interrupted and the parent raises ``KeyboardInterrupt``
+# at once (the ``with`` block then calls ``terminate()``); when another
+# thread takes it, see the blocking wait below.
 # Each worker raises ``KeyboardInterrupt`` too, in the middle of its task;
 # the pool's worker loop (``worker`` in ``multiprocessing/pool.py``) catches
 # only ``Exception``, so the worker process ends and prints its traceback,
@@ -351,15 +354,20 @@ if __name__ == "__main__":
 # program does not end: the running tasks go on, since their workers ignore
 # the signal, and the interpreter, on its way out, waits for the executor's
 # thread (``_python_exit`` in ``concurrent/futures/process.py``), which waits
-# for them. ``cancel_futures=True`` cancels only tasks
-# that have not started, and ``ProcessPoolExecutor`` has no public way to
-# stop a running task before Python 3.14, which adds ``terminate_workers()``
-# and ``kill_workers()`` (CPython gh-128041).
+# for them. ``cancel_futures=True`` cancels only the tasks the executor has not
+# yet moved to its call queue: the one already queued there is marked running
+# (``add_call_item_to_queue``) and still starts when a worker is free, so this
+# program runs for about two task lengths after Ctrl-C; and
+# ``ProcessPoolExecutor`` has no public way to stop a running task before
+# Python 3.14, which adds ``terminate_workers()`` and ``kill_workers()``
+# (CPython gh-128041).
 #
 # A wait without a timeout can miss Ctrl-C
 # ----------------------------------------
 # A signal sent to a process is delivered to any one of its threads that does
-# not block it (POSIX leaves the choice to the system), and a pool's parent
+# not block it (POSIX leaves the choice to the system; Linux prefers the main
+# thread unless that thread blocks the signal or already has one pending),
+# and a pool's parent
 # has several: ``Pool`` runs three (``_handle_workers``, ``_handle_tasks``,
 # ``_handle_results``), an executor two (its manager thread and a queue's
 # feeder thread). Python's low-level handler only sets a flag; the Python
@@ -368,9 +376,8 @@ if __name__ == "__main__":
 # documentation: "Execution of Python signal handlers", "Signals and
 # threads"). When another thread took the signal, a main thread blocked in a
 # wait without a timeout is not woken: it raises only when the wait ends by
-# itself, here when the whole ``map`` has finished. This happens now and then
-# (the first program above may show it); the next two programs make it happen
-# every time by blocking ``SIGINT`` in their main thread once the pool and
+# itself, here when the whole ``map`` has finished. The next two programs make
+# it happen every time by blocking ``SIGINT`` in their main thread once the pool and
 # its threads are running (``sigint_to_another_thread``). Their workers
 # ignore ``SIGINT``, and this one waits as ``pool.map`` does:
 

@@ -188,8 +188,10 @@ if __name__ == "__main__":
 #   :ref:`sphx_glr_gallery_pools_plot_02_unpicklable_exception.py`;
 # * a ``KeyError`` is taken for the pool's own "job already gone" case and
 #   swallowed: the thread goes on, the pool works, but this one result is
-#   never marked ready, so its ``get()`` waits for ever, and nothing is
-#   printed anywhere.
+#   never marked ready, so its ``get()`` waits for ever, nothing is printed
+#   anywhere, and since the job stays pending, ``close()`` followed by
+#   ``join()`` never returns either; only ``terminate()`` (or leaving a
+#   ``with`` block) ends the pool.
 #
 # An executor is safer here: a ``Future.add_done_callback`` callback that
 # raises is logged (``exception calling callback for <Future ...>``) and
@@ -218,7 +220,8 @@ USERS = range(5)
 
 def gather(pool, function, items, timeout=60):
     """``function(item)`` for every item, in ``pool``: the results in order, or
-    an ExceptionGroup of every failure. No exception lost, no wait unbounded."""
+    an ExceptionGroup of every failure. Every failure is reported unless a
+    result times out, which raises TimeoutError at once; no wait is unbounded."""
     pending = [pool.apply_async(function, (item,)) for item in items]
     deadline = time.monotonic() + timeout
     results, failures = [], []
