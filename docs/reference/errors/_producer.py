@@ -40,6 +40,19 @@ def not_produced(why):
     print("not produced:", why)
 
 
+def report_start(process, why_not):
+    """Start ``process`` and report what starting it raised (pickling its
+    target or arguments, under spawn and forkserver); if it started, wait for
+    it and say ``why_not``."""
+    try:
+        process.start()
+    except Exception as error:
+        report(error)
+    else:
+        process.join(timeout=60)
+        not_produced(why_not)
+
+
 def run_program(source, start_method, timeout=60):
     """Run ``source`` as a program file in a fresh interpreter; return its stderr.
 

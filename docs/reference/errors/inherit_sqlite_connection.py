@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from _producer import not_produced, report, start_context
+from _producer import report_start, start_context
 
 
 def ask_database(connection):
@@ -12,13 +12,10 @@ def ask_database(connection):
 if __name__ == "__main__":
     context = start_context()
     connection = sqlite3.connect(":memory:")
-    child = context.Process(target=ask_database, args=(connection,))
     try:
-        child.start()
-    except Exception as error:
-        report(error)
-    else:
-        child.join(timeout=60)
-        not_produced("a forked child gets a copy of the connection without pickling it")
+        report_start(
+            context.Process(target=ask_database, args=(connection,)),
+            "a forked child gets a copy of the connection without pickling it",
+        )
     finally:
         connection.close()

@@ -1,6 +1,6 @@
 """A started Manager passed to a new process as an argument."""
 
-from _producer import not_produced, report, start_context
+from _producer import report_start, start_context
 
 
 def count(manager):
@@ -10,11 +10,7 @@ def count(manager):
 if __name__ == "__main__":
     context = start_context()
     with context.Manager() as manager:
-        child = context.Process(target=count, args=(manager,))
-        try:
-            child.start()
-        except Exception as error:
-            report(error)
-        else:
-            child.join(timeout=60)
-            not_produced("a forked child gets the Manager object without pickling it")
+        report_start(
+            context.Process(target=count, args=(manager,)),
+            "a forked child gets the Manager object without pickling it",
+        )
