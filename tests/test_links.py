@@ -143,3 +143,12 @@ def test_no_example_imports_another_object_under_a_public_name() -> None:
                 ):
                     clashes.append(f"{example.name}: {node.module}.{alias.name}")
     assert not clashes, clashes
+
+
+def test_an_explained_in_paragraph_links_only_the_explaining_pages() -> None:
+    """The site's browser test reads every link of the paragraph that holds
+    "Explained in:" as a page that explains the message, so a reference to
+    another section of the index in that paragraph would be taken for one."""
+    for paragraph in ERRORS_PAGE.read_text().split("\n\n"):
+        if "**Explained in:**" in paragraph:
+            assert "{ref}`error-" not in paragraph, paragraph
