@@ -90,6 +90,7 @@ sphinx_gallery_conf = {
             "pools",
             "memory",
             "inherit",
+            "environment",
             "start_methods",
             "managers",
             "alternatives",
@@ -120,15 +121,17 @@ sphinx_gallery_conf = {
 # does not, or if it fails with anything else.
 mpguide_expected_errors = {"../examples/tutorial/plot_01_reproduce.py": "KeyError"}
 mpguide_example_timeout = 120
-# The start-method matrix: every pitfall, and every page on pools, memory and
-# what workers inherit, run under fork, spawn and forkserver on every CPython
-# found. Those interpreters have the standard library alone, so the NumPy page
-# runs on each version in the docs builds and the tests instead.
+# The start-method matrix: every pitfall, and every page on pools, memory,
+# what workers inherit and where the program runs, run under fork, spawn and
+# forkserver on every CPython found. Those interpreters have the standard
+# library alone, so the NumPy page runs on each version in the docs builds and
+# the tests instead.
 mpguide_matrix_examples = [
     "../examples/pitfalls/plot_*.py",
     "../examples/pools/plot_*.py",
     "../examples/memory/plot_0[13]_*.py",
     "../examples/inherit/plot_*.py",
+    "../examples/environment/plot_*.py",
 ]
 mpguide_matrix_output = "explanation/_generated/start-method-matrix.md"
 mpguide_matrix_gallery = "gallery"

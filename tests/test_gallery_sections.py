@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import ROOT
 
 DOCS = ROOT / "docs"
-MATRIX_SECTIONS = ("pitfalls", "pools", "memory", "inherit")
+MATRIX_SECTIONS = ("pitfalls", "pools", "memory", "inherit", "environment")
 
 
 def conf_value(name: str) -> object:

@@ -1,0 +1,75 @@
+"""Where the program runs: each page, run as a script under every start method,
+shows what it says, and its producers give the error index's messages."""
+
+from __future__ import annotations
+
+import ast
+
+from conftest import ROOT, line_after, run_example_ok
+
+from mpguide.sphinxext.start_method_matrix import Outcome
+
+PAGES = ROOT / "examples" / "environment"
+FRESH_INTERPRETER = ("spawn", "forkserver")
+
+
+def run_page(name: str, start_method: str) -> tuple[str, Outcome]:
+    output = run_example_ok(PAGES / name, start_method)
+    outcome = Outcome.parse(output, name)
+    assert outcome.fixed and outcome.version_reason is None, outcome
+    return output, outcome
+
+
+def printed_dict(label: str, output: str) -> dict[str, str]:
+    value = ast.literal_eval(line_after(label, output))
+    assert isinstance(value, dict)
+    return value
+
+
+def test_a_long_tmpdir_breaks_the_manager_everywhere_and_every_start_under_forkserver(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_01_socket_path_too_long.py", start_method)
+    too_long = "OSError: AF_UNIX path too long"
+    long_run = printed_dict("TMPDIR of 80 characters:", output)
+    if start_method == "forkserver":
+        assert long_run == {"Process": too_long, "Pool": too_long, "Manager": too_long}
+        assert line_after("a Manager on TCP, TMPDIR of 80 characters:", output) == too_long
+    else:
+        assert long_run == {"Process": "ok", "Pool": "ok", "Manager": too_long}
+        assert line_after("a Manager on TCP, TMPDIR of 80 characters:", output) == "ok"
+    assert line_after("the longest socket path bind() took:", output) == "107 characters"
+    assert line_after("one more:", output) == f"{too_long}, errno None"
+    assert outcome.reproduced
+
+
+def test_a_fork_context_queue_is_refused_by_other_contexts_and_a_same_context_one_works(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_02_mixed_contexts.py", start_method)
+    mixed = line_after(f"a fork-context queue, a {start_method} process:", output)
+    if start_method in FRESH_INTERPRETER:
+        assert mixed.startswith(
+            "RuntimeError: A SemLock created in a fork context is being shared with "
+            "a process in a spawn context."
+        )
+        assert line_after(f"a {start_method}-context lock's semaphore has a name:", output)
+    else:
+        assert mixed == "received 'hello', exit code 0"
+    assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
+    assert outcome.reason is not None
+
+
+def test_a_thread_pool_set_up_before_fork_never_runs_a_forked_workers_task(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_03_state_before_fork.py", start_method)
+    results = ast.literal_eval(line_after("the workers' results:", output))
+    if start_method == "fork":
+        assert results == ["no result after 2.0 s"] * 4
+    else:
+        assert results == [0, 1, 4, 9]
+    per_worker = ast.literal_eval(line_after("a client made in each worker:", output))
+    assert per_worker == [0, 1, 4, 9]
+    assert outcome.reproduced == (start_method == "fork")
+    assert outcome.reason is not None
