@@ -105,3 +105,15 @@ def test_a_proxy_call_on_the_loop_stalls_it_and_a_thread_does_not(
     ]
     assert len(during) == 2
     assert during[0] == 0 and during[1] >= 5
+
+
+def test_two_programs_share_one_dict_and_each_mistake_fails_as_shown() -> None:
+    output = run_ok("plot_06_two_programs.py", "spawn")
+    expected = "[(2, 4), (3, 9), (4, 16)]"
+    assert line_after("the reader saw:", output) == expected
+    assert line_after("with callable=dict, the reader saw:", output) == "[]"
+    assert line_after("without DictProxy:", output) == (
+        "consume: TypeError: 'AutoProxy[get_results]' object does not support item "
+        "assignment"
+    )
+    assert line_after("without DictProxy in the clients only:", output) == expected

@@ -226,6 +226,24 @@ def test_a_released_referent_is_not_the_reports_keyerror(start_method: str) -> N
     assert_fixed(outcome)
 
 
+def test_a_workers_loop_over_a_dict_proxy_fails_and_leaves_iterators_in_the_server(
+    start_method: str,
+) -> None:
+    output, outcome = run_pitfall("plot_13_iterate_proxy_in_worker.py", start_method)
+    assert (
+        "in a worker, for key in shared: AttributeError: 'NoneType' object has no "
+        "attribute '_registry'" in output
+    )
+    counts = re.search(
+        r"objects in the server: (\d+) before, (\d+) after 2 attempts", output
+    )
+    assert counts and int(counts.group(2)) - int(counts.group(1)) == 2
+    fixed = "objects in the server: 1 before, 1 after"
+    assert f"in a worker, shared.keys(): ['alice', 'bob']; {fixed}" in output
+    assert outcome.reproduced
+    assert_fixed(outcome)
+
+
 def test_the_internals_page_records_each_kind_of_answer(start_method: str) -> None:
     result = run_script(
         ROOT / "examples/internals/plot_01_manager_messages.py", start_method

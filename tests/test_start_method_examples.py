@@ -193,3 +193,28 @@ def test_start_cost_counts_where_the_main_script_runs(start_method: str) -> None
         "with set_forkserver_preload, slowlib ran once in the server, 0 times in 3 children"
     )
     assert outcome.reason is None and outcome.version_reason is None
+
+
+def test_a_method_as_target_sends_its_object_and_each_held_resource_fails_its_way(
+    start_method: str,
+) -> None:
+    output, _ = run_page("plot_07_bound_method_target.py", start_method)
+    rlock = "TypeError: cannot pickle '_thread.RLock' object"
+    assert line_after("holding a logging handler: Pool.map:", output) == rlock
+    assert line_after("holding a Manager: Pool.map:", output) == (
+        "TypeError: Pickling an AuthenticationString object is disallowed for security "
+        "reasons"
+    )
+    in_process = line_after("holding a Manager: Process:", output)
+    if start_method == "fork":
+        assert in_process == "exit code 0"
+        assert line_after("holding a logging handler: Process:", output) == "exit code 0"
+    else:
+        assert in_process == "TypeError: cannot pickle 'weakref.ReferenceType' object"
+        assert line_after("holding a logging handler: Process:", output) == rlock
+    assert ("fork warned that the process has threads" in output) == (
+        start_method == "fork" and sys.version_info >= (3, 12)
+    )
+    assert line_after("a function and the factor:", output) == (
+        "Process: exit code 0; Pool.starmap: [2, 4]"
+    )
