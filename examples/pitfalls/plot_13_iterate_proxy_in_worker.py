@@ -18,6 +18,7 @@ behind them, and fixes the loop with one call that returns the keys as a list.
 # what happened. ``manager._number_of_objects()`` (a debugging call every
 # manager has) counts the objects the server holds for proxies.
 
+import gc
 import multiprocessing
 import os
 import traceback
@@ -59,8 +60,12 @@ if __name__ == "__main__":
         print(f"{ATTEMPTS} attempts")
         in_parent = [key for key in shared]
         after_parent = manager._number_of_objects()
+        gc.collect()
+        after_collection = manager._number_of_objects()
         print("in the parent, for key in shared:", sorted(in_parent), end="; ")
-        print("objects in the server:", after_parent)
+        print(
+            f"objects in the server: {after_parent}, {after_collection} after gc.collect()"
+        )
 
 # %%
 # Why
@@ -81,7 +86,8 @@ if __name__ == "__main__":
 # before the client sends the ``decref`` that would let the server free the
 # iterator: each attempt leaves one object in the server for as long as the
 # Manager runs, as counted above. The parent's proxy has its manager, so its
-# loop works and its iterator is freed.
+# loop works and its iterator is freed: at once on 3.11 and 3.13, and on
+# 3.12.1 only when the garbage collector runs (both counts are printed above).
 #
 # Every method that returns a proxy fails the same way in a worker: on a
 # ``manager.Pool()`` proxy, ``apply_async``, ``map_async``, ``starmap_async``,
@@ -141,6 +147,7 @@ if __name__ == "__main__":
         ],
     )
     assert reproduced and leaked == ATTEMPTS
-    assert sorted(in_parent) == ["alice", "bob"] and after_parent == after_failures
+    assert sorted(in_parent) == ["alice", "bob"] and after_collection == after_failures
+    assert after_parent - after_failures in (0, 1)
     assert fixed
     assert not multiprocessing.active_children()
