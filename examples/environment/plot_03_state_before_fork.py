@@ -1,6 +1,6 @@
 """
 A library set up before ``fork``: "Cannot re-initialize CUDA in forked subprocess"
-=================================================================================
+==================================================================================
 
 A library that starts threads, opens a device or a connection when it is first
 used keeps that state in the process. A ``fork`` child gets a copy of the

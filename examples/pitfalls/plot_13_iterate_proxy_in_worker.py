@@ -12,6 +12,9 @@ behind them, and fixes the loop with one call that returns the keys as a list.
 """
 
 # %%
+# Why it happens in general: :doc:`/explanation/how-a-manager-works`.
+
+# %%
 # Reproduce
 # ---------
 # The worker gets the dict proxy as an argument, loops over it, and reports
