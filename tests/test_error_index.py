@@ -16,6 +16,7 @@ from mpguide.sphinxext.error_index import (
     Results,
     Run,
     describe_where,
+    group_wordings,
     parse_versions,
     shorten,
 )
@@ -230,3 +231,37 @@ def test_each_producer_runs_on_its_own_without_leaks(path: Path, start_method: s
     run = Run.parse(done.stdout)
     assert f"start method: {start_method}" in done.stdout
     assert run.messages or run.not_produced, done.stdout
+
+
+REMOTE_TRACEBACK = """RemoteError:
+Traceback (most recent call last):
+  File "…/lib/python{version}/multiprocessing/managers.py", line {line}, in incref
+    self.id_to_refcount[ident] += 1
+{markers}KeyError: '…'"""
+
+
+def test_tracebacks_that_differ_only_in_line_numbers_paths_and_markers_are_shown_once() -> (
+    None
+):
+    old = REMOTE_TRACEBACK.format(version="3.11", line=426, markers="    ~~~~~^^^^^\n")
+    new = REMOTE_TRACEBACK.format(version="3.13", line=429, markers="")
+    worded_otherwise = new.replace("KeyError", "LookupError")
+    groups = group_wordings(
+        {
+            old: {("3.11", "fork")},
+            new: {("3.13", "fork")},
+            worded_otherwise: {("3.12", "spawn")},
+        }
+    )
+    assert groups == [
+        (old, {("3.11", "fork"), ("3.13", "fork")}, True),
+        (worded_otherwise, {("3.12", "spawn")}, False),
+    ]
+
+
+def test_different_wordings_stay_apart() -> None:
+    wordings = {
+        "AttributeError: Can't pickle local object 'f'": {("3.12", "fork")},
+        "AttributeError: Can't get local object 'f'": {("3.13", "fork")},
+    }
+    assert [shown for shown, _, _ in group_wordings(wordings)] == list(wordings)

@@ -198,6 +198,39 @@ def shorten(message: str, script_dir: Path) -> str:
     return message
 
 
+TRACEBACK_DETAILS = (
+    (re.compile(r"^[ \t]*[~^]+[ \t]*$\n?", re.MULTILINE), ""),
+    (re.compile(r"\bline \d+\b"), "line …"),
+    (re.compile(r"\bpython3\.\d+\b"), "python3.…"),
+)
+
+
+def traceback_shape(message: str) -> str:
+    """The message without what differs between versions of the same traceback:
+    line numbers, the version in library paths and the ``^~~`` markers under
+    a line (which each version places differently)."""
+    for pattern, replacement in TRACEBACK_DETAILS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def group_wordings(
+    wordings: dict[str, set[tuple[str, str]]],
+) -> list[tuple[str, set[tuple[str, str]], bool]]:
+    """One entry per traceback shape: the first wording seen (the oldest
+    interpreter's), every (minor, method) pair that printed any wording of that
+    shape, and whether the wordings differed in those details."""
+    groups: dict[str, tuple[str, set[tuple[str, str]], bool]] = {}
+    for message, pairs in wordings.items():
+        shape = traceback_shape(message)
+        if shape in groups:
+            shown, seen, _ = groups[shape]
+            groups[shape] = (shown, seen | pairs, True)
+        else:
+            groups[shape] = (message, set(pairs), False)
+    return list(groups.values())
+
+
 def parse_versions(text: str) -> Callable[[str], bool]:
     """``"3.12+"``, ``"3.11-3.12"``, ``"3.13"`` (space-separated) as a test on ``3.N``.
 
@@ -273,7 +306,7 @@ class ErrorMessageDirective(SphinxDirective):
         wordings: dict[str, set[tuple[str, str]]] = {}
         # why not: the producer's reason, or the other messages it printed
         absent: dict[tuple[str | None, tuple[str, ...]], set[tuple[str, str]]] = {}
-        for interpreter in results.interpreters:
+        for interpreter in by_version(results.interpreters):
             for method in START_METHODS:
                 run = results.runs[script, interpreter.minor, method]
                 found = [m for m in run.messages if expect.search(m)]
@@ -292,13 +325,18 @@ class ErrorMessageDirective(SphinxDirective):
                     wordings.setdefault(message, set()).add((interpreter.minor, method))
 
         section: list[nodes.Node] = []
-        for message, pairs in wordings.items():
+        for message, pairs, details_differ in group_wordings(wordings):
             block = nodes.literal_block(message, message, classes=["error-message"])
             block["language"] = "none"
             section.append(block)
-            section.append(
-                nodes.paragraph("", f"Produced under {describe_where(pairs, results)}.")
-            )
+            produced = f"Produced under {describe_where(pairs, results)}."
+            if details_differ:
+                produced += (
+                    " Shown as the oldest of those versions printed it; the others "
+                    "differ only in line numbers, the version in library paths and "
+                    "the ^~~ markers under a line."
+                )
+            section.append(nodes.paragraph("", produced))
         for (reason, others), pairs in absent.items():
             where = describe_where(pairs, results)
             line = nodes.paragraph("", f"Not produced under {where}: ")
