@@ -189,3 +189,24 @@ def test_lost_exceptions_are_found_by_the_fixes(start_method: str) -> None:
     )
     assert outcome.reproduced and outcome.fixed
     assert outcome.reason is None and outcome.version_reason is None
+
+
+def test_a_with_block_terminates_the_pool_and_its_pending_results(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_06_with_pool_terminates.py", start_method)
+    squares = "[1, 4, 9, 16]"
+    assert line_after("get() after the with block:", output) == (
+        "multiprocessing.context.TimeoutError"
+    )
+    assert line_after("the task was done:", output) == "False"
+    assert line_after("the pool used again:", output) == "ValueError: Pool not running"
+    assert line_after("an executor's results after its with block:", output) == squares
+    assert line_after("a pool never closed:", output).startswith(
+        f"{squares} and ['unclosed running multiprocessing pool <multiprocessing.pool.Pool "
+        "state=RUN pool_size=1>']"
+    )
+    assert line_after("its workers left running:", output) == "0"
+    assert line_after("get() inside the block:", output) == squares
+    assert line_after("close() and join() before the block ends:", output) == squares
+    assert outcome.reproduced and outcome.fixed
