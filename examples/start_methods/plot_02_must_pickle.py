@@ -57,6 +57,23 @@ def make_local_function(factor):
     return scaled
 
 
+def logged(function):
+    """A decorator that keeps the function's name (``functools.wraps``)."""
+
+    @functools.wraps(function)
+    def wrapper(*args):
+        return function(*args)
+
+    return wrapper
+
+
+def report():
+    pass
+
+
+report_logged = logged(report)  # the wrapper, kept under another name
+
+
 def start_and_join(context, target, args=()):
     """Start one process; return "ran" or the error that start() raised."""
     process = context.Process(target=target, args=args)
@@ -82,6 +99,7 @@ if __name__ == "__main__":
     cases = {
         "a lambda": (lambda: None, ()),
         "a local function (closure)": (make_local_function(3), ()),
+        "a decorated function under another name": (report_logged, ()),
         "a bound method of an object with a lock": (Counter().run, ()),
         "an open file": (use, (open_file,)),
         "a threading.Lock": (use, (threading.Lock(),)),
@@ -130,7 +148,16 @@ if __name__ == "__main__":
 # A top-level function (with :func:`functools.partial` for bound arguments), the
 # path of the file or database (each worker opens its own), and a
 # ``multiprocessing`` lock from the same context, which may be passed to
-# ``Process``. A generator's items go in a list.
+# ``Process``. A generator's items go in a list. A decorated function pickles
+# when the module holds it under the name ``functools.wraps`` gave it: decorate
+# the definition (``@logged``) instead of keeping the wrapper under a new name,
+# which pickle cannot find ("it's not the same object as ``__main__.report``").
+
+
+@logged
+def summary():
+    pass
+
 
 
 def read_notes(path):
@@ -155,6 +182,7 @@ if __name__ == "__main__":
         "the database's path": (query, (str(database),)),
         "a lock from the context": (use, (context.Lock(),)),
         "the generator's items": (use, (list(n for n in range(3)),)),
+        "the decorated definition (@logged)": (summary, ()),
     }
     fixed = {
         name: start_and_join(context=context, target=target, args=args)
