@@ -52,17 +52,22 @@ def test_run_time_state_reaches_fork_workers_only(start_method: str) -> None:
 
 def test_targets_that_fork_copies_must_pickle_elsewhere(start_method: str) -> None:
     output, outcome = run_page("plot_02_must_pickle.py", start_method)
-    assert outcome and outcome.reproduced_detail.startswith("8 of 8")
+    assert outcome and outcome.reproduced_detail.startswith("9 of 9")
     blocks = re.findall(r"^(.+):\n    fork: (.*)\n    spawn: (.*)$", output, re.M)
-    assert len(blocks) == 8
+    assert len(blocks) == 9
     for name, under_fork, under_spawn in blocks:
         assert under_fork == "ran", name
         assert re.search(r"pickle|Can't get local object", under_spawn), (name, under_spawn)
-    assert output.count(f"under {start_method}: ran") == 6
+    assert output.count(f"under {start_method}: ran") == 7
     decorated = dict((name, spawn) for name, _, spawn in blocks)
-    assert "it's not the same object as __main__.report" in decorated[
-        "a decorated function under another name"
-    ]
+    assert (
+        "it's not the same object as __main__.report"
+        in decorated["a decorated function under another name"]
+    )
+    assert (
+        "it's not the same object as __main__.Point"
+        in decorated["an object of a class defined again"]
+    )
     pool_line = re.search(r"^a lambda sent to a fork Pool: (.*)$", output, re.M).group(1)
     assert "pickle" in pool_line and "lambda" in pool_line, pool_line
 

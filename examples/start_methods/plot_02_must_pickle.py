@@ -46,7 +46,7 @@ def use(resource):
     elif hasattr(resource, "acquire"):
         with resource:
             pass
-    else:
+    elif hasattr(resource, "__iter__"):
         list(resource)
 
 
@@ -72,6 +72,17 @@ def report():
 
 
 report_logged = logged(report)  # the wrapper, kept under another name
+
+
+class Point:
+    pass
+
+
+point_from_before = Point()
+
+
+class Point:  # defined again, as running a notebook cell twice does
+    pass
 
 
 def start_and_join(context, target, args=()):
@@ -100,6 +111,7 @@ if __name__ == "__main__":
         "a lambda": (lambda: None, ()),
         "a local function (closure)": (make_local_function(3), ()),
         "a decorated function under another name": (report_logged, ()),
+        "an object of a class defined again": (use, (point_from_before,)),
         "a bound method of an object with a lock": (Counter().run, ()),
         "an open file": (use, (open_file,)),
         "a threading.Lock": (use, (threading.Lock(),)),
@@ -152,12 +164,13 @@ if __name__ == "__main__":
 # when the module holds it under the name ``functools.wraps`` gave it: decorate
 # the definition (``@logged``) instead of keeping the wrapper under a new name,
 # which pickle cannot find ("it's not the same object as ``__main__.report``").
+# The same check refuses an object whose class was defined again after it was
+# made, as running a notebook cell twice does: make the object again.
 
 
 @logged
 def summary():
     pass
-
 
 
 def read_notes(path):
@@ -183,6 +196,7 @@ if __name__ == "__main__":
         "a lock from the context": (use, (context.Lock(),)),
         "the generator's items": (use, (list(n for n in range(3)),)),
         "the decorated definition (@logged)": (summary, ()),
+        "the object made again": (use, (Point(),)),
     }
     fixed = {
         name: start_and_join(context=context, target=target, args=args)

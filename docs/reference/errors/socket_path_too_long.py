@@ -1,4 +1,5 @@
-"""A Manager started with a TMPDIR too long for its socket's path."""
+"""A Manager started with a TMPDIR too long for its socket's path: what its
+server process prints, and the last line of the parent's own traceback."""
 
 import os
 import tempfile
@@ -22,4 +23,8 @@ if __name__ == "__main__":
         long_tmpdir.mkdir()
         os.environ["TMPDIR"] = str(long_tmpdir)
         stderr = run_program(PROGRAM, method)
-    report(next(line for line in stderr.splitlines() if line.startswith("OSError")))
+    lines = stderr.splitlines()
+    for message in dict.fromkeys(
+        [next(line for line in lines if line.startswith("OSError")), lines[-1]]
+    ):
+        report(message)
