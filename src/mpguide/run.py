@@ -41,7 +41,9 @@ __all__ = [
     "check_start_method",
     "default_start_method",
     "main",
+    "restore_start_methods",
     "run_program",
+    "start_methods_now",
     "use_as_default_start_method",
 ]
 
@@ -56,6 +58,8 @@ Run a Python program with METHOD as the default multiprocessing start method,
 as Python 3.14 on Linux (forkserver), macOS or Windows (spawn) would. The
 program runs as __main__, with its own arguments; its exit status is passed
 through. Its own get_context(method) and set_start_method(method) still win.
+Python subprocesses it starts (pytest-xdist's workers too) keep the platform's
+default; start them under run as well, or use pytest --mp-start-method.
 
 exit status: the program's own; 2 when the program cannot be started (unknown
 start method, one this platform lacks, no such script or module), with a
@@ -105,6 +109,20 @@ def default_start_method() -> str:
     platform's, or the one :func:`use_as_default_start_method` made the default."""
     name: str = _default_context()._default_context.get_start_method()
     return name
+
+
+def start_methods_now() -> tuple[str | None, str]:
+    """The method set in this process (``None``: none yet) and the default, for
+    :func:`restore_start_methods`."""
+    return multiprocessing.get_start_method(allow_none=True), default_start_method()
+
+
+def restore_start_methods(found: tuple[str | None, str]) -> None:
+    """Put back what :func:`start_methods_now` returned."""
+    method, default = found
+    use_as_default_start_method(default)
+    if method is not None:
+        multiprocessing.set_start_method(method, force=True)
 
 
 def use_as_default_start_method(method: str) -> None:

@@ -84,7 +84,11 @@ from sphinx.config import Config
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
-from mpguide.run import default_start_method, use_as_default_start_method
+from mpguide.run import (
+    restore_start_methods,
+    start_methods_now,
+    use_as_default_start_method,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -165,8 +169,7 @@ class ProcessSettings:
     #: What :func:`signal.getsignal` returned for each signal.
     signal_handlers: dict[signal.Signals, Any]
     #: The method set in the process (``None``: none yet), and the default.
-    start_method: str | None
-    default_start_method: str
+    start_methods: tuple[str | None, str]
 
     @classmethod
     def capture(cls) -> ProcessSettings:
@@ -181,8 +184,7 @@ class ProcessSettings:
                 if in_main_thread
                 else {}
             ),
-            start_method=multiprocessing.get_start_method(allow_none=True),
-            default_start_method=default_start_method(),
+            start_methods=start_methods_now(),
         )
 
     def restore(self) -> list[str]:
@@ -206,19 +208,10 @@ class ProcessSettings:
                 signal.signal(sig, handler)
                 # Real-time signals are plain ints, without a name.
                 changed.append(f"the {getattr(sig, 'name', sig)} handler")
-        if self.start_method_changed():
-            self.restore_start_method()
+        if start_methods_now() != self.start_methods:
+            restore_start_methods(self.start_methods)
             changed.append("the default start method")
         return changed
-
-    def start_method_changed(self) -> bool:
-        now = (multiprocessing.get_start_method(allow_none=True), default_start_method())
-        return now != (self.start_method, self.default_start_method)
-
-    def restore_start_method(self) -> None:
-        use_as_default_start_method(self.default_start_method)
-        if self.start_method is not None:
-            multiprocessing.set_start_method(self.start_method, force=True)
 
 
 @dataclass
@@ -326,7 +319,7 @@ class GalleryProcesses:
             signal.signal(_ALARM, alarm_handler)  # ours, from _arm_timer: no news
         if multiprocessing.get_start_method(allow_none=True) in (None, self.start_method):
             # ours, from reset_hook: no news either
-            running.settings.restore_start_method()
+            restore_start_methods(running.settings.start_methods)
         if running.module is not None:
             if running.previous_mp_main is None:
                 sys.modules.pop("__mp_main__", None)
