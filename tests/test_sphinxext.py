@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mpguide.sphinxext.gallery_processes import BUILD_STAMP, build_stamp
+from mpguide.sphinxext.gallery_processes import BUILD_STAMP, build_stamp, has_main_guard
 
 EXAMPLE_HEADER = '"""\nExample\n=======\n\nAn example.\n"""\n'
 
@@ -288,3 +288,18 @@ def test_an_example_without_a_main_guard_fails_with_an_error_naming_it(
     assert result.returncode == 0, result.stderr
     text = html.unescape(page(tmp_path))
     assert "plot_example.py has no 'if __name__ == \"__main__\":' block" in text
+
+
+@pytest.mark.parametrize(
+    ("source", "guarded"),
+    [
+        ('if __name__ == "__main__":\n    pass\n', True),
+        ("if '__main__' == __name__:\n    pass\n", True),
+        ('if __name__ == "__main__" and ready:\n    pass\n', True),
+        ('if __name__ == "example":\n    pass\n', False),
+        ('def main():\n    if __name__ == "__main__":\n        pass\n', False),
+        ("print(__name__)\n", False),
+    ],
+)
+def test_what_counts_as_a_main_guard(source: str, guarded: bool) -> None:
+    assert has_main_guard(source) is guarded

@@ -132,12 +132,17 @@ class MissingMainGuardError(RuntimeError):
 def has_main_guard(source: str) -> bool:
     """Whether a module's top level has an ``if __name__ == "__main__":`` block."""
     for node in ast.parse(source).body:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
-            operands = [node.test.left, *node.test.comparators]
-            names = {o.id for o in operands if isinstance(o, ast.Name)}
-            constants = {o.value for o in operands if isinstance(o, ast.Constant)}
-            if "__name__" in names and "__main__" in constants:
-                return True
+        if not isinstance(node, ast.If):
+            continue
+        # __name__ == "__main__", also as one term of an "and"
+        tests = node.test.values if isinstance(node.test, ast.BoolOp) else [node.test]
+        for test in tests:
+            if isinstance(test, ast.Compare):
+                operands = [test.left, *test.comparators]
+                names = {o.id for o in operands if isinstance(o, ast.Name)}
+                constants = {o.value for o in operands if isinstance(o, ast.Constant)}
+                if "__name__" in names and "__main__" in constants:
+                    return True
     return False
 
 
