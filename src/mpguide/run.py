@@ -319,7 +319,8 @@ def run_script(script: str) -> None:
     path = os.path.abspath(script)
     with io.open_code(path) as file:
         code = compile(file.read(), path, "exec")
-    run_as_main(code, {"__file__": path, "__loader__": SourceFileLoader("__main__", path)})
+    loader = SourceFileLoader("__main__", path)
+    run_as_main(code, {"__file__": path, "__cached__": None, "__loader__": loader})
 
 
 def run_as_main(code: CodeType, attributes: dict[str, Any]) -> None:
