@@ -144,15 +144,86 @@ def test_an_unknown_method_is_a_usage_error(pytester: pytest.Pytester) -> None:
 
 
 def test_a_method_the_platform_lacks_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(
-        """
+    # A plugin given with -p is imported before the option acts (before conftests).
+    pytester.makepyfile(
+        windows_like="""
         import multiprocessing
         multiprocessing.get_all_start_methods = lambda: ["spawn"]  # as on Windows
         """
     )
     pytester.makepyfile(test_sample=FORK_ONLY_TESTS)
-    result = run_sample(pytester, "--mp-start-method=forkserver")
+    result = run_sample(pytester, "-p", "windows_like", "--mp-start-method=forkserver")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*--mp-start-method: start method 'forkserver' is not available on this platform*"]
     )
+
+
+def test_a_method_the_root_conftest_chooses_at_import_is_kept(
+    pytester: pytest.Pytester,
+) -> None:
+    """As on a platform whose default is forkserver: the conftest's choice wins."""
+    pytester.makeconftest(
+        """
+        import multiprocessing
+        multiprocessing.set_start_method("fork", force=True)
+        """
+    )
+    pytester.makepyfile(
+        test_m="""
+        import multiprocessing
+
+        def test_m():
+            assert multiprocessing.get_start_method() == "fork"
+        """
+    )
+    run_sample(pytester, "--mp-start-method=forkserver").assert_outcomes(passed=1)
+
+
+SUBPROCESSES = """
+import multiprocessing, subprocess, sys
+
+CODE = "import multiprocessing; print(multiprocessing.get_start_method())"
+
+
+def start_method_of(*command):
+    done = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_in_this_process():
+    assert multiprocessing.get_start_method() == "forkserver"
+
+
+def test_a_python_subprocess_has_the_platforms_default():
+    assert start_method_of("-c", CODE) == "fork"  # Linux before 3.14
+
+
+def test_a_python_subprocess_under_mpguide_run_has_the_method():
+    run = ["-m", "mpguide", "run", "--start-method", "forkserver"]
+    assert start_method_of(*run, "-c", CODE) == "forkserver"
+"""
+
+
+def test_xdist_workers_get_the_option_and_subprocesses_do_not(
+    pytester: pytest.Pytester,
+) -> None:
+    """What the reference page says: pytest -n 2 workers are given the option; a
+    Python subprocess a test starts is not, unless run under mpguide run."""
+    pytester.makepyfile(test_subprocesses=SUBPROCESSES)
+    result = run_sample(pytester, "-n", "2", "--mp-start-method=forkserver")
+    result.assert_outcomes(passed=3)
+
+
+def test_dash_p_mpguide_loads_the_plugin_where_autoloading_is_off(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(test_defaults=DEFAULTS_REPORT)
+    result = run_sample(pytester, "--mp-start-method=spawn")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # the option is unknown
+    result = run_sample(pytester, "-p", "mpguide", "--mp-start-method=spawn")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*default after use: spawn"])

@@ -193,3 +193,85 @@ def test_the_program_starts_after_our_options_only() -> None:
     assert program == ["tool.py", "--start-method", "fork", "-m", "x"]
     own, program = run.split_arguments(["--start-method", "spawn", "-mpkg.tool", "-h"])
     assert (own, program) == (["--start-method", "spawn", "-m", "pkg.tool"], ["-h"])
+
+
+# Each frame is the program's: a traceback through two functions of its own.
+FAILING = """
+import multiprocessing
+
+def inner():
+    raise {error}
+
+def outer():
+    inner()
+
+if __name__ == "__main__":
+    multiprocessing.get_start_method()
+    outer()
+"""
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [("LookupError('from the program')", 1), ("KeyboardInterrupt", -signal.SIGINT)],
+)
+def test_a_programs_traceback_is_the_one_python_shows(
+    tmp_path: Path, error: str, status: int
+) -> None:
+    write(tmp_path / "failing.py", FAILING.format(error=error))
+    done = mpguide_run("--start-method", "spawn", "failing.py", cwd=tmp_path)
+    as_script = subprocess.run(
+        [sys.executable, "-X", "dev", "failing.py"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert as_script.returncode == status  # the reference: python itself
+    assert (done.returncode, done.stderr) == (status, as_script.stderr)
+
+
+def test_a_modules_traceback_has_no_frame_of_the_command(tmp_path: Path) -> None:
+    write(tmp_path / "failing.py", FAILING.format(error="KeyboardInterrupt"))
+    done = mpguide_run("--start-method", "forkserver", "-m", "failing", cwd=tmp_path)
+    assert done.returncode == -signal.SIGINT
+    files = [line for line in done.stderr.splitlines() if line.startswith("  File ")]
+    assert len(files) == 3 and all("failing.py" in line for line in files), done.stderr
+
+
+def test_a_package_without_main_is_one_line_as_python_says(tmp_path: Path) -> None:
+    write(tmp_path / "pkg" / "__init__.py", "print('imported')\n")
+    done = mpguide_run("--start-method", "spawn", "-m", "pkg", cwd=tmp_path)
+    assert done.returncode == run.EXIT_USAGE
+    assert done.stderr.splitlines() == [
+        "python -m mpguide run: error: No module named pkg.__main__; 'pkg' is a "
+        "package and cannot be directly executed"
+    ]
+    assert done.stdout == ""  # found without importing the package
+
+
+def test_dash_c_runs_code_as_python_dash_c_does(tmp_path: Path) -> None:
+    code = "import multiprocessing as mp, sys; print(mp.get_start_method(), sys.argv)"
+    done = mpguide_run("--start-method", "forkserver", "-c", code, "a", "-m", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "forkserver ['-c', 'a', '-m']\n"
+
+
+def test_pytest_runs_under_run_with_warnings_as_errors(tmp_path: Path) -> None:
+    """pytest marks mpguide's package for assertion rewriting (it has a pytest11
+    entry point) and warns that it was imported already: an error here."""
+    settings = '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n'
+    write(tmp_path / "pyproject.toml", settings)
+    write(
+        tmp_path / "test_method.py",
+        """
+        import multiprocessing
+
+        def test_method():
+            assert multiprocessing.get_start_method() == "forkserver"
+        """,
+    )
+    pytest_command = ["-m", "pytest", "-p", "no:cacheprovider"]
+    done = mpguide_run("--start-method", "forkserver", *pytest_command, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

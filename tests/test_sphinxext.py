@@ -5,6 +5,7 @@ A project that looks like a user's is in test_sphinxext_project.py.
 
 from __future__ import annotations
 
+import html
 import os
 import platform
 import re
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mpguide.sphinxext.gallery_processes import BUILD_STAMP, build_stamp
+from mpguide.sphinxext.gallery_processes import BUILD_STAMP, build_stamp, has_main_guard
 
 EXAMPLE_HEADER = '"""\nExample\n=======\n\nAn example.\n"""\n'
 
@@ -72,11 +73,16 @@ if __name__ == "__main__":
 """
 
 
-def make_project(root: Path, example: str, **conf: object) -> Path:
-    """A Sphinx project with one gallery example, ``plot_example.py``."""
+def make_project(
+    root: Path, example: str, *, more: tuple[str, ...] = (), **conf: object
+) -> Path:
+    """A Sphinx project with one gallery example, ``plot_example.py``, and with
+    ``more`` examples after it (``plot_example_1.py`` ...), run in that order."""
     (root / "examples").mkdir(parents=True)
     (root / "examples" / "GALLERY_HEADER.rst").write_text("Gallery\n=======\n")
     (root / "examples" / "plot_example.py").write_text(EXAMPLE_HEADER + example)
+    for number, text in enumerate(more, start=1):
+        (root / "examples" / f"plot_example_{number}.py").write_text(EXAMPLE_HEADER + text)
     (root / "index.rst").write_text("Test\n====\n\n.. toctree::\n\n   gallery/index\n")
     settings = {
         "extensions": ["sphinx_gallery.gen_gallery", "mpguide.sphinxext.gallery_processes"],
@@ -226,3 +232,74 @@ def test_bad_configuration_is_a_clear_error(
     result = build(make_project(tmp_path, "print(1)\n", **conf), "spawn")
     assert result.returncode != 0
     assert message in result.stderr
+
+
+# CPython's "Contexts and start methods" example, verbatim: it chooses its own
+# method with the first set_start_method(), without force=True.
+OWN_START_METHOD = """
+import multiprocessing as mp
+
+def foo(q):
+    q.put('hello')
+
+if __name__ == '__main__':
+    mp.set_start_method('spawn')
+    q = mp.Queue()
+    p = mp.Process(target=foo, args=(q,))
+    p.start()
+    print(q.get())
+    p.join()
+"""
+
+
+def test_an_examples_own_first_set_start_method_works(tmp_path: Path) -> None:
+    result = build(make_project(tmp_path, OWN_START_METHOD), "forkserver")
+    assert result.returncode == 0, result.stderr
+    assert "hello" in page(tmp_path)
+
+
+# Starts processes at the top level, as joblib's galleries do with joblib, but
+# with multiprocessing: under spawn and forkserver each worker re-imports it.
+UNGUARDED = """
+import multiprocessing
+
+def square(n):
+    return n * n
+
+with multiprocessing.Pool(2) as pool:
+    print("squares:", pool.map(square, range(3)))
+"""
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver", "fork"])
+def test_an_example_without_a_main_guard_fails_with_an_error_naming_it(
+    tmp_path: Path, start_method: str
+) -> None:
+    if start_method == "fork":  # children re-import nothing: the example works
+        result = build(make_project(tmp_path, UNGUARDED), start_method)
+        assert result.returncode == 0, result.stderr
+        assert "squares: [0, 1, 4]" in page(tmp_path)
+        return
+    expected = {"examples/plot_example.py": "MissingMainGuardError"}
+    project = make_project(
+        tmp_path, UNGUARDED, mpguide_expected_errors=expected, mpguide_example_timeout=10
+    )
+    result = build(project, start_method)
+    assert result.returncode == 0, result.stderr
+    text = html.unescape(page(tmp_path))
+    assert "plot_example.py has no 'if __name__ == \"__main__\":' block" in text
+
+
+@pytest.mark.parametrize(
+    ("source", "guarded"),
+    [
+        ('if __name__ == "__main__":\n    pass\n', True),
+        ("if '__main__' == __name__:\n    pass\n", True),
+        ('if __name__ == "__main__" and ready:\n    pass\n', True),
+        ('if __name__ == "example":\n    pass\n', False),
+        ('def main():\n    if __name__ == "__main__":\n        pass\n', False),
+        ("print(__name__)\n", False),
+    ],
+)
+def test_what_counts_as_a_main_guard(source: str, guarded: bool) -> None:
+    assert has_main_guard(source) is guarded

@@ -1,4 +1,9 @@
-"""mpguide: keys that survive the trip to a ``multiprocessing`` Manager and back."""
+"""mpguide: keys that survive the trip to a ``multiprocessing`` Manager and back.
+
+PYTEST_DONT_REWRITE: ``python -m mpguide run -m pytest`` imports this package
+before pytest, which would otherwise warn that it cannot rewrite it (an error
+under ``filterwarnings = error``); it has no assertions to rewrite.
+"""
 
 from mpguide.hashing import StableKey, stable_hash
 from mpguide.keycheck import (

@@ -20,7 +20,9 @@ children send back unpickle. It also
 
 * makes the chosen start method (``mpguide_start_method``, else the environment
   variable ``MPGUIDE_START_METHOD``, else ``spawn``) the default while each
-  example runs, so ``Pool()``, ``Process`` and ``ProcessPoolExecutor()`` use it.
+  example runs, so ``Pool()``, ``Process`` and ``ProcessPoolExecutor()`` use it;
+  only the default, as ``mpguide run`` does, so an example's own first
+  ``set_start_method(...)`` still works.
   It is validated, exported to the examples in ``MPGUIDE_START_METHOD``, and
   recorded in each gallery directory with the interpreter's version: when
   either changes, the cached outputs there are deleted, so no page shows what
@@ -34,8 +36,14 @@ children send back unpickle. It also
   example still running then fails with :class:`ExampleTimeoutError` naming it,
   and if even that cannot interrupt it the build exits with every thread's
   traceback shortly after;
+* fails an example that has no ``if __name__ == "__main__":`` block and starts a
+  process that would import it again (under ``spawn`` or ``forkserver``), with
+  :class:`MissingMainGuardError`, instead of letting children re-run it;
 * terminates child processes an example left running, with a warning naming the
-  example (an error under ``sphinx-build -W``);
+  example (an error under ``sphinx-build -W``), except the workers of loky's
+  reusable executor (joblib's ``Parallel``), which loky keeps for the next call
+  on purpose: they are left running, and the executor is shut down with its own
+  ``shutdown`` at the end of the build;
 * checks that each example listed in ``mpguide_expected_errors`` (path relative
   to the Sphinx source directory, mapped to an exception name) failed with
   exactly that exception, not with some other error;
@@ -53,11 +61,13 @@ this extension does not control), gets an error saying what to change.
 
 from __future__ import annotations
 
+import ast
 import faulthandler
 import multiprocessing
 import multiprocessing.spawn
 import os
 import platform
+import re
 import shutil
 import signal
 import sys
@@ -73,6 +83,12 @@ from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
+
+from mpguide.run import (
+    restore_start_methods,
+    start_methods_now,
+    use_as_default_start_method,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +111,57 @@ _ALARM: signal.Signals | None = getattr(signal, "SIGALRM", None)
 HARD_EXIT_GRACE = 30.0
 
 
+#: Modules whose ``_executor`` is a process pool that its library keeps for the
+#: next call on purpose: loky's reusable executor, on which joblib's ``Parallel``
+#: runs. Its workers outlive each example, and the build shuts it down at its end.
+REUSABLE_EXECUTOR_MODULES = (
+    "joblib.externals.loky.reusable_executor",
+    "loky.reusable_executor",
+)
+
+
 class ExampleTimeoutError(RuntimeError):
     """An example ran longer than ``mpguide_example_timeout`` seconds."""
+
+
+class MissingMainGuardError(RuntimeError):
+    """An example without ``if __name__ == "__main__":`` started a child that
+    would re-import it, and so run its top-level code again."""
+
+
+def has_main_guard(source: str) -> bool:
+    """Whether a module's top level has an ``if __name__ == "__main__":`` block."""
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.If):
+            continue
+        # __name__ == "__main__", also as one term of an "and"
+        tests = node.test.values if isinstance(node.test, ast.BoolOp) else [node.test]
+        for test in tests:
+            if isinstance(test, ast.Compare):
+                operands = [test.left, *test.comparators]
+                names = {o.id for o in operands if isinstance(o, ast.Name)}
+                constants = {o.value for o in operands if isinstance(o, ast.Constant)}
+                if "__name__" in names and "__main__" in constants:
+                    return True
+    return False
+
+
+def reusable_executors() -> list[Any]:
+    """The reusable executors (see :data:`REUSABLE_EXECUTOR_MODULES`) alive now."""
+    executors: list[Any] = []
+    for name in REUSABLE_EXECUTOR_MODULES:
+        executor = getattr(sys.modules.get(name), "_executor", None)
+        if executor is not None and executor not in executors:
+            executors.append(executor)
+    return executors
+
+
+def kept_processes() -> set[multiprocessing.process.BaseProcess]:
+    """The workers of :func:`reusable_executors`, which their library keeps."""
+    kept: set[multiprocessing.process.BaseProcess] = set()
+    for executor in reusable_executors():
+        kept.update((getattr(executor, "_processes", None) or {}).values())
+    return kept
 
 
 @dataclass
@@ -108,7 +173,8 @@ class ProcessSettings:
     sys_path: list[str]
     #: What :func:`signal.getsignal` returned for each signal.
     signal_handlers: dict[signal.Signals, Any]
-    start_method: str | None
+    #: The method set in the process (``None``: none yet), and the default.
+    start_methods: tuple[str | None, str]
 
     @classmethod
     def capture(cls) -> ProcessSettings:
@@ -123,7 +189,7 @@ class ProcessSettings:
                 if in_main_thread
                 else {}
             ),
-            start_method=multiprocessing.get_start_method(allow_none=True),
+            start_methods=start_methods_now(),
         )
 
     def restore(self) -> list[str]:
@@ -147,8 +213,8 @@ class ProcessSettings:
                 signal.signal(sig, handler)
                 # Real-time signals are plain ints, without a name.
                 changed.append(f"the {getattr(sig, 'name', sig)} handler")
-        if multiprocessing.get_start_method(allow_none=True) != self.start_method:
-            multiprocessing.set_start_method(self.start_method, force=True)
+        if start_methods_now() != self.start_methods:
+            restore_start_methods(self.start_methods)
             changed.append("the default start method")
         return changed
 
@@ -160,6 +226,7 @@ class _RunningExample:
     settings: ProcessSettings
     previous_mp_main: ModuleType | None = None
     module: ModuleType | None = None
+    main_guard: bool | None = None
 
 
 class GalleryProcesses:
@@ -207,6 +274,17 @@ class GalleryProcesses:
                 f"but sys.argv[0] is {sys.argv[0]!r}; this sphinx-gallery version "
                 "no longer sets it to the example, so children cannot find it"
             )
+        if running.main_guard is None:
+            running.main_guard = has_main_guard(example_path.read_text(encoding="utf-8"))
+        if not running.main_guard:
+            raise MissingMainGuardError(
+                f"{running.name} has no 'if __name__ == \"__main__\":' block, but "
+                "starts a process that re-imports it (the spawn and forkserver start "
+                "methods do, for a script too): the child would run the example's top "
+                "level again, and start processes again. Put the code that starts "
+                "processes under 'if __name__ == \"__main__\":', and keep only "
+                "imports, functions and classes above it"
+            )
         data.pop("init_main_from_name", None)
         data["init_main_from_path"] = str(example_path.resolve())
         self._alias_mp_main(running)
@@ -229,7 +307,9 @@ class GalleryProcesses:
                 timeout=self.timeout,
                 settings=ProcessSettings.capture(),
             )
-            multiprocessing.set_start_method(self.start_method, force=True)
+            # Only the default, as mpguide run does: the example's own first
+            # set_start_method() still works, without force=True.
+            use_as_default_start_method(self.start_method)
             self._arm_timer(self.running)
         else:
             self._finish(self.running)
@@ -242,15 +322,16 @@ class GalleryProcesses:
         alarm_handler = running.settings.signal_handlers.get(_ALARM)  # type: ignore[arg-type]
         if _ALARM is not None and alarm_handler is not None:
             signal.signal(_ALARM, alarm_handler)  # ours, from _arm_timer: no news
-        if multiprocessing.get_start_method(allow_none=True) == self.start_method:
+        if multiprocessing.get_start_method(allow_none=True) in (None, self.start_method):
             # ours, from reset_hook: no news either
-            multiprocessing.set_start_method(running.settings.start_method, force=True)
+            restore_start_methods(running.settings.start_methods)
         if running.module is not None:
             if running.previous_mp_main is None:
                 sys.modules.pop("__mp_main__", None)
             else:
                 sys.modules["__mp_main__"] = running.previous_mp_main
-        leftovers = multiprocessing.active_children()
+        kept = kept_processes()
+        leftovers = [c for c in multiprocessing.active_children() if c not in kept]
         for child in leftovers:
             child.terminate()
         for child in leftovers:
@@ -483,7 +564,8 @@ def check_expected_errors(app: Sphinx, *args: Any) -> None:
         if traceback_text is None:
             continue  # not executed in this build, or sphinx-gallery reports it
         last_line = traceback_text.strip().splitlines()[-1]
-        if not last_line.startswith(f"{exception_name}:") and last_line != exception_name:
+        # An exception not in builtins is printed with its module: pkg.mod.Name
+        if not re.match(rf"([\w.]+\.)?{re.escape(exception_name)}(:|$)", last_line):
             problems.append(
                 f"{relative} should fail with {exception_name}, but failed with:\n"
                 f"{traceback_text}"
@@ -494,6 +576,9 @@ def check_expected_errors(app: Sphinx, *args: Any) -> None:
 
 def _uninstall(app: Sphinx, exception: BaseException | None) -> None:
     STATE.uninstall()
+    for executor in reusable_executors():
+        logger.info("mpguide: shutting down %r, which the examples shared", executor)
+        executor.shutdown(wait=True)
 
 
 def shorten_paths(app: Sphinx, docname: str, source: list[str]) -> None:
