@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from urllib.parse import quote
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, SITE
 from playwright.sync_api import Page
 
 PAGE = ROOT / "docs" / "reference" / "errors.md"
@@ -31,3 +32,49 @@ def test_search_finds_the_section_of_each_message(page: Page, message: str) -> N
         "#search-results ul.search li a", "links => links.map(a => a.href)"
     )
     assert any(link.endswith(f"reference/errors.html#{anchor}") for link in links), links
+
+
+# What a reader's own run prints where the page shows "…".
+REAL_VALUES = (
+    ("0x…", "0x7f3a5c2e1d90"),
+    ("pid=…", "pid=4242"),
+    ("'/psm_…'", "'/psm_5c1b2d7e'"),
+    ("'/mp-…'", "'/mp-x1y2z3ab'"),
+    ("KeyError: '…'", "KeyError: '7f3a5c2e1d90'"),
+    ('"…/lib/', '"/usr/local/lib/'),
+)
+
+
+def pasted_last_lines() -> list[tuple[str, str]]:
+    """(section id, a message's first line as a reader's run prints it), for each
+    message the built page shows."""
+    html = (SITE / "reference" / "errors.html").read_text()
+    found = []
+    for section_id, body in re.findall(
+        r'<section id="(error-[\w-]+)">(.*?)(?=<section id=|</article>)', html, re.S
+    ):
+        for block in re.findall(
+            r'<div class="error-message[^"]*">.*?<pre>(.*?)</pre>', body, re.S
+        ):
+            first = unescape(re.sub(r"<[^>]+>", "", block)).strip().splitlines()[0]
+            for shown, real in REAL_VALUES:
+                first = first.replace(shown, real)
+            found.append((section_id, first))
+    return found
+
+
+PASTED = pasted_last_lines() if (SITE / "reference" / "errors.html").is_file() else []
+
+
+def test_every_produced_message_is_searched_for_as_pasted() -> None:
+    assert len({section for section, _ in PASTED}) >= 50
+
+
+@pytest.mark.parametrize(("section", "line"), PASTED)
+def test_search_finds_a_pasted_last_line(page: Page, section: str, line: str) -> None:
+    page.goto(f"/search.html?q={quote(line)}")
+    page.locator("#search-results ul.search li").first.wait_for(timeout=20_000)
+    links = page.eval_on_selector_all(
+        "#search-results ul.search li a", "links => links.map(a => a.href)"
+    )
+    assert any(link.endswith(f"reference/errors.html#{section}") for link in links), links

@@ -1,6 +1,6 @@
 """
 ``with Pool()`` ends with ``terminate()``: results that never come, "Pool not running"
-=====================================================================================
+======================================================================================
 
 A ``with`` block around a ``Pool`` looks like the clean way to shut it down.
 It is not a clean shutdown: leaving the block *terminates* the workers, so a

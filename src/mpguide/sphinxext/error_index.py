@@ -49,9 +49,11 @@ from typing import Any, ClassVar
 
 from docutils import nodes  # type: ignore[import-untyped]
 from docutils.parsers.rst import directives  # type: ignore[import-untyped]
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.errors import ExtensionError
+from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -87,6 +89,36 @@ PER_RUN = (
     (re.compile(r"KeyError: '[0-9a-f]+'"), "KeyError: '…'"),
     (re.compile(r"(?<=[\"'])/[^\"']*/(?=lib/python3\.\d+/)"), "…/"),
 )
+
+
+def search_normaliser() -> str:
+    """JavaScript for every page: on the search page, a pasted message's
+    addresses, process ids and paths become the ``…`` this page shows
+    (``PER_RUN``), so that the search finds the message's section."""
+    rules = ",\n".join(
+        f"    [new RegExp({json.dumps(pattern.pattern)}, 'g'), {json.dumps(by)}]"
+        for pattern, by in (
+            (pattern, BACKREFERENCE.sub(r"$\g<1>", replacement))
+            for pattern, replacement in PER_RUN
+        )
+    )
+    return SEARCH_NORMALISER.replace("RULES", rules)
+
+
+BACKREFERENCE = re.compile(r"\\(\d)")
+SEARCH_NORMALISER = """(() => {
+  if (!/search(\\.html)?\\/?$/.test(window.location.pathname)) return;
+  const params = new URLSearchParams(window.location.search);
+  const query = params.get("q");
+  if (!query) return;
+  const rules = [
+RULES
+  ];
+  const shown = rules.reduce((text, [pattern, by]) => text.replace(pattern, by), query);
+  if (shown === query) return;
+  params.set("q", shown);
+  window.location.replace(`${window.location.pathname}?${params}`);
+})();"""
 
 
 class ErrorIndexError(ExtensionError):
@@ -358,6 +390,29 @@ class ErrorMessageDirective(SphinxDirective):
         return section
 
 
+class IndexEachMessage(SphinxTransform):
+    """Put the first line of each message a section shows in the index, with the
+    section's address: the search looks a pasted query up among index entries
+    (and titles), so a traceback's last line, pasted, finds its section."""
+
+    default_priority = 500
+
+    def apply(self, **kwargs: Any) -> None:
+        lines_by_section: dict[nodes.section, dict[str, None]] = {}
+        for block in self.document.findall(nodes.literal_block):
+            section = block.parent
+            if "error-message" not in block["classes"] or not isinstance(
+                section, nodes.section
+            ):
+                continue
+            first = block.astext().splitlines()[0]
+            if ";" not in first and not first.startswith("!"):  # index syntax
+                lines_by_section.setdefault(section, {})[first] = None
+        for section, lines in lines_by_section.items():
+            entries = [("single", line, section["ids"][0], "", None) for line in lines]
+            section.insert(1, addnodes.index(entries=entries))
+
+
 class ErrorRunsDirective(SphinxDirective):
     """Which interpreters this build ran the producers on, and which it could not."""
 
@@ -461,6 +516,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("mpguide_error_versions", ("3.11", "3.12", "3.13"), "env", tuple)
     app.add_directive("error-message", ErrorMessageDirective)
     app.add_directive("error-runs", ErrorRunsDirective)
+    app.add_js_file(None, body=search_normaliser())
+    app.add_transform(IndexEachMessage)
     app.connect("builder-inited", run_producers)
     app.connect("env-before-read-docs", start_reading)
     app.connect("env-get-outdated", reread_pages)
