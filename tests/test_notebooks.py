@@ -340,11 +340,15 @@ def test_a_notebook_without_its_script_beside_it_fails_the_build(tmp_path: Path)
     assert written_script(notebook) == "print('x')\n"
 
 
-def test_a_notebook_left_without_its_first_cells_fails_the_build(tmp_path: Path) -> None:
+@pytest.mark.parametrize("gallery_dirs", [["gallery"], "gallery"], ids=["list", "str"])
+def test_a_notebook_left_without_its_first_cells_fails_the_build(
+    tmp_path: Path, gallery_dirs: list[str] | str
+) -> None:
+    """``gallery_dirs`` as a list or, as sphinx-gallery's default is, a string."""
     gallery = tmp_path / "gallery" / "topic"
     gallery.mkdir(parents=True)
     (gallery / "plot_old.ipynb").write_text(json.dumps({"cells": []}))
-    config = SimpleNamespace(sphinx_gallery_conf={"gallery_dirs": ["gallery"]})
+    config = SimpleNamespace(sphinx_gallery_conf={"gallery_dirs": gallery_dirs})
     app = SimpleNamespace(config=config, srcdir=str(tmp_path))
     with pytest.raises(NotebookError, match=r"gallery/topic/plot_old\.ipynb"):
         check_notebooks(app)  # type: ignore[arg-type]
