@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from mpguide.sphinxext.interpreters import Interpreter, find_interpreters
 from mpguide.sphinxext.runs import run_bounded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,3 +240,14 @@ def none_moves_between_runs() -> bool:
         for _ in range(3)
     }
     return len(addresses) > 1
+
+
+def other_interpreters() -> list[Interpreter]:
+    """The CPythons other than the running one; a test that needs one is skipped
+    without, and fails under CI."""
+    found = find_interpreters()[1:]
+    if not found and os.environ.get("CI"):
+        pytest.fail("CI must run with more than one CPython (see .ci/run)")
+    if not found:
+        pytest.skip("needs a second CPython on PATH (python3.N)")
+    return found
