@@ -79,7 +79,7 @@ def make_project(
         "mpguide_matrix_gallery": "gallery",
         "exclude_patterns": ["_build", "_generated", "pitfalls"],
         "suppress_warnings": ["ref.ref"],  # no gallery pages in this project
-        "mpguide_matrix_pythons": (),
+        "mpguide_pythons": (),
         **conf,
     }
     (root / "conf.py").write_text(
@@ -255,9 +255,7 @@ def test_the_runs_do_not_inherit_what_the_build_set_in_its_environment(
 
 
 def test_a_missing_version_is_named_on_the_page_and_fails_ci(tmp_path: Path) -> None:
-    project = make_project(
-        tmp_path, {"plot_b.py": ALWAYS}, mpguide_matrix_pythons=("3.99",)
-    )
+    project = make_project(tmp_path, {"plot_b.py": ALWAYS}, mpguide_pythons=("3.99",))
     assert build(project).returncode == 0
     assert "Not run: Python 3.99" in table(project)
     failed = build(project, CI="true")
@@ -363,7 +361,7 @@ def test_a_version_line_and_a_version_difference_go_together(
         alone = make_project(tmp_path / "alone", {"plot_v.py": source})
         assert build(alone).returncode == 0
         partial = make_project(
-            tmp_path / "partial", {"plot_v.py": source}, mpguide_matrix_pythons=("3.99",)
+            tmp_path / "partial", {"plot_v.py": source}, mpguide_pythons=("3.99",)
         )
         result = build(partial, pythons=pythons)
         assert result.returncode == 0, result.stderr
