@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from mpguide.run import START_METHODS
 from mpguide.sphinxext.interpreters import Interpreter, find_interpreters
 from mpguide.sphinxext.runs import run_bounded
 
@@ -41,7 +42,6 @@ DEV_MODE = ("-X", "dev", "-W", "error::ResourceWarning")
 DEV_MODE_WITHOUT_ASYNCIO_DEBUG = (
     "-W", "default", "-W", "error::ResourceWarning", "-X", "faulthandler",
 )  # fmt: skip
-START_METHODS = ("fork", "spawn", "forkserver")
 
 
 @pytest.fixture(params=START_METHODS)

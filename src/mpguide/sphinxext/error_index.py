@@ -52,6 +52,7 @@ from sphinx.errors import ExtensionError
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+from mpguide.run import START_METHODS
 from mpguide.sphinxext.interpreters import Interpreter, by_version, version_key
 from mpguide.sphinxext.runs import (
     PYTHONS_SETTING,
@@ -66,7 +67,6 @@ from mpguide.sphinxext.runs import (
 
 logger = logging.getLogger(__name__)
 
-START_METHODS = ("fork", "spawn", "forkserver")
 MESSAGE_LINE = re.compile(r"^message: (.*)$", re.MULTILINE)
 NOT_PRODUCED_LINE = re.compile(r"^not produced: (.*)$", re.MULTILINE)
 CACHE_NAME = "mpguide-error-index.json"

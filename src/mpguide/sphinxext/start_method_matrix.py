@@ -44,6 +44,7 @@ from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
+from mpguide.run import START_METHODS
 from mpguide.sphinxext.interpreters import Interpreter, by_version
 from mpguide.sphinxext.runs import (
     Job,
@@ -56,11 +57,9 @@ from mpguide.sphinxext.runs import (
 
 logger = logging.getLogger(__name__)
 
-START_METHODS = ("fork", "spawn", "forkserver")
 OUTCOME_LINE = re.compile(
     r"^(failure reproduced|fix works): (yes|no)\b[ \t]*(?:\((.*)\))?[ \t]*$", re.MULTILINE
 )
-OUTCOME_NAMES = ("failure reproduced", "fix works")
 REASON_LINE = re.compile(r"^depends on the start method: (.+)$", re.MULTILINE)
 VERSION_REASON_LINE = re.compile(r"^depends on the Python version: (.+)$", re.MULTILINE)
 CACHE_NAME = "mpguide-start-method-matrix.json"
