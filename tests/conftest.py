@@ -17,15 +17,22 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mpguide.run import START_METHODS
+from mpguide.sphinxext.interpreters import Interpreter, find_interpreters
 from mpguide.sphinxext.runs import run_bounded
 
 ROOT = Path(__file__).resolve().parent.parent
-SESSION_MARKER = f"MPGUIDE_TEST_SESSION={uuid.uuid4().hex}"
-os.environ["MPGUIDE_TEST_SESSION"] = SESSION_MARKER.split("=", 1)[1]
+# Every process the session starts inherits this marker. Under pytest-xdist the
+# controller makes it and hands it to its workers (pytest_configure_node), so
+# that the controller, which outlives them, finds what any worker left running.
+SESSION_VARIABLE = "MPGUIDE_TEST_SESSION"
+SESSION_MARKER = f"{SESSION_VARIABLE}={uuid.uuid4().hex}"
 LEAK_SIGNS = ("ResourceWarning", "leaked semaphore", "leaked shared_memory")
 DEV_MODE = ("-X", "dev", "-W", "error::ResourceWarning")
 # Development mode's warning filter and fault handler, without its asyncio debug
@@ -35,7 +42,6 @@ DEV_MODE = ("-X", "dev", "-W", "error::ResourceWarning")
 DEV_MODE_WITHOUT_ASYNCIO_DEBUG = (
     "-W", "default", "-W", "error::ResourceWarning", "-X", "faulthandler",
 )  # fmt: skip
-START_METHODS = ("fork", "spawn", "forkserver")
 
 
 @pytest.fixture(params=START_METHODS)
@@ -146,6 +152,11 @@ def own_helpers(processes: dict[int, str]) -> set[int]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    global SESSION_MARKER
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        SESSION_MARKER = workerinput[SESSION_VARIABLE]
+    os.environ[SESSION_VARIABLE] = SESSION_MARKER.split("=", 1)[1]
     config.addinivalue_line(
         "markers",
         "longest(batch): one of the longest tests; under pytest-xdist, tests with "
@@ -178,8 +189,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = rest
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the session if any process it started is still running."""
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """An xdist worker's processes carry the controller's marker."""
+    node.workerinput[SESSION_VARIABLE] = SESSION_MARKER
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None]:
+    """Fail the session if any process it started is still running.
+
+    The check runs after every other ``pytest_sessionfinish``: pytest-xdist's
+    controller stops its workers in its own, and a worker's exit status never
+    reaches the controller, so a worker leaves the check to the controller.
+    """
+    yield
+    if hasattr(session.config, "workerinput"):
+        return
     if not Path("/proc/self/environ").exists():
         return  # no /proc to look in (macOS, Windows): nothing to check here
     deadline = time.monotonic() + 10
@@ -214,3 +240,14 @@ def none_moves_between_runs() -> bool:
         for _ in range(3)
     }
     return len(addresses) > 1
+
+
+def other_interpreters() -> list[Interpreter]:
+    """The CPythons other than the running one; a test that needs one is skipped
+    without, and fails under CI."""
+    found = find_interpreters()[1:]
+    if not found and os.environ.get("CI"):
+        pytest.fail("CI must run with more than one CPython (see .ci/run)")
+    if not found:
+        pytest.skip("needs a second CPython on PATH (python3.N)")
+    return found

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, other_interpreters, run_script
 
 from mpguide.sphinxext.error_index import (
     Results,
@@ -57,11 +57,13 @@ def make_project(root: Path, body: str, options: str = "", timeout: float = 20) 
     return root
 
 
-def build(root: Path) -> subprocess.CompletedProcess[str]:
-    """Build with only the running interpreter, as a machine without others would."""
-    # Only this interpreter, and a cache of the project's own.
-    env = {k: v for k, v in os.environ.items() if k != "MPGUIDE_CACHE_DIR"}
-    env["MPGUIDE_PYTHONS"] = sys.executable
+def build(root: Path, *others: Interpreter) -> subprocess.CompletedProcess[str]:
+    """Build with only the running interpreter, as a machine without others would
+    (and ``others``), and a cache of the project's own."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MPGUIDE_CACHE_DIR", "CI")}
+    env["MPGUIDE_PYTHONS"] = os.pathsep.join(
+        [sys.executable, *(i.executable for i in others)]
+    )
     return subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "-b", "html", ".", "_build"],
         cwd=root,
@@ -126,6 +128,45 @@ def test_a_message_missing_under_a_required_method_fails_the_build(tmp_path: Pat
     assert "fork copies the parent" in page_text(root)
 
 
+def test_a_message_missing_on_another_interpreter_fails_the_build(tmp_path: Path) -> None:
+    other = other_interpreters()[0]
+    body = (
+        f"import sys\nif sys.version_info[:2] == {sys.version_info[:2]}:\n    {PRODUCES}\n"
+        'else:\n    print("not produced: only the running version produces it")'
+    )
+    root = make_project(tmp_path, body)
+    assert build(root).returncode == 0
+    done = build(root, other)
+    assert done.returncode != 0
+    assert f"under fork on Python {other.version}; it printed: only the" in done.stderr
+
+
+def test_a_changed_helper_runs_its_producers_again(tmp_path: Path) -> None:
+    body = 'from _helper import MESSAGE\nprint("message:", json.dumps(MESSAGE))'
+    root = make_project(tmp_path, body)
+    helper = root / "errors" / "_helper.py"
+    helper.write_text('MESSAGE = "ValueError: no such user"\n')
+    assert build(root).returncode == 0
+    helper.write_text('MESSAGE = "ValueError: other wording"\n')
+    done = build(root)
+    assert done.returncode != 0
+    assert "producer.py no longer produces '^ValueError: no such user'" in done.stderr
+
+
+def test_the_expected_message_must_start_the_message_not_sit_inside_it(
+    tmp_path: Path,
+) -> None:
+    """A ``RemoteError`` that carries the ``ValueError`` is not the ``ValueError``."""
+    remote = (
+        "multiprocessing.managers.RemoteError: \n" + "-" * 20 + "\n"
+        "Traceback (most recent call last):\nValueError: no such user\n" + "-" * 20
+    )
+    root = make_project(tmp_path, f'print("message:", json.dumps({remote!r}))')
+    done = build(root)
+    assert done.returncode != 0
+    assert "producer.py no longer produces '^ValueError: no such user'" in done.stderr
+
+
 def test_a_message_marked_for_other_versions_does_not_fail_the_build(
     tmp_path: Path,
 ) -> None:
@@ -153,20 +194,25 @@ def test_the_page_names_the_versions_it_did_not_run(tmp_path: Path) -> None:
         # A short limit, so that the hanging producer is cut off soon.
         ("import time; time.sleep(60)", "did not finish within 5 s", 5),
         (
+            "unclosed = open(__file__)\ndel unclosed\n" + PRODUCES,
+            "left resources behind",
+            20,
+        ),
+        (
             "import sys\nsys.stderr.write('UserWarning: resource_tracker: There appear "
             "to be 1 leaked semaphore objects to clean up at shutdown')\n" + PRODUCES,
             "left resources behind",
             20,
         ),
     ],
-    ids=["exit status", "time limit", "resource warning"],
+    ids=["exit status", "time limit", "unclosed file", "resource warning"],
 )
 def test_a_producer_that_misbehaves_fails_the_build_naming_it(
     tmp_path: Path, body: str, expected: str, timeout: float
 ) -> None:
     done = build(make_project(tmp_path, body, timeout=timeout))
     assert done.returncode != 0
-    assert "producer.py under " in done.stderr
+    assert "producer.py on Python " in done.stderr
     assert expected in done.stderr
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -186,14 +187,55 @@ def test_keyed_locks_page_says_when_a_fixed_salt_hides_the_failure() -> None:
     assert agreed == "True"
 
 
+def examples_a_test_passes(module: ast.Module) -> set[str]:
+    """Example file names in the code of the module's tests (``run_pitfall("plot_01_….py",
+    …)``, ``pytest.mark.parametrize``'s values, a path the test builds), not in a
+    comment, a docstring or an assertion's message."""
+    names = set()
+    for test in module.body:
+        if not (isinstance(test, ast.FunctionDef) and test.name.startswith("test_")):
+            continue
+        pending: list[ast.AST] = [*test.decorator_list, *test.body]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                continue  # a docstring
+            if isinstance(node, ast.Assert):
+                pending.append(node.test)  # not its message
+                continue
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.update(re.findall(r"\bplot_\w+\.py\b", node.value))
+            pending.extend(ast.iter_child_nodes(node))
+    return names
+
+
 def test_every_example_is_tested() -> None:
     examples = [path.name for path in EXAMPLES.glob("*/plot_*.py")]
     assert len(set(examples)) == len(examples), "example file names must be unique"
-    tests = Path(__file__).parent.glob("test_*.py")
-    tested = {
-        name for test in tests for name in re.findall(r"plot_\w+\.py", test.read_text())
-    }
-    assert set(examples) <= tested, set(examples) - tested
+    tested = set().union(
+        *(
+            examples_a_test_passes(ast.parse(test.read_text()))
+            for test in Path(__file__).parent.glob("test_*.py")
+        )
+    )
+    assert set(examples) <= tested, sorted(set(examples) - tested)
+
+
+def test_an_example_named_only_in_a_comment_or_a_docstring_is_not_tested() -> None:
+    module = ast.parse(
+        "def test_a():\n"
+        '    """Runs plot_01_doc.py."""\n'
+        "    # plot_02_comment.py\n"
+        '    assert True, "plot_03_message.py"\n'
+        '    page = EXAMPLES / "pools/plot_04_run.py"\n'
+        '    run_page(page, "fork")\n'
+        '@pytest.mark.parametrize("name", ["plot_05_param.py"])\n'
+        "def test_b(name):\n"
+        "    run_page(name)\n"
+        "def helper():\n"
+        '    run_page("plot_06_helper.py")\n'
+    )
+    assert examples_a_test_passes(module) == {"plot_04_run.py", "plot_05_param.py"}
 
 
 def test_an_unknown_start_method_is_a_clear_error() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +23,8 @@ from test_gallery_cards import check_cards
 from mpguide.bench import build_site, copy_site
 from mpguide.sphinxext.error_index import CACHE_NAME as ERROR_INDEX_CACHE
 from mpguide.sphinxext.runs import CACHE_VARIABLE
+
+pytest_plugins = ["pytester"]
 
 needs_proc = pytest.mark.skipif(
     not Path("/proc/self/environ").exists(), reason="finds processes through /proc (Linux)"
@@ -170,6 +173,70 @@ def test_the_process_check_finds_a_process_left_running() -> None:
         sleeper.kill()
         sleeper.wait()
     assert wait_for_none(f"MPGUIDE_PROBE={token}") == {}
+
+
+LEAVES_A_PROCESS = """
+import subprocess
+from pathlib import Path
+
+SLEEPERS = []
+
+
+def test_leaves_a_process_running():
+    SLEEPERS.append(subprocess.Popen(["sleep", "25"]))
+    Path({pid_file!r}).write_text(str(SLEEPERS[0].pid))
+"""
+LEAVES_NOTHING = """
+import subprocess
+
+
+def test_waits_for_its_process():
+    subprocess.run(["sleep", "0.1"], check=True)
+"""
+
+
+def kill_sleeper(pid_file: Path) -> int:
+    """Kill the ``sleep 25`` whose pid the inner session wrote, and only it."""
+    pid = int(pid_file.read_text())
+    try:
+        if (Path("/proc") / str(pid) / "cmdline").read_bytes() == b"sleep\x0025\x00":
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass  # already gone
+    return pid
+
+
+@needs_proc
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_process_left_running_fails_the_session(
+    pytester: pytest.Pytester, workers: str
+) -> None:
+    """With pytest-xdist's workers (``-n 2``) as without (``-n 0``)."""
+    pytester.makeconftest((ROOT / "tests" / "conftest.py").read_text())
+    pid_file = pytester.path / "sleeper.pid"
+    pytester.makepyfile(test_leaves=LEAVES_A_PROCESS.format(pid_file=str(pid_file)))
+    try:
+        result = pytester.runpytest_subprocess("-n", workers, timeout=120)
+    finally:
+        pid = kill_sleeper(pid_file) if pid_file.exists() else None
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stderr.fnmatch_lines(
+        ["processes left running by the test session:", f"  {pid}: sleep 25"]
+    )
+
+
+@needs_proc
+def test_a_session_under_xdist_that_leaves_nothing_passes(
+    pytester: pytest.Pytester,
+) -> None:
+    """The check, run by the controller, takes neither its workers nor their
+    helpers for processes left running."""
+    pytester.makeconftest((ROOT / "tests" / "conftest.py").read_text())
+    pytester.makepyfile(test_clean=LEAVES_NOTHING)
+    result = pytester.runpytest_subprocess("-n", "2", timeout=120)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK, result.stderr.str()
 
 
 def test_the_leak_check_catches_a_leaked_semaphore(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import other_interpreters
 
 from mpguide.sphinxext.interpreters import by_version, find_interpreters
 from mpguide.sphinxext.start_method_matrix import MatrixError, Outcome
@@ -78,7 +79,7 @@ def make_project(
         "mpguide_matrix_gallery": "gallery",
         "exclude_patterns": ["_build", "_generated", "pitfalls"],
         "suppress_warnings": ["ref.ref"],  # no gallery pages in this project
-        "mpguide_matrix_pythons": (),
+        "mpguide_pythons": (),
         **conf,
     }
     (root / "conf.py").write_text(
@@ -147,6 +148,19 @@ def test_an_unchanged_rebuild_runs_nothing_and_a_change_reruns(tmp_path: Path) -
     example.write_text(example.read_text() + "\n# changed\n")
     assert build(project).returncode == 0
     assert len(runs.read_text().split()) == 6
+
+
+def test_another_interpreter_does_not_reuse_the_running_ones_results(
+    tmp_path: Path,
+) -> None:
+    other = other_interpreters()[0].executable
+    project = make_project(tmp_path, {"plot_a.py": DEPENDS.format(reason=REASON)})
+    runs = project / "pitfalls" / "runs.log"
+    assert build(project).returncode == 0
+    assert len(runs.read_text().split()) == 3
+    result = build(project, pythons=os.pathsep.join([sys.executable, other]))
+    assert result.returncode == 0, result.stderr
+    assert len(runs.read_text().split()) == 6, "the other interpreter's runs were skipped"
 
 
 @pytest.mark.parametrize(
@@ -241,9 +255,7 @@ def test_the_runs_do_not_inherit_what_the_build_set_in_its_environment(
 
 
 def test_a_missing_version_is_named_on_the_page_and_fails_ci(tmp_path: Path) -> None:
-    project = make_project(
-        tmp_path, {"plot_b.py": ALWAYS}, mpguide_matrix_pythons=("3.99",)
-    )
+    project = make_project(tmp_path, {"plot_b.py": ALWAYS}, mpguide_pythons=("3.99",))
     assert build(project).returncode == 0
     assert "Not run: Python 3.99" in table(project)
     failed = build(project, CI="true")
@@ -263,19 +275,10 @@ print("fix works: yes")
 '''
 
 
-def other_interpreters() -> list[str]:
-    found = find_interpreters()[1:]
-    if not found and os.environ.get("CI"):
-        pytest.fail("CI must run with more than one CPython (see .ci/run)")
-    if not found:
-        pytest.skip("needs a second CPython on PATH (python3.N)")
-    return [i.executable for i in found]
-
-
 def test_every_interpreter_runs_and_a_version_difference_must_say_why(
     tmp_path: Path,
 ) -> None:
-    others = other_interpreters()
+    others = [i.executable for i in other_interpreters()]
     pythons = os.pathsep.join([sys.executable, *others])
     interpreters = by_version(find_interpreters())
     newest = interpreters[-1].version.split(".")
@@ -337,7 +340,7 @@ VERSION_CLAIMED = ALWAYS + 'print("depends on the Python version: the page says 
 def test_a_version_line_and_a_version_difference_go_together(
     tmp_path: Path, claim: str
 ) -> None:
-    others = other_interpreters()
+    others = [i.executable for i in other_interpreters()]
     pythons = os.pathsep.join([sys.executable, *others])
     if claim == "difference without the line":
         major, minor = by_version(find_interpreters())[-1].version.split(".")[:2]
@@ -358,7 +361,7 @@ def test_a_version_line_and_a_version_difference_go_together(
         alone = make_project(tmp_path / "alone", {"plot_v.py": source})
         assert build(alone).returncode == 0
         partial = make_project(
-            tmp_path / "partial", {"plot_v.py": source}, mpguide_matrix_pythons=("3.99",)
+            tmp_path / "partial", {"plot_v.py": source}, mpguide_pythons=("3.99",)
         )
         result = build(partial, pythons=pythons)
         assert result.returncode == 0, result.stderr

@@ -51,14 +51,8 @@ from mpguide.sphinxext.notebooks import (
     has_bootstrap,
     script_name,
 )
-from mpguide.sphinxext.runs import CACHE_VARIABLE, load_cache
-from mpguide.sphinxext.start_method_matrix import (
-    CACHE_NAME,
-    Outcome,
-    Run,
-    cache_key,
-    package_digest,
-)
+from mpguide.sphinxext.runs import CACHE_VARIABLE, Job, load_cache, package_digest
+from mpguide.sphinxext.start_method_matrix import CACHE_NAME, RUNNER, Outcome
 
 EXAMPLES = ROOT / "examples"
 NOTEBOOKS = sorted(
@@ -285,10 +279,10 @@ def outcome_as_script(name: str, start_method: str) -> Outcome:
     """
     path = (EXAMPLES / name).with_suffix(".py")
     if cache_dir := os.environ.get(CACHE_VARIABLE):
-        key = cache_key(Run(path, running(), start_method), package_digest())
+        key = RUNNER.key(Job(path, running(), start_method), package_digest())
         cached = load_cache(Path(cache_dir) / CACHE_NAME).get(key)
-        if cached is not None:
-            return Outcome(**cached)
+        if isinstance(cached, str):
+            return Outcome.parse(cached, name)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
     script = run_script(path, start_method, env=env)
     assert script.returncode == 0, script.stderr
@@ -340,11 +334,15 @@ def test_a_notebook_without_its_script_beside_it_fails_the_build(tmp_path: Path)
     assert written_script(notebook) == "print('x')\n"
 
 
-def test_a_notebook_left_without_its_first_cells_fails_the_build(tmp_path: Path) -> None:
+@pytest.mark.parametrize("gallery_dirs", [["gallery"], "gallery"], ids=["list", "str"])
+def test_a_notebook_left_without_its_first_cells_fails_the_build(
+    tmp_path: Path, gallery_dirs: list[str] | str
+) -> None:
+    """``gallery_dirs`` as a list or, as sphinx-gallery's default is, a string."""
     gallery = tmp_path / "gallery" / "topic"
     gallery.mkdir(parents=True)
     (gallery / "plot_old.ipynb").write_text(json.dumps({"cells": []}))
-    config = SimpleNamespace(sphinx_gallery_conf={"gallery_dirs": ["gallery"]})
+    config = SimpleNamespace(sphinx_gallery_conf={"gallery_dirs": gallery_dirs})
     app = SimpleNamespace(config=config, srcdir=str(tmp_path))
     with pytest.raises(NotebookError, match=r"gallery/topic/plot_old\.ipynb"):
         check_notebooks(app)  # type: ignore[arg-type]

@@ -8,10 +8,11 @@ At ``builder-inited`` this extension runs every producer matched by
 ``mpguide_error_scripts`` under ``fork``, ``spawn`` and ``forkserver``, on every
 CPython the build finds (:mod:`mpguide.sphinxext.interpreters`), in parallel,
 each with a time limit and the environment the matrix's runs get
-(:func:`mpguide.sphinxext.runs.controlled_environment`). Results are cached
-(in ``MPGUIDE_CACHE_DIR`` when set, else in the doctree directory), keyed by
-the script's source (and its helper modules'), the start method and the
-interpreter's version, so an unchanged rebuild runs nothing.
+(:func:`mpguide.sphinxext.runs.controlled_environment`), with
+``-W error::ResourceWarning``. The runs and their cache are
+:mod:`mpguide.sphinxext.runs`'s, shared with the matrix: a producer's helper
+modules (``_*.py`` beside it) are part of its cache key, so an unchanged
+rebuild runs nothing.
 
 The page places each message with the ``error-message`` directive::
 
@@ -30,20 +31,16 @@ resource warning on its stderr, or does not produce a message matching
 that ran. ``:versions:`` (``3.12+``, ``3.11-3.12`` or ``3.13``, several
 separated by spaces) marks a message as belonging to those Python versions: on
 others it is not required. The ``error-runs`` directive says which interpreters
-ran and which of ``mpguide_error_versions`` this build could not run.
+ran and which of ``mpguide_pythons`` this build could not run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,28 +54,23 @@ from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from mpguide.sphinxext.interpreters import (
-    Interpreter,
-    by_version,
-    environment_for,
-    find_interpreters,
-    stage_package,
-    version_key,
-)
+from mpguide.run import START_METHODS
+from mpguide.sphinxext.interpreters import Interpreter, by_version, version_key
 from mpguide.sphinxext.runs import (
+    PYTHONS_SETTING,
+    Job,
+    Runner,
+    add_pythons_setting,
     cache_path,
-    controlled_environment,
-    load_cache,
-    run_bounded,
-    save_cache,
+    interpreters_for,
+    missing_versions,
+    run_jobs,
 )
 
 logger = logging.getLogger(__name__)
 
-START_METHODS = ("fork", "spawn", "forkserver")
 MESSAGE_LINE = re.compile(r"^message: (.*)$", re.MULTILINE)
 NOT_PRODUCED_LINE = re.compile(r"^not produced: (.*)$", re.MULTILINE)
-LEAK_SIGNS = ("ResourceWarning", "resource_tracker")
 CACHE_NAME = "mpguide-error-index.json"
 RESULTS = "_mpguide_error_results"
 # What changes from run to run, shortened so that equal wordings group together.
@@ -125,6 +117,17 @@ class ErrorIndexError(ExtensionError):
     """A producer did not produce its message as the page says."""
 
 
+# A producer's unclosed resource fails its run (the warning is an error, so it
+# reaches stderr), and so does what the resource tracker reports.
+RUNNER = Runner(
+    "error index: %d producer runs",
+    ErrorIndexError,
+    flags=("-W", "error::ResourceWarning"),
+    leak_signs=("ResourceWarning", "resource_tracker"),
+    helpers="_*.py",
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Run:
     """What one producer printed under one start method on one interpreter."""
@@ -146,80 +149,6 @@ class Results:
     interpreters: list[Interpreter]
     runs: dict[tuple[str, str, str], Run]
     scripts: dict[str, Path]
-
-
-def run_producer(
-    path: Path, method: str, interpreter: Interpreter, staged: Path, timeout: float
-) -> Run:
-    """Run one producer; kill it and everything it started if it overruns.
-
-    :raises ErrorIndexError: on a time-out, a non-zero exit, or a leak sign on stderr.
-    """
-    where = f"{path.name} under {method} on Python {interpreter.version}"
-    env = environment_for(interpreter, controlled_environment(os.environ, method), staged)
-    command = [interpreter.executable, "-W", "error::ResourceWarning", str(path)]
-    try:
-        process = run_bounded(command, cwd=path.parent, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ErrorIndexError(
-            f"{where} did not finish within {timeout:g} s; it was killed"
-        ) from None
-    stdout, stderr = process.stdout, process.stderr
-    if process.returncode != 0:
-        tail = "\n".join(stderr.strip().splitlines()[-15:])
-        status = process.returncode
-        raise ErrorIndexError(f"{where} failed with exit status {status}:\n{tail}")
-    leaks = [line for line in stderr.splitlines() if any(s in line for s in LEAK_SIGNS)]
-    if leaks:
-        raise ErrorIndexError(f"{where} left resources behind: {leaks}")
-    return Run.parse(stdout)
-
-
-def cache_key(path: Path, method: str, interpreter: Interpreter) -> str:
-    """Changes whenever the script, its helpers, the method or the interpreter does."""
-    digest = hashlib.sha256(path.read_bytes())
-    for helper in sorted(path.parent.glob("_*.py")):
-        digest.update(helper.read_bytes())
-    digest.update(f"\0{method}\0{interpreter.version}".encode())
-    return digest.hexdigest()
-
-
-def run_all(
-    paths: Sequence[Path],
-    interpreters: Sequence[Interpreter],
-    staged: Path,
-    timeout: float,
-    cache: dict[str, Any],
-) -> dict[tuple[str, str, str], Run]:
-    """Every producer under every start method on every interpreter, cached runs reused."""
-    runs: dict[tuple[str, str, str], Run] = {}
-    to_run = []
-    for path in paths:
-        for interpreter in interpreters:
-            for method in START_METHODS:
-                key = (path.name, interpreter.minor, method)
-                cached = cache.get(cache_key(path, method, interpreter))
-                if cached is None:
-                    to_run.append((path, interpreter, method))
-                else:
-                    runs[key] = Run(tuple(cached["messages"]), cached["not_produced"])
-    if to_run:
-        logger.info("error index: %d producer runs", len(to_run))
-        with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 1))) as pool:
-            done = pool.map(
-                lambda job: run_producer(
-                    job[0],
-                    method=job[2],
-                    interpreter=job[1],
-                    staged=staged,
-                    timeout=timeout,
-                ),
-                to_run,
-            )
-            for (path, interpreter, method), run in zip(to_run, done, strict=True):
-                runs[path.name, interpreter.minor, method] = run
-                cache[cache_key(path, method, interpreter)] = dataclasses.asdict(run)
-    return runs
 
 
 def shorten(message: str, script_dir: Path) -> str:
@@ -424,8 +353,7 @@ class ErrorRunsDirective(SphinxDirective):
             + ", ".join(i.version for i in ran)
             + "."
         )
-        expected = self.config.mpguide_error_versions
-        missing = [v for v in expected if all(i.minor != v for i in ran)]
+        missing = missing_versions(getattr(self.config, PYTHONS_SETTING), ran)
         if missing:
             text += (
                 f" It did not run Python {', '.join(missing)}, which this build did not "
@@ -443,26 +371,17 @@ def run_producers(app: Sphinx) -> None:
     paths = sorted(p for p in confdir.glob(pattern) if not p.name.startswith("_"))
     if not paths:
         raise ErrorIndexError(f"mpguide_error_scripts {pattern!r} matches no file")
-    interpreters = find_interpreters()
-    cache_file = cache_path(app, CACHE_NAME)
-    cache = load_cache(cache_file)
-    with tempfile.TemporaryDirectory(prefix="mpguide-staged-") as staged:
-        staged_path = stage_package(Path(staged))
-        runs = run_all(
-            paths,
-            interpreters,
-            staged=staged_path,
-            timeout=float(app.config.mpguide_error_timeout),
-            cache=cache,
-        )
+    interpreters, _ = interpreters_for(app, "error index", ErrorIndexError)
+    jobs = [Job(p, i, m) for p in paths for i in interpreters for m in START_METHODS]
+    done = run_jobs(
+        RUNNER,
+        jobs,
+        lambda output, job: Run.parse(output),
+        timeout=float(app.config.mpguide_error_timeout),
+        cache_file=cache_path(app, CACHE_NAME),
+    )
+    runs = {(job.script.name, job.interpreter.minor, job.method): done[job] for job in jobs}
     setattr(app, RESULTS, Results(interpreters, runs, {path.name: path for path in paths}))
-    keys = {
-        cache_key(path, method, interpreter)
-        for path in paths
-        for interpreter in interpreters
-        for method in START_METHODS
-    }
-    save_cache(cache_file, cache, keys)
 
 
 def _used(env: BuildEnvironment) -> dict[str, set[str]]:
@@ -513,7 +432,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     """Register the configuration values, the directives and the handlers."""
     app.add_config_value("mpguide_error_scripts", "", "env", str)
     app.add_config_value("mpguide_error_timeout", 90, "env", (int, float))
-    app.add_config_value("mpguide_error_versions", ("3.11", "3.12", "3.13"), "env", tuple)
+    add_pythons_setting(app)
     app.add_directive("error-message", ErrorMessageDirective)
     app.add_directive("error-runs", ErrorRunsDirective)
     app.add_js_file(None, body=search_normaliser())

@@ -44,6 +44,8 @@ from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.errors import ExtensionError
 
+from mpguide.sphinxext.gallery_processes import _directories
+
 #: Metadata key marking the cells this extension adds.
 MARKER = "mpguide"
 #: Suffix of the script file a notebook writes next to itself.
@@ -227,7 +229,7 @@ def check_notebooks(app: Sphinx, *args: Any) -> None:
     """Fail the build if a gallery notebook lacks the cells (the hook was bypassed)."""
     gallery_conf = app.config.sphinx_gallery_conf
     missing = []
-    for gallery_dir in gallery_conf.get("gallery_dirs", ()):
+    for gallery_dir in _directories(gallery_conf, "gallery_dirs"):
         for path in sorted(Path(app.srcdir, gallery_dir).rglob("*.ipynb")):
             notebook = json.loads(path.read_text(encoding="utf-8"))
             if not has_bootstrap(notebook, path.stem):

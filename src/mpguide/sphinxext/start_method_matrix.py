@@ -24,24 +24,19 @@ others without saying why, or says its outcome depends on the start method but
 shows no difference; and when its verdicts differ between interpreters without
 ``depends on the Python version``, or it says so but they do not (checked when
 at least two interpreters ran and no expected version is missing, since a
-difference may lie with the missing one). Results are cached by the example's source,
-the ``mpguide`` package's source, the interpreter's version and the start
-method, in ``MPGUIDE_CACHE_DIR`` when it is set (so that several builds share
-them) and in the doctree directory otherwise.
+difference may lie with the missing one). The runs and their cache are
+:mod:`mpguide.sphinxext.runs`'s, shared with the error index: in
+``MPGUIDE_CACHE_DIR`` when it is set (so that several builds share them) and in
+the doctree directory otherwise.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-import hashlib
-import os
 import platform
 import re
-import subprocess
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,29 +44,22 @@ from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
-import mpguide
-from mpguide.sphinxext.interpreters import (
-    Interpreter,
-    by_version,
-    environment_for,
-    find_interpreters,
-    stage_package,
-)
+from mpguide.run import START_METHODS
+from mpguide.sphinxext.interpreters import Interpreter, by_version
 from mpguide.sphinxext.runs import (
+    Job,
+    Runner,
+    add_pythons_setting,
     cache_path,
-    controlled_environment,
-    load_cache,
-    run_bounded,
-    save_cache,
+    interpreters_for,
+    run_jobs,
 )
 
 logger = logging.getLogger(__name__)
 
-START_METHODS = ("fork", "spawn", "forkserver")
 OUTCOME_LINE = re.compile(
     r"^(failure reproduced|fix works): (yes|no)\b[ \t]*(?:\((.*)\))?[ \t]*$", re.MULTILINE
 )
-OUTCOME_NAMES = ("failure reproduced", "fix works")
 REASON_LINE = re.compile(r"^depends on the start method: (.+)$", re.MULTILINE)
 VERSION_REASON_LINE = re.compile(r"^depends on the Python version: (.+)$", re.MULTILINE)
 CACHE_NAME = "mpguide-start-method-matrix.json"
@@ -79,6 +67,9 @@ CACHE_NAME = "mpguide-start-method-matrix.json"
 
 class MatrixError(ExtensionError):
     """A pitfall example did not run as its page says."""
+
+
+RUNNER = Runner("start-method matrix: %d example runs", MatrixError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,90 +118,6 @@ class Outcome:
         return self.reproduced, self.fixed
 
 
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """One example, on one interpreter, under one start method."""
-
-    path: Path
-    interpreter: Interpreter
-    method: str
-
-    def __str__(self) -> str:
-        return f"{self.path.name} on Python {self.interpreter.version} under {self.method}"
-
-
-def run_example(run: Run, timeout: float, staged: Path) -> Outcome:
-    """Run the example as a script; return what it printed.
-
-    :raises MatrixError: on a time-out, a non-zero exit, or missing outcome lines.
-    """
-    env = environment_for(
-        run.interpreter, controlled_environment(os.environ, run.method), staged
-    )
-    command = [run.interpreter.executable, str(run.path)]
-    try:
-        done = run_bounded(command, cwd=run.path.parent, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise MatrixError(
-            f"{run} did not finish within {timeout:g} s; it was killed with the "
-            "processes it started"
-        ) from None
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise MatrixError(f"{run} failed with exit status {done.returncode}:\n{tail}")
-    return Outcome.parse(done.stdout, str(run))
-
-
-def package_digest() -> str:
-    """Changes whenever any source file of the ``mpguide`` package does."""
-    digest = hashlib.sha256()
-    package = Path(mpguide.__file__).parent
-    for source in sorted(package.rglob("*.py")):
-        digest.update(source.read_bytes())
-    return digest.hexdigest()
-
-
-def cache_key(run: Run, package: str) -> str:
-    """Changes whenever the example, the mpguide package or the interpreter does."""
-    digest = hashlib.sha256(run.path.read_bytes())
-    digest.update(f"{package}\0{run.method}\0{run.interpreter.version}".encode())
-    return digest.hexdigest()
-
-
-def run_all(
-    runs: Sequence[Run], timeout: float, cache: dict[str, Any]
-) -> dict[Run, Outcome]:
-    """Every run, reusing cached outcomes; new outcomes are added to ``cache``."""
-    package = package_digest()
-    outcomes: dict[Run, Outcome] = {}
-    to_run = []
-    for run in runs:
-        cached = cache.get(cache_key(run, package))
-        if cached is not None:
-            outcomes[run] = Outcome(**cached)
-        else:
-            to_run.append(run)
-    if to_run:
-        logger.info("start-method matrix: %d example runs", len(to_run))
-        with (
-            tempfile.TemporaryDirectory(prefix="mpguide-matrix-") as directory,
-            ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 1))) as pool,
-        ):
-            staged = stage_package(Path(directory))
-            futures = [pool.submit(run_example, run, timeout, staged) for run in to_run]
-            failures = []
-            for run, future in zip(to_run, futures, strict=True):
-                try:
-                    outcomes[run] = future.result()
-                except MatrixError as error:
-                    failures.append(str(error))
-                    continue
-                cache[cache_key(run, package)] = dataclasses.asdict(outcomes[run])
-        if failures:
-            raise MatrixError("\n\n".join(failures))
-    return outcomes
-
-
 def check_consistency(
     path: Path, interpreter: Interpreter, row: dict[str, Outcome]
 ) -> None:
@@ -240,7 +147,7 @@ def check_consistency(
 def check_versions(
     path: Path,
     interpreters: Sequence[Interpreter],
-    outcomes: Mapping[Run, Outcome],
+    outcomes: Mapping[Job, Outcome],
     *,
     complete: bool = True,
 ) -> None:
@@ -254,8 +161,8 @@ def check_versions(
     versions = ", ".join(i.version for i in interpreters)
     differs = False
     for method in START_METHODS:
-        seen = {outcomes[Run(path, i, method)].verdicts for i in interpreters}
-        reasons = {outcomes[Run(path, i, method)].version_reason for i in interpreters}
+        seen = {outcomes[Job(path, i, method)].verdicts for i in interpreters}
+        reasons = {outcomes[Job(path, i, method)].version_reason for i in interpreters}
         if len(seen) > 1 and reasons == {None}:
             raise MatrixError(
                 f"{path.name} under {method} has different outcomes on Python {versions}, "
@@ -263,7 +170,7 @@ def check_versions(
             )
         differs = differs or len(seen) > 1
     claimed = any(
-        outcomes[Run(path, i, m)].version_reason
+        outcomes[Job(path, i, m)].version_reason
         for i in interpreters
         for m in START_METHODS
     )
@@ -314,13 +221,13 @@ def escape_markdown(text: str) -> str:
 
 
 def failing_methods(
-    path: Path, interpreters: Sequence[Interpreter], outcomes: Mapping[Run, Outcome]
+    path: Path, interpreters: Sequence[Interpreter], outcomes: Mapping[Job, Outcome]
 ) -> str:
     """``fails under `spawn`, `forkserver` only``, per version where versions differ."""
     texts: dict[str, list[str]] = {}
     for interpreter in interpreters:
         failing = [
-            m for m in START_METHODS if outcomes[Run(path, interpreter, m)].reproduced
+            m for m in START_METHODS if outcomes[Job(path, interpreter, m)].reproduced
         ]
         text = f"fails under {', '.join(f'`{m}`' for m in failing)} only"
         texts.setdefault(text, []).append(interpreter.minor)
@@ -351,7 +258,7 @@ def by_section(paths: Sequence[Path]) -> dict[str, list[Path]]:
 def render(
     paths: Sequence[Path],
     interpreters: Sequence[Interpreter],
-    outcomes: Mapping[Run, Outcome],
+    outcomes: Mapping[Job, Outcome],
     gallery: str,
     missing: Sequence[str] = (),
 ) -> str:
@@ -389,7 +296,7 @@ def render(
 def section_table(
     paths: Sequence[Path],
     interpreters: Sequence[Interpreter],
-    outcomes: Mapping[Run, Outcome],
+    outcomes: Mapping[Job, Outcome],
     gallery: str,
     by_method: list[str],
     by_python: list[str],
@@ -408,10 +315,10 @@ def section_table(
         link = f"{{ref}}`{title_of(path)} <{gallery_label(gallery, path)}>`"
         lines.append(f"* - {link}")
         for method in START_METHODS:
-            row = [(i, outcomes[Run(path, i, method)]) for i in interpreters]
+            row = [(i, outcomes[Job(path, i, method)]) for i in interpreters]
             lines.append(f"  - {cell(row)}")
         everything = [
-            outcomes[Run(path, i, m)] for i in interpreters for m in START_METHODS
+            outcomes[Job(path, i, m)] for i in interpreters for m in START_METHODS
         ]
         reason = next((o.reason for o in everything if o.reason), None)
         if reason is not None:
@@ -432,13 +339,6 @@ def write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
-def missing_versions(
-    expected: Iterable[str], interpreters: Sequence[Interpreter]
-) -> list[str]:
-    found = {i.minor for i in interpreters}
-    return [version for version in expected if version not in found]
-
-
 def build_matrix(app: Sphinx) -> None:
     """``builder-inited``: run the examples (or reuse results) and write the table."""
     confdir = Path(app.confdir)
@@ -453,29 +353,18 @@ def build_matrix(app: Sphinx) -> None:
         if not matched:
             raise MatrixError(f"mpguide_matrix_examples {pattern!r} matches no file")
         paths += [path for path in matched if path not in paths]
-    try:
-        interpreters = find_interpreters()
-    except ValueError as error:
-        raise MatrixError(str(error)) from None
-    missing = missing_versions(app.config.mpguide_matrix_pythons, interpreters)
-    if missing:
-        message = (
-            f"start-method matrix: no Python {', '.join(missing)} found on this machine"
-        )
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            raise MatrixError(f"{message}, and CI is set: CI must run every version")
-        logger.info("%s; the page says so", message)
-    cache_file = cache_path(app, CACHE_NAME)
-    cache = load_cache(cache_file)
-    runs = [Run(p, i, m) for p in paths for i in interpreters for m in START_METHODS]
-    try:
-        outcomes = run_all(runs, float(app.config.mpguide_matrix_timeout), cache)
-    finally:  # what did run is kept, even when another run failed
-        package = package_digest()
-        save_cache(cache_file, cache, (cache_key(run, package) for run in runs))
+    interpreters, missing = interpreters_for(app, "start-method matrix", MatrixError)
+    jobs = [Job(p, i, m) for p in paths for i in interpreters for m in START_METHODS]
+    outcomes = run_jobs(
+        RUNNER,
+        jobs,
+        lambda output, job: Outcome.parse(output, str(job)),
+        timeout=float(app.config.mpguide_matrix_timeout),
+        cache_file=cache_path(app, CACHE_NAME),
+    )
     for path in paths:
         for interpreter in interpreters:
-            row = {m: outcomes[Run(path, interpreter, m)] for m in START_METHODS}
+            row = {m: outcomes[Job(path, interpreter, m)] for m in START_METHODS}
             check_consistency(path, interpreter, row)
         check_versions(path, interpreters, outcomes, complete=not missing)
     ordered = by_version(interpreters)
@@ -497,8 +386,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     )
     app.add_config_value("mpguide_matrix_gallery", "gallery", "env", str)
     app.add_config_value("mpguide_matrix_timeout", 180, "env", (int, float))
-    app.add_config_value(
-        "mpguide_matrix_pythons", ("3.11", "3.12", "3.13"), "env", (tuple, list)
-    )
+    add_pythons_setting(app)
     app.connect("builder-inited", build_matrix)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
