@@ -224,6 +224,6 @@ def test_dash_p_mpguide_loads_the_plugin_where_autoloading_is_off(
     pytester.makepyfile(test_defaults=DEFAULTS_REPORT)
     result = run_sample(pytester, "--mp-start-method=spawn")
     assert result.ret == pytest.ExitCode.USAGE_ERROR  # the option is unknown
-    result = run_sample(pytester, "-p", "mpguide", "--mp-start-method=spawn")
+    result = run_sample(pytester, "-p", "mpguide.pytest_plugin", "--mp-start-method=spawn")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*default after use: spawn"])

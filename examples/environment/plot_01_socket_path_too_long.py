@@ -99,19 +99,19 @@ if __name__ == "__main__":
 # program's stderr that names an error is shown). Under ``forkserver``,
 # ``start()`` itself raises it, for every kind of process.
 #
-# Why
-# ---
-# A Manager's server listens on a Unix socket, a file whose path
+# Why --- A Manager's server listens on a Unix socket, a file whose path
 # ``multiprocessing`` chooses: ``listener-XXXXXXXX`` in a directory
 # ``pymp-XXXXXXXX`` that it makes in the temporary directory
-# (``arbitrary_address`` in ``multiprocessing/connection.py``,
-# ``get_temp_dir`` in ``multiprocessing/util.py``), which ``TMPDIR`` sets. The
-# forkserver listens on one too (``ForkServer.ensure_running`` in
+# (``arbitrary_address`` in ``multiprocessing/connection.py``, ``get_temp_dir``
+# in ``multiprocessing/util.py``), which ``TMPDIR`` sets. The forkserver listens
+# on one too (``ForkServer.ensure_running`` in
 # ``multiprocessing/forkserver.py``), so under ``forkserver`` every process
 # start needs it. ``fork`` and ``spawn`` start a ``Process`` or a ``Pool`` with
-# pipes, which have no path. A socket's path has to fit in the ``sun_path``
-# field of the kernel's ``sockaddr_un``: measured here by binding sockets of
-# growing length.
+# pipes, which have no path. (Under every method, a ``Listener()`` without an
+# address, and the helper that hands a socket or file descriptor sent through a
+# queue or pool to its receiver, make a socket there too.) A socket's path has
+# to fit in the ``sun_path`` field of the kernel's ``sockaddr_un``: measured
+# here by binding sockets of growing length.
 
 
 def longest_socket_path(directory):
@@ -148,15 +148,16 @@ if __name__ == "__main__":
 
 # %%
 # ``sun_path`` holds 108 bytes on Linux and 104 on macOS, and CPython keeps
-# one for a final zero byte: it refuses a longer path itself, before any system
+# one for a final zero byte (the limit is in bytes: a path with non-ASCII
+# characters reaches it sooner): it refuses a longer path itself, before any system
 # call, which is why the error has no ``errno`` (``getsockaddrarg`` in
 # ``Modules/socketmodule.c``). On macOS the usual temporary directory
 # (``/var/folders/...``) already takes about half of that.
 #
-# Later CPython releases change this: the fix for cpython issue 132124
-# (merged in May 2025, labelled for 3.13 and 3.14) makes ``get_temp_dir`` fall
-# back to the system's temporary directory when ``TMPDIR`` is too long for a
-# socket, and shortens the socket's name; cpython issues 140734 (an off-by-one
+# Later CPython releases change this: the fix for cpython issue 132124 (merged
+# in May 2025; the issue is labelled 3.13, 3.14 and 3.15) makes ``get_temp_dir``
+# fall back to the system's temporary directory when ``TMPDIR`` is too long for
+# a socket, and shortens the socket's name; cpython issues 140734 (an off-by-one
 # in that length check) and 149527 (a forkserver regression, reported in May
 # 2026) followed. The line above says whether the Python that built this page
 # has the check (``_SUN_PATH_MAX`` in ``multiprocessing/util.py``).

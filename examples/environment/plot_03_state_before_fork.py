@@ -93,12 +93,20 @@ if __name__ == "__main__":
 # that no thread reads. Only the pool's module-wide shutdown lock is reset after
 # a fork (``os.register_at_fork`` in the same file).
 #
-# Under ``spawn`` and ``forkserver`` a worker is a new interpreter (or a fork of
-# the forkserver, which never imported this module): it imports the module
-# again and builds a client of its own, with live threads. From Python 3.12,
-# ``os.fork()`` in a process with more than one thread also issues a
-# ``DeprecationWarning`` ("This process ... is multi-threaded, use of fork()
-# may lead to deadlocks in the child"), counted above; see
+# A ``spawn`` worker is a new interpreter: it imports the module again and
+# builds a client of its own, with live threads. A ``forkserver`` worker is a
+# fork of the forkserver, and what it holds depends on the version: on the
+# CPythons this page ran on (3.11, 3.12 and 3.13.0), the forkserver never
+# imports the main module, so its workers import it themselves and work; from
+# 3.13.8 and 3.14.1 (cpython issue 126631) the forkserver imports the main
+# module first, runs ``Client()`` and ``warm_up()`` itself, and every worker
+# forked from it holds a pool without its thread, as under ``fork``. A library
+# set up by a module given to ``set_forkserver_preload`` is inherited the same
+# way. From Python 3.12, ``os.fork()`` in a process with more than one thread
+# also issues a ``DeprecationWarning`` ("This process ... is multi-threaded,
+# use of fork() may lead to deadlocks in the child"), counted above: Python's
+# default filters hide it, so a program sees it only with ``python -X dev`` or
+# ``-W default``; see
 # :ref:`sphx_glr_gallery_start_methods_plot_03_fork_with_threads.py`.
 #
 # Libraries that know about it refuse instead of waiting. PyTorch marks a
@@ -115,9 +123,10 @@ if __name__ == "__main__":
 # Fix 1: set the library up in each worker
 # ----------------------------------------
 # A pool's ``initializer`` runs in every worker before its first task: it
-# replaces the inherited copy with a client of the worker's own. (A library can
-# do this for its users: key its state by ``os.getpid()``, or reset it with
-# ``os.register_at_fork(after_in_child=...)``.)
+# replaces the inherited copy with a client of the worker's own. This holds
+# under every start method and version, the forkserver of 3.14 included. (A
+# library can do this for its users: key its state by ``os.getpid()``, or
+# reset it with ``os.register_at_fork(after_in_child=...)``.)
 
 
 def fresh_client():
@@ -131,16 +140,16 @@ if __name__ == "__main__":
     print("a client made in each worker:", per_worker)
 
 # %%
-# Fix 2: workers that do not fork the set-up process
-# --------------------------------------------------
-# ``spawn`` and ``forkserver`` workers never hold a copy of the parent's
-# library state. This is what PyTorch's message asks for, and the default on
-# macOS and Windows (``spawn``) and on Linux from Python 3.14 (``forkserver``).
-# Every argument and result must then pickle, and the worker imports the main
-# module again: see :doc:`/howto/choose-start-method`.
+# Fix 2: ``spawn`` workers
+# ------------------------
+# A ``spawn`` worker never holds a copy of another process's library state.
+# This is what PyTorch's message asks for, and the default on macOS and
+# Windows. Every argument and result must then pickle, and each worker imports
+# the main module again: see :doc:`/howto/choose-start-method`. (``forkserver``
+# is no such fix from 3.13.8 and 3.14.1, as above.)
 
 if __name__ == "__main__":
-    fresh_method = "forkserver" if method != "spawn" else "spawn"
+    fresh_method = "spawn"
     fresh_interpreter, _ = run_tasks(multiprocessing.get_context(fresh_method))
     print(f"workers from {fresh_method}:", fresh_interpreter)
 
@@ -168,7 +177,8 @@ if __name__ == "__main__":
     )
     print(
         "depends on the start method: only a fork worker holds a copy of the parent's "
-        "thread pool without its threads"
+        "thread pool without its threads (and, from 3.13.8 and 3.14.1, a forkserver "
+        "worker, a copy of the forkserver's)"
     )
     from mpguide.sphinxext.figures import Observation, draw_outcome
 

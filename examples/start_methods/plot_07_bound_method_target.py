@@ -99,8 +99,8 @@ if __name__ == "__main__":
 # ``pickle`` saves a bound method as "``getattr(obj, name)``" (its
 # ``__reduce__``), so ``obj`` is pickled with it, every attribute included.
 # ``Pool.map`` pickles each task to send it through a pipe, under every start
-# method. ``Process(target=...)`` is pickled only to start a fresh interpreter
-# (``spawn``, ``forkserver``); a ``fork`` child gets a copy of the memory, so
+# method. ``Process(target=...)`` is pickled only under ``spawn`` and
+# ``forkserver``; a ``fork`` child gets a copy of the memory, so
 # nothing is pickled and the method works. Then each held object fails in its
 # own way:
 #
@@ -113,7 +113,8 @@ if __name__ == "__main__":
 #   which is why ``Pool.map`` names the key and ``Process`` the weak reference.
 #
 # Under ``fork``, a held ``Pool`` also means threads (the pool's own), so from
-# Python 3.12 ``fork()`` warns, as above: see
+# Python 3.12 ``fork()`` warns, as above (a ``DeprecationWarning``, which
+# Python's default filters hide outside ``python -X dev``): see
 # :ref:`sphx_glr_gallery_start_methods_plot_03_fork_with_threads.py`.
 #
 # The same happens to an object that holds an open file, a socket, a database

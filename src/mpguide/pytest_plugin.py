@@ -1,10 +1,11 @@
 """``pytest --mp-start-method=METHOD``: run a test suite under another default start method.
 
 Registered through the ``pytest11`` entry point, so installing ``mpguide``
-makes the option available (``-p mpguide`` where ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``
-is set). Given the option, the plugin makes METHOD the platform's default start
-method before pytest imports the first ``conftest.py`` (so that a method the
-conftest chooses at import is kept, as on a platform whose default METHOD is),
+makes the option available (``-p mpguide.pytest_plugin`` where
+``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` is set). Given the option, the plugin makes
+METHOD the platform's default start method before pytest imports the first
+``conftest.py`` (so that a method the conftest chooses at import is kept, as
+on a platform whose default METHOD is),
 and puts the default back when the run ends. Code that calls
 ``multiprocessing.Process``, ``Pool``, ``Manager`` or
 ``concurrent.futures.ProcessPoolExecutor`` without choosing a context uses
