@@ -181,10 +181,18 @@ def test_an_eagerly_cached_salted_hash_is_an_error() -> None:
     assert "Sent itself, it works" in summary and "'_hash'" in summary
 
 
-def test_a_cache_the_check_cannot_recompute_is_a_warning() -> None:
+def test_a_cache_traced_to_salted_fields_is_an_error() -> None:
+    """hash(("user", name)): the other attributes' hashes differ between seeds."""
     report = check_key(keys.OpaqueCachedHashUser("sam"))
-    assert problems(report) == {Problem.CACHED_HASH: Severity.WARNING}
-    assert "cannot tell" in report.warnings[0].summary
+    assert problems(report) == {Problem.CACHED_HASH: Severity.ERROR}
+    assert "An equal key built in another process is not found" in report.errors[0].summary
+
+
+def test_a_cache_the_check_cannot_recompute_is_not_passed() -> None:
+    """hash(("user", 7)) is salted, yet no attribute's hash shows it: not passed."""
+    report = check_key(keys.OpaqueCachedHashUser(7))  # type: ignore[arg-type]
+    assert problems(report) == {Problem.CACHED_HASH: Severity.ERROR}
+    assert "cannot tell" in report.errors[0].summary
 
 
 def test_a_cached_hash_of_an_int_is_harmless() -> None:
@@ -268,9 +276,12 @@ def test_hostile_repr_still_gives_a_report() -> None:
     report = check_key(keys.RaisingRepr(1), new_process=False)
     assert report.key.startswith("<RaisingRepr instance at 0x")
     assert report.findings == ()
+
+
+def test_a_repr_that_raises_system_exit_is_a_key_error_naming_the_step() -> None:
     report = check_key(keys.ExitingRepr(1), new_process=False)
-    assert "repr raised SystemExit: a repr that exits" in report.key
-    assert report.findings == ()
+    assert problems(report) == {Problem.ENDS_PROCESS: Severity.ERROR}
+    assert "SystemExit: a repr that exits while calling repr()" in report.errors[0].summary
 
 
 def test_a_hash_that_never_returns_times_out_quickly() -> None:
@@ -492,7 +503,9 @@ def run_python(
 def test_the_checks_own_failure_is_reported_apart_and_never_passes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    from multiprocessing import spawn
+
+    monkeypatch.setattr(spawn, "get_executable", lambda: str(tmp_path / "no-such-python"))
     report = check_key(keys.FrozenId(1))
     assert problems(report) == {Problem.CHECK_FAILED: Severity.ERROR}
     assert not report.ok
@@ -503,10 +516,10 @@ def test_a_bug_in_the_check_is_a_check_failed_error(
 ) -> None:
     from mpguide.keycheck import trip
 
-    def broken(payload: bytes, **options: object) -> dict[str, object]:
+    def broken(self: object, result: object, *, where: str) -> None:
         raise LookupError("a bug of the check's own")
 
-    monkeypatch.setattr(trip, "examine", broken)
+    monkeypatch.setattr(trip.Trip, "interpret", broken)
     report = check_key(keys.FrozenId(1), new_process=False)
     assert problems(report) == {Problem.CHECK_FAILED: Severity.ERROR}
     assert "LookupError: a bug of the check's own" in report.errors[0].summary

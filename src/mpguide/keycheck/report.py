@@ -55,6 +55,10 @@ class Problem(enum.StrEnum):
     NEW_PROCESS_CANNOT_LOAD = "new-process-cannot-load"
     #: ``hash()`` differs in another interpreter (salted ``str`` hashes).
     HASH_VARIES_BETWEEN_PROCESSES = "hash-varies-between-processes"
+    #: The key's own code ends the process that runs it (``os._exit()``, a crash),
+    #: or raises an exception that is not an :exc:`Exception`
+    #: (:exc:`KeyboardInterrupt`, :exc:`SystemExit`).
+    ENDS_PROCESS = "ends-process"
     #: The key's own code did not return within the timeout.
     CHECK_TIMED_OUT = "check-timed-out"
     #: The check itself failed, not the key, for instance when the fresh
