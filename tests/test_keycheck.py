@@ -523,3 +523,125 @@ def test_a_bug_in_the_check_is_a_check_failed_error(
     report = check_key(keys.FrozenId(1), new_process=False)
     assert problems(report) == {Problem.CHECK_FAILED: Severity.ERROR}
     assert "LookupError: a bug of the check's own" in report.errors[0].summary
+
+
+# -- a corpus of adversarial keys, judged by real Manager trips ---------------------
+
+
+def real_trips(method: str, names: list[str]) -> dict[str, tuple[bool, str]]:
+    """Each key's outcome in real Manager trips under ``method`` (real_trips.py)."""
+    outcomes: dict[str, tuple[bool, str]] = {}
+    remaining = list(names)
+    while remaining:
+        result = subprocess.run(
+            [sys.executable, str(TESTS / "real_trips.py"), method, *remaining],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(TESTS)},
+            timeout=600,
+            check=False,
+        )
+        current = None
+        for line in result.stdout.splitlines():
+            message = json.loads(line)
+            if "begin" in message:
+                current = message["begin"]
+            else:
+                outcomes[message["name"]] = (message["works"], message["why"])
+                current = None
+        if current is None:  # every key reported, or none began
+            assert not (set(remaining) - set(outcomes)), result.stderr
+            break
+        outcomes[current] = (
+            False,
+            f"the key ended the process of the trip: {result.stderr[-200:]}",
+        )
+        remaining = remaining[remaining.index(current) + 1 :]
+    return outcomes
+
+
+def cli_verdicts(names: list[str], timeout: float) -> dict[str, bool]:
+    targets = [f"adversarial_keys:{name}" for name in names]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mpguide",
+            "check",
+            "--json",
+            "--timeout",
+            f"{timeout:g}",
+            *targets,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=TESTS,
+        timeout=timeout + 60,
+        check=False,
+    )
+    entries = json.loads(result.stdout)
+    entries = entries if isinstance(entries, list) else [entries]
+    return {entry["target"].partition(":")[2]: entry["ok"] for entry in entries}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="counts child processes in /proc")
+def test_a_corpus_of_adversarial_keys_gets_no_false_pass_and_does_no_harm() -> None:
+    """Every key check_key passes works in real trips under every start method;
+    the check leaves the calling program as it found it; the CLI agrees."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import adversarial_keys as corpus
+
+    names = list(corpus.BUILDERS)
+    hanging = [name for name in names if corpus.KINDS[name] == "hangs"]
+    methods = multiprocessing.get_all_start_methods()
+    with ThreadPoolExecutor(len(methods) + 3) as runner:
+        trips = {method: runner.submit(real_trips, method, names) for method in methods}
+        checked = runner.submit(
+            run_python_file, TESTS / "check_corpus.py", names, timeout=300
+        )
+        cli = runner.submit(cli_verdicts, [n for n in names if n not in hanging], 120)
+        cli_hanging = runner.submit(cli_verdicts, hanging, 10)
+        result = checked.result()
+        works = {method: future.result() for method, future in trips.items()}
+        by_cli = {**cli.result(), **cli_hanging.result()}
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.loads(result.stdout)
+    assert run["before"] == run["after"], "the check changed the calling program"
+    assert run["after"]["start_method"] is None and run["after"]["children"] == []
+    reports = run["reports"]
+    assert len(reports) == len(names) >= 70
+    assert len(set(corpus.KINDS.values())) >= 15
+    false_passes = {
+        name: {
+            method: works[method][name][1]
+            for method in methods
+            if not works[method][name][0]
+        }
+        for name in names
+        if reports[name]["ok"] and not all(works[method][name][0] for method in methods)
+    }
+    assert false_passes == {}
+    for name in names:  # the good keys work, and pass
+        if corpus.KINDS[name] == "good":
+            assert all(works[method][name][0] for method in methods), name
+            assert reports[name]["ok"], reports[name]
+    disagreements = {
+        name: (reports[name]["ok"], by_cli[name])
+        for name in names
+        if reports[name]["ok"] != by_cli[name]
+    }
+    assert disagreements == {}
+
+
+def run_python_file(
+    script: Path, args: list[str], *, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},
+        timeout=timeout,
+        check=False,
+    )

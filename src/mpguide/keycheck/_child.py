@@ -392,9 +392,12 @@ def recomputed_hash(payload: bytes, name: str) -> int | None:
 
 
 def feeding_attributes(payload: bytes, value: int, exclude: list[str]) -> list[str]:
-    """Public attributes that, once reassigned on a copy, change its hash."""
+    """Public attributes that, once reassigned on a copy, change its hash.
+
+    None for the standard library's value types (``ipaddress`` networks keep
+    public attributes, documented as read-only)."""
     ok, copy = strict_attempt(pickle.loads, payload)
-    if not ok:
+    if not ok or is_standard(type(copy)):
         return []
     names = [n for n, _ in instance_attributes(copy) if not n.startswith("_")]
     feeding = []
@@ -408,6 +411,12 @@ def feeding_attributes(payload: bytes, value: int, exclude: list[str]) -> list[s
         if not ok or changed != value:
             feeding.append(name)
     return feeding
+
+
+def is_standard(cls: type) -> bool:
+    """Whether ``cls`` comes from the standard library."""
+    module = str(getattr(cls, "__module__", "") or "")
+    return module.partition(".")[0] in sys.stdlib_module_names
 
 
 def main() -> None:
