@@ -645,3 +645,164 @@ def run_python_file(
         timeout=timeout,
         check=False,
     )
+
+
+# -- the calling program is left as found -------------------------------------------
+
+
+def test_the_check_leaves_the_start_method_unset_and_the_program_can_set_it() -> None:
+    script = """
+        import multiprocessing
+        from mpguide import check_key
+
+        assert multiprocessing.get_start_method(allow_none=True) is None
+        assert check_key(("a", 1)).ok
+        assert multiprocessing.get_start_method(allow_none=True) is None
+        multiprocessing.set_start_method("spawn")
+        print("set")
+    """
+    result = run_python(script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "set"
+
+
+def test_concurrent_checks_leave_the_stack_size_as_found() -> None:
+    script = """
+        import threading
+        from mpguide import check_key
+
+        def check():
+            for _ in range(3):
+                check_key(7, new_process=False)
+
+        threads = [threading.Thread(target=check) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(threading.stack_size())
+    """
+    result = run_python(script, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
+
+
+def test_a_key_that_exits_when_unpickled_does_not_end_the_caller() -> None:
+    """Before, os._exit(0) in __setstate__ ended pytest with status 0: a green CI."""
+    script = """
+        import sample_keys, adversarial_keys as corpus
+        from mpguide import check_key
+
+        report = check_key(corpus.BUILDERS["ends_in_setstate"]())
+        print(report.ok, [f.problem.value for f in report.findings])
+        print(report.errors[0].summary)
+    """
+    result = run_python(script)
+    assert result.returncode == 0, result.stderr
+    verdict, summary = result.stdout.strip().splitlines()
+    assert verdict == "False ['ends-process']"
+    assert "ended while unpickling it (exit status 0)" in summary
+
+
+def test_keyboard_interrupt_in_reduce_is_an_error_not_an_empty_pass() -> None:
+    import adversarial_keys as corpus
+
+    report = check_key(corpus.BUILDERS["reduce_keyboard_interrupt"]())
+    assert problems(report) == {Problem.ENDS_PROCESS: Severity.ERROR}
+    assert (
+        "KeyboardInterrupt: from __reduce__ while pickling it" in report.errors[0].summary
+    )
+
+
+def test_a_non_daemon_thread_started_when_the_key_module_is_imported_does_not_hold_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "threaded_key.py").write_text(
+        textwrap.dedent(
+            """
+            import dataclasses, threading, time
+
+            threading.Thread(target=time.sleep, args=(120,)).start()
+
+            @dataclasses.dataclass(frozen=True)
+            class Key:
+                id: int
+            """
+        )
+    )
+    script = """
+        import json, threading, time
+        from mpguide import check_key
+
+        started = time.monotonic()
+        import threaded_key
+        report = check_key(threaded_key.Key(1), timeout=20)
+        print(json.dumps([report.ok, time.monotonic() - started]))
+        import os
+        os._exit(0)  # the module's own thread would hold this process
+    """
+    result = run_python(script, env_extra={"PYTHONPATH": f"{TESTS}:{tmp_path}"})
+    assert result.returncode == 0, result.stderr
+    ok, elapsed = json.loads(result.stdout)
+    assert ok and elapsed < 15
+
+
+def test_fresh_interpreters_get_the_callers_interpreter_flags(tmp_path: Path) -> None:
+    (tmp_path / "optimised_key.py").write_text(
+        textwrap.dedent(
+            """
+            import dataclasses, sys
+
+            @dataclasses.dataclass(frozen=True)
+            class Key:
+                id: int
+
+                def __setstate__(self, state):
+                    if not sys.flags.optimize:  # a spawn child of python -O has it too
+                        raise RuntimeError("unpickled without -O")
+                    object.__setattr__(self, "id", state["id"])
+
+                def __getstate__(self):
+                    return {"id": self.id}
+            """
+        )
+    )
+    script = """
+        import json
+        import optimised_key
+        from mpguide import check_key
+        print(json.dumps(check_key(optimised_key.Key(1)).to_dict()))
+    """
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}:{tmp_path}"}
+    result = subprocess.run(
+        [sys.executable, "-O", "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["findings"] == []
+
+
+def test_a_verdict_that_a_fixed_hash_seed_hides_says_so() -> None:
+    script = """
+        import adversarial_keys as corpus
+        from mpguide import check_key
+
+        report = check_key(corpus.BUILDERS["eager_salted"]())
+        print(report.errors[0].explanation)
+    """
+    result = run_python(script, env_extra={"PYTHONHASHSEED": "0"})
+    assert result.returncode == 0, result.stderr
+    assert "This program runs with PYTHONHASHSEED=0" in result.stdout
+    result = run_python(script)
+    assert "This program runs with PYTHONHASHSEED" not in result.stdout
+
+
+def test_an_ip_network_gets_no_mutable_hash_warning() -> None:
+    import ipaddress
+
+    report = check_key(ipaddress.ip_network("10.0.0.0/8"))
+    assert report.passes(strict=True), report
