@@ -452,3 +452,24 @@ def test_nox_runs_the_cli_from_the_installed_package() -> None:
     location = Path(result.stdout.strip()).resolve()
     assert "site-packages" in location.parts
     assert TESTS.parent / "src" not in location.parents
+
+
+def test_a_key_that_ends_the_process_pickling_it_is_the_keys_fault(tmp_path: Path) -> None:
+    write_module(
+        tmp_path,
+        "exits_pickled",
+        """
+        import os
+
+        class Key:
+            def __reduce__(self):
+                os._exit(3)
+
+        key = Key()
+        """,
+    )
+    result = mpguide("check", "--json", "--no-call", "exits_pickled:key", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["problem"] == "ends-process"
+    assert "The process pickling it ended (exit status 3)" in finding["summary"]

@@ -70,14 +70,15 @@ target's module starts when imported).
 exit status (with several targets, the highest applies):
   0  every object works as a key (warnings and notes allowed, unless --strict)
   1  an object does not work as a key (or, with --strict, has warnings),
-     including a key whose own code ends or crashes the process examining it
+     including a key whose own code ends or crashes a process that pickles or
+     examines it
   2  bad arguments (a malformed TARGET, an unknown option, a bad --timeout)
   3  a TARGET could not be loaded: importing it, reading its attributes or
      calling it raised, or ended the process
   4  the check did not finish within --timeout (the key's or the module's
      code hangs, or the limit is too short)
-  5  the check itself failed (a bug in mpguide, or a crash while no code of
-     a key was running)
+  5  the check itself failed (a bug in mpguide, or a fresh interpreter could
+     not be started)
 """
 #: Run as ``python -c``: the child that performs the whole check.
 WORKER_CODE = "from mpguide.cli import run_worker; run_worker()"
@@ -141,7 +142,7 @@ def add_check_command(
     check.add_argument(
         "--no-new-process",
         action="store_true",
-        help="skip examining the keys in a fresh interpreter (faster, misses more)",
+        help="examine the keys in one fresh interpreter, not two (faster, misses more)",
     )
     check.add_argument(
         "--timeout",
@@ -322,13 +323,24 @@ def run_in_child(request: dict[str, Any], timeout: float) -> list[dict[str, Any]
         elif stage.startswith("importing"):
             error = f"{stage} ended the process running the check ({ended})"
             outcomes.append({"status": EXIT_TARGET, "error": error})
-        else:
-            error = (
-                f"the process running the check ended unexpectedly ({ended}); the "
-                "key's own C code may have crashed it"
-            )
-            outcomes.append({"status": EXIT_INTERNAL, "error": error})
+        else:  # only the keys' pickling runs there besides mpguide's own code
+            outcomes.append(_ended(target, ended))
     return outcomes
+
+
+def _ended(target: str, ended: str) -> dict[str, Any]:
+    finding = Finding(
+        Problem.ENDS_PROCESS,
+        Severity.ERROR,
+        summary=f"The process pickling it ended ({ended}).",
+        explanation="Besides mpguide's own code, that process runs only the key's "
+        "pickling (__reduce__, __getstate__, copyreg reducers), as a Manager's client "
+        "does; code there that ends or crashes the process ends every program that "
+        "sends the key.",
+        fix="Find the exit or the crash in the key's pickling code.",
+    )
+    report = KeyReport(key=target, type="?", findings=(finding,), checks=("pickle",))
+    return {"report": report.to_dict()}
 
 
 def _collect(

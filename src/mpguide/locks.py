@@ -17,8 +17,8 @@ so that stripe stays locked for every process, and every key that maps to it
 blocks forever. ``KeyedLocks`` cannot tell a dead holder from a slow one.
 Pass ``timeout`` to :meth:`~mpguide.KeyedLocks.hold` and
 :meth:`~mpguide.KeyedLocks.hold_many` wherever a worker may die (a pool's
-worker killed by ``maxtasksperchild`` never dies holding a lock; one killed by
-the OOM killer or a signal can): a :exc:`LockTimeoutError` then says the stripe
+worker retired by ``maxtasksperchild`` never dies holding a lock; one killed by
+the OOM killer or a signal can): a :exc:`~mpguide.LockTimeoutError` then says the stripe
 is stuck, and the remedy is to stop the workers and create a new
 ``KeyedLocks``, since the stuck lock can be released only by a process that
 acquired it.

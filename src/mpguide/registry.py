@@ -46,9 +46,9 @@ class KeyRegistry:
 
     :param context: the multiprocessing context whose workers will share the
         registry; defaults to :func:`multiprocessing.get_context`'s default.
-    :param first: the first token handed out, from :data:`TOKEN_MIN` to
-        :data:`TOKEN_MAX`; tokens count up from it, and :meth:`register` raises
-        :exc:`OverflowError` once the last is handed out.
+    :param first: the first token handed out, from ``-2**63`` to ``2**63 - 2``
+        (the shared counter is a signed 64-bit int); tokens count up from it,
+        and ``register()`` raises :exc:`OverflowError` once the last is handed out.
     """
 
     def __init__(self, context: BaseContext | None = None, *, first: int = 1) -> None:
