@@ -21,7 +21,7 @@ from typing import Any
 import adversarial_keys as corpus
 
 #: Seconds a trip may take before the key counts as hanging it.
-TIMEOUT = 4.0
+TIMEOUT = 6.0
 
 
 def lookup_in_worker(shared: Any, name: str) -> object:
@@ -57,9 +57,16 @@ def run(shared: Any, pool: ProcessPoolExecutor, name: str, outcome: list[str]) -
         outcome.append(f"{type(error).__name__}: {error}")
 
 
+def started_pool(context: Any) -> ProcessPoolExecutor:
+    """A one-worker pool whose worker is up (starting it can be slow on a busy machine)."""
+    pool = ProcessPoolExecutor(1, mp_context=context)
+    pool.submit(os.getpid).result(120)
+    return pool
+
+
 def main(method: str, names: list[str]) -> None:
     context = multiprocessing.get_context(method)
-    pool = ProcessPoolExecutor(1, mp_context=context)
+    pool = started_pool(context)
     for name in names:
         print(json.dumps({"begin": name}), flush=True)
         manager = context.Manager()
@@ -78,7 +85,7 @@ def main(method: str, names: list[str]) -> None:
             for process in list(pool._processes.values()):  # type: ignore[attr-defined]
                 process.kill()
             pool.shutdown(wait=False, cancel_futures=True)
-            pool = ProcessPoolExecutor(1, mp_context=context)
+            pool = started_pool(context)
         print(json.dumps({"name": name, "works": not why, "why": why[:300]}), flush=True)
     for process in list(pool._processes.values()):  # type: ignore[attr-defined]
         process.kill()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -355,16 +357,21 @@ def test_a_manager_started_at_import_neither_hangs_nor_outlives_the_command(
         KEY = ("a", 1)
         """,
     )
-    result = mpguide(
-        "check", "--json", "--timeout", "60", "mgrmod:KEY", cwd=tmp_path, timeout=50
-    )
+    try:
+        result = mpguide(
+            "check", "--json", "--timeout", "60", "mgrmod:KEY", cwd=tmp_path, timeout=50
+        )
+        server = int((tmp_path / "server.pid").read_text())
+        deadline = time.monotonic() + 10
+        while alive(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(server)
+    finally:  # a failing check must not leave the server running either
+        if (tmp_path / "server.pid").exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int((tmp_path / "server.pid").read_text()), signal.SIGKILL)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["ok"] is True
-    server = int((tmp_path / "server.pid").read_text())
-    deadline = time.monotonic() + 10
-    while alive(server) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(server)
 
 
 def test_a_non_daemon_thread_started_at_import_does_not_hold_the_check(
