@@ -134,13 +134,17 @@ def address_hashes(obj: object) -> set[int]:
     return {address, hash(address), address >> 4, hash(str(address))}
 
 
-def in_thread(function: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
-    """:func:`attempt` in another thread, as the server runs each connection."""
+def in_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in another thread, as the server runs each connection;
+    what it raises is raised here."""
     outcome: list[tuple[bool, Any]] = []
     thread = threading.Thread(target=lambda: outcome.append(attempt(function, *args)))
     thread.start()
     thread.join()
-    return outcome[0] if outcome else (False, RuntimeError("the thread ended early"))
+    ok, value = outcome[0] if outcome else (False, RuntimeError("the thread ended early"))
+    if not ok:
+        raise value
+    return value
 
 
 class Examination:
@@ -161,10 +165,6 @@ class Examination:
             raise value
         if not ok and not isinstance(value, Exception):
             raise Aborted(step, describe(value))
-        if isinstance(value, tuple) and len(value) == 2 and value[0] is False:
-            error = value[1]  # in_thread's outcome
-            if isinstance(error, BaseException) and not isinstance(error, Exception):
-                raise Aborted(step, describe(error))
         return ok, value
 
 
@@ -225,18 +225,21 @@ def _examine(
         return
     result["hash"] = value
     for _ in range(HASHING_THREADS):
-        ok, outcome = exam.run("calling hash() in another thread", in_thread, hash, first)
-        done, other = outcome
-        if not done or other != value:
-            result["hash_thread"] = [value, other if done else describe(other)]
+        ok, other = exam.run("calling hash() in another thread", in_thread, hash, first)
+        if not ok:
+            result["hash_error"] = (
+                f"{describe(other)} (in a thread other than the main one)"
+            )
+            return
+        if other != value:
+            result["hash_thread"] = [value, other]
             return
     if not compare_all(exam, copies, result, "comparing copies with =="):
         return
-    ok, outcome = exam.run(
+    ok, same = exam.run(
         "comparing copies in another thread", in_thread, equal, second, first
     )
-    done, same = outcome
-    if not done:
+    if not ok:
         result["equality_error"] = describe(same)
         return
     if not same:
