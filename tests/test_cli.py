@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -50,7 +52,9 @@ def test_help_documents_the_command_and_exit_statuses() -> None:
 def test_the_reports_user_fails_with_status_1() -> None:
     result = mpguide("check", "sample_keys:make_user")
     assert result.returncode == 1, result.stderr
-    assert result.stdout.startswith("<sample_keys.User object at 0x")
+    assert result.stdout.startswith(
+        "sample_keys:make_user(): <sample_keys.User object at 0x"
+    )
     assert "error [identity-equality]" in result.stdout
     assert "Does not work as a key of a Manager dict." in result.stdout
 
@@ -232,7 +236,7 @@ def test_a_non_ascii_key_prints_under_the_c_locale(tmp_path: Path) -> None:
             """,
         ),
         (
-            "while checking",  # the whole check is killed: no thread can stop it
+            "calling hash()",  # the fresh interpreter stuck in C code is killed
             """
             import re
 
@@ -277,7 +281,9 @@ def test_several_targets_get_one_report_each_and_the_worst_status() -> None:
     assert text.stdout.count("Does not work as a key") == 1
 
 
-def test_a_check_that_dies_is_exit_5_with_one_line(tmp_path: Path) -> None:
+def test_a_key_that_ends_the_process_examining_it_is_the_keys_fault(
+    tmp_path: Path,
+) -> None:
     write_module(
         tmp_path,
         "dies",
@@ -294,12 +300,136 @@ def test_a_check_that_dies_is_exit_5_with_one_line(tmp_path: Path) -> None:
         key = Fatal()
         """,
     )
-    result = mpguide("check", "--no-call", "dies:key", cwd=tmp_path)
-    assert result.returncode == 5
-    assert result.stdout == ""
-    assert "ended unexpectedly (exit status 7)" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    result = mpguide("check", "--json", "--no-call", "dies:key", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["problem"] == "ends-process"
+    assert "ended while calling hash() (exit status 7)" in finding["summary"]
+
+
+def test_a_property_that_raises_is_a_target_that_cannot_be_loaded(tmp_path: Path) -> None:
+    write_module(
+        tmp_path,
+        "props",
+        """
+        class Holder:
+            @property
+            def key(self):
+                raise ValueError("not configured")
+
+        holder = Holder()
+        """,
+    )
+    result = mpguide("check", "props:holder.key", cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "reading 'key' raised ValueError: not configured" in result.stderr
+
+
+def test_the_report_says_which_object_was_checked() -> None:
+    called = json.loads(mpguide("check", "--json", "sample_keys:make_frozen_id").stdout)
+    assert called["checked"] == "sample_keys:make_frozen_id()"
+    named = mpguide("check", "--json", "--no-call", "sample_keys:make_frozen_id").stdout
+    assert json.loads(named)["checked"] == "sample_keys:make_frozen_id"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split(") ")[1].startswith("Z"))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_a_manager_started_at_import_neither_hangs_nor_outlives_the_command(
+    tmp_path: Path,
+) -> None:
+    write_module(
+        tmp_path,
+        "mgrmod",
+        """
+        import multiprocessing, os
+
+        manager = multiprocessing.Manager()
+        with open("server.pid", "w") as file:
+            file.write(str(manager._process.pid))
+        KEY = ("a", 1)
+        """,
+    )
+    try:
+        result = mpguide(
+            "check", "--json", "--timeout", "60", "mgrmod:KEY", cwd=tmp_path, timeout=50
+        )
+        server = int((tmp_path / "server.pid").read_text())
+        deadline = time.monotonic() + 10
+        while alive(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(server)
+    finally:  # a failing check must not leave the server running either
+        if (tmp_path / "server.pid").exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int((tmp_path / "server.pid").read_text()), signal.SIGKILL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["ok"] is True
+
+
+def test_a_non_daemon_thread_started_at_import_does_not_hold_the_check(
+    tmp_path: Path,
+) -> None:
+    write_module(
+        tmp_path,
+        "threaded",
+        """
+        import threading, time
+
+        threading.Thread(target=time.sleep, args=(600,)).start()
+        KEY = ("a", 1)
+        """,
+    )
+    result = mpguide("check", "--timeout", "60", "threaded:KEY", cwd=tmp_path, timeout=50)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "setsid"), reason="POSIX sessions")
+def test_the_timeout_holds_when_the_target_forks_a_new_session(tmp_path: Path) -> None:
+    write_module(
+        tmp_path,
+        "escapes",
+        """
+        import os, time
+
+        if os.fork() == 0:
+            os.setsid()
+            with open("escaped.pid", "w") as file:
+                file.write(str(os.getpid()))
+            time.sleep(120)
+            os._exit(0)
+        KEY = ("a", 1)
+        """,
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
+        command = [
+            sys.executable,
+            "-m",
+            "mpguide",
+            "check",
+            "--timeout",
+            "20",
+            "escapes:KEY",
+        ]
+        child = subprocess.Popen(command, cwd=tmp_path, stdout=out, stderr=err, env=env)
+        try:
+            assert child.wait(timeout=40) == 0, (tmp_path / "err").read_text()
+        finally:
+            child.kill()
+            child.wait()
+            deadline = time.monotonic() + 10
+            while not (tmp_path / "escaped.pid").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            os.kill(int((tmp_path / "escaped.pid").read_text()), 9)
+    assert "Works as a key" in (tmp_path / "out").read_text()
 
 
 def test_the_console_script_is_installed() -> None:
@@ -329,3 +459,24 @@ def test_nox_runs_the_cli_from_the_installed_package() -> None:
     location = Path(result.stdout.strip()).resolve()
     assert "site-packages" in location.parts
     assert TESTS.parent / "src" not in location.parents
+
+
+def test_a_key_that_ends_the_process_pickling_it_is_the_keys_fault(tmp_path: Path) -> None:
+    write_module(
+        tmp_path,
+        "exits_pickled",
+        """
+        import os
+
+        class Key:
+            def __reduce__(self):
+                os._exit(3)
+
+        key = Key()
+        """,
+    )
+    result = mpguide("check", "--json", "--no-call", "exits_pickled:key", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["problem"] == "ends-process"
+    assert "The process pickling it ended (exit status 3)" in finding["summary"]

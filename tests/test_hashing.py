@@ -10,6 +10,7 @@ import os
 import pickle
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -208,8 +209,103 @@ def test_a_stable_key_that_returns_itself_is_refused() -> None:
         def __stable_key__(self) -> object:
             return self
 
-    with pytest.raises(TypeError, match="nests deeper"):
+    with pytest.raises(
+        TypeError, match=r"Loop.__stable_key__\(\) returns the object itself"
+    ):
         stable_hash(Loop())
+
+
+class CaseInsensitive(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.lower() == other.lower()
+
+    def __hash__(self) -> int:
+        return hash(self.lower())
+
+
+class Pair(tuple):  # type: ignore[type-arg]
+    """An unordered pair: Pair((1, 2)) == Pair((2, 1))."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, tuple) and sorted(self) == sorted(other)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self))
+
+
+class Point(typing.NamedTuple):
+    x: int
+    y: int
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Point) and abs(self.x - other.x) + abs(self.y - other.y) == 0
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.x, self.y))
+
+
+class Slug(str):
+    def __stable_key__(self) -> object:
+        return str.lower(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.lower() == other.lower()
+
+    def __hash__(self) -> int:
+        return hash(self.lower())
+
+
+@pytest.mark.parametrize(
+    "key",
+    [CaseInsensitive("Sam"), Pair((1, 2)), Point(1, 2)],
+    ids=lambda key: type(key).__name__,
+)
+def test_a_subclass_with_its_own_equality_is_refused_by_name(key: object) -> None:
+    """Equal keys would get different hashes, and KeyedLocks different locks."""
+    with pytest.raises(TypeError, match=rf"refuses .*{type(key).__qualname__} objects"):
+        stable_hash(key)
+
+
+def test_a_stable_key_wins_over_the_value_type() -> None:
+    assert Slug("Sam") == Slug("sam")
+    assert stable_hash(Slug("Sam")) == stable_hash(Slug("sam")) == stable_hash("sam")
+
+
+class Mood(str, enum.Enum):  # noqa: UP042 (a mixin, not a StrEnum, on purpose)
+    HAPPY = "happy"
+
+
+class Tagged(bytes):
+    def __bytes__(self) -> bytes:
+        return b"tag:" + bytes(memoryview(self))
+
+
+class Loud(str):
+    def __str__(self) -> str:
+        return self.upper()
+
+
+@pytest.mark.parametrize(
+    ("key", "plain"),
+    [(Mood.HAPPY, "happy"), (Tagged(b"ab"), b"ab"), (Loud("ab"), "ab")],
+    ids=["(str, Enum) member", "bytes with __bytes__", "str with __str__"],
+)
+def test_a_value_subclass_hashes_like_the_equal_plain_value(
+    key: object, plain: object
+) -> None:
+    assert key == plain
+    assert stable_hash(key) == stable_hash(plain)
+
+
+def test_numpy_integers_hash_like_the_equal_int() -> None:
+    numpy = pytest.importorskip("numpy")
+    for value in (numpy.int64(5), numpy.uint8(5), numpy.int32(5)):
+        assert value == 5
+        assert stable_hash(value) == stable_hash(5)
+    with pytest.raises(TypeError, match=r"numpy\.bool"):
+        stable_hash(numpy.bool_(True))
 
 
 def test_infinities_are_supported() -> None:

@@ -181,10 +181,18 @@ def test_an_eagerly_cached_salted_hash_is_an_error() -> None:
     assert "Sent itself, it works" in summary and "'_hash'" in summary
 
 
-def test_a_cache_the_check_cannot_recompute_is_a_warning() -> None:
+def test_a_cache_traced_to_salted_fields_is_an_error() -> None:
+    """hash(("user", name)): the other attributes' hashes differ between seeds."""
     report = check_key(keys.OpaqueCachedHashUser("sam"))
-    assert problems(report) == {Problem.CACHED_HASH: Severity.WARNING}
-    assert "cannot tell" in report.warnings[0].summary
+    assert problems(report) == {Problem.CACHED_HASH: Severity.ERROR}
+    assert "An equal key built in another process is not found" in report.errors[0].summary
+
+
+def test_a_cache_the_check_cannot_recompute_is_not_passed() -> None:
+    """hash(("user", 7)) is salted, yet no attribute's hash shows it: not passed."""
+    report = check_key(keys.OpaqueCachedHashUser(7))  # type: ignore[arg-type]
+    assert problems(report) == {Problem.CACHED_HASH: Severity.ERROR}
+    assert "cannot tell" in report.errors[0].summary
 
 
 def test_a_cached_hash_of_an_int_is_harmless() -> None:
@@ -268,9 +276,12 @@ def test_hostile_repr_still_gives_a_report() -> None:
     report = check_key(keys.RaisingRepr(1), new_process=False)
     assert report.key.startswith("<RaisingRepr instance at 0x")
     assert report.findings == ()
+
+
+def test_a_repr_that_raises_system_exit_is_a_key_error_naming_the_step() -> None:
     report = check_key(keys.ExitingRepr(1), new_process=False)
-    assert "repr raised SystemExit: a repr that exits" in report.key
-    assert report.findings == ()
+    assert problems(report) == {Problem.ENDS_PROCESS: Severity.ERROR}
+    assert "SystemExit: a repr that exits while calling repr()" in report.errors[0].summary
 
 
 def test_a_hash_that_never_returns_times_out_quickly() -> None:
@@ -492,7 +503,9 @@ def run_python(
 def test_the_checks_own_failure_is_reported_apart_and_never_passes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    from multiprocessing import spawn
+
+    monkeypatch.setattr(spawn, "get_executable", lambda: str(tmp_path / "no-such-python"))
     report = check_key(keys.FrozenId(1))
     assert problems(report) == {Problem.CHECK_FAILED: Severity.ERROR}
     assert not report.ok
@@ -503,10 +516,293 @@ def test_a_bug_in_the_check_is_a_check_failed_error(
 ) -> None:
     from mpguide.keycheck import trip
 
-    def broken(payload: bytes, **options: object) -> dict[str, object]:
+    def broken(self: object, result: object, *, where: str) -> None:
         raise LookupError("a bug of the check's own")
 
-    monkeypatch.setattr(trip, "examine", broken)
+    monkeypatch.setattr(trip.Trip, "interpret", broken)
     report = check_key(keys.FrozenId(1), new_process=False)
     assert problems(report) == {Problem.CHECK_FAILED: Severity.ERROR}
     assert "LookupError: a bug of the check's own" in report.errors[0].summary
+
+
+# -- a corpus of adversarial keys, judged by real Manager trips ---------------------
+
+
+def real_trips(method: str, names: list[str]) -> dict[str, tuple[bool, str]]:
+    """Each key's outcome in real Manager trips under ``method`` (real_trips.py)."""
+    outcomes: dict[str, tuple[bool, str]] = {}
+    remaining = list(names)
+    while remaining:
+        result = subprocess.run(
+            [sys.executable, str(TESTS / "real_trips.py"), method, *remaining],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(TESTS)},
+            timeout=600,
+            check=False,
+        )
+        current = None
+        for line in result.stdout.splitlines():
+            message = json.loads(line)
+            if "begin" in message:
+                current = message["begin"]
+            else:
+                outcomes[message["name"]] = (message["works"], message["why"])
+                current = None
+        if current is None:  # every key reported, or none began
+            assert not (set(remaining) - set(outcomes)), result.stderr
+            break
+        outcomes[current] = (
+            False,
+            f"the key ended the process of the trip: {result.stderr[-200:]}",
+        )
+        remaining = remaining[remaining.index(current) + 1 :]
+    return outcomes
+
+
+def cli_verdicts(names: list[str], timeout: float) -> dict[str, bool]:
+    targets = [f"adversarial_keys:{name}" for name in names]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mpguide",
+            "check",
+            "--json",
+            "--timeout",
+            f"{timeout:g}",
+            *targets,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=TESTS,
+        timeout=timeout + 60,
+        check=False,
+    )
+    entries = json.loads(result.stdout)
+    entries = entries if isinstance(entries, list) else [entries]
+    return {entry["target"].partition(":")[2]: entry["ok"] for entry in entries}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="counts child processes in /proc")
+def test_a_corpus_of_adversarial_keys_gets_no_false_pass_and_does_no_harm() -> None:
+    """Every key check_key passes works in real trips under every start method;
+    the check leaves the calling program as it found it; the CLI agrees."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import adversarial_keys as corpus
+
+    names = list(corpus.BUILDERS)
+    hanging = [name for name in names if corpus.KINDS[name] == "hangs"]
+    methods = multiprocessing.get_all_start_methods()
+    with ThreadPoolExecutor(len(methods) + 3) as runner:
+        trips = {method: runner.submit(real_trips, method, names) for method in methods}
+        checked = runner.submit(
+            run_python_file, TESTS / "check_corpus.py", names, timeout=300
+        )
+        cli = runner.submit(cli_verdicts, [n for n in names if n not in hanging], 120)
+        cli_hanging = runner.submit(cli_verdicts, hanging, 10)
+        result = checked.result()
+        works = {method: future.result() for method, future in trips.items()}
+        by_cli = {**cli.result(), **cli_hanging.result()}
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.loads(result.stdout)
+    assert run["before"] == run["after"], "the check changed the calling program"
+    assert run["after"]["start_method"] is None and run["after"]["children"] == []
+    reports = run["reports"]
+    assert len(reports) == len(names) >= 70
+    assert len(set(corpus.KINDS.values())) >= 15
+    false_passes = {
+        name: {
+            method: works[method][name][1]
+            for method in methods
+            if not works[method][name][0]
+        }
+        for name in names
+        if reports[name]["ok"] and not all(works[method][name][0] for method in methods)
+    }
+    assert false_passes == {}
+    for name in names:  # the good keys work, and pass
+        if corpus.KINDS[name] == "good":
+            assert all(works[method][name][0] for method in methods), name
+            assert reports[name]["ok"], reports[name]
+    disagreements = {
+        name: (reports[name]["ok"], by_cli[name])
+        for name in names
+        if reports[name]["ok"] != by_cli[name]
+    }
+    assert disagreements == {}
+
+
+def run_python_file(
+    script: Path, args: list[str], *, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},
+        timeout=timeout,
+        check=False,
+    )
+
+
+# -- the calling program is left as found -------------------------------------------
+
+
+def test_the_check_leaves_the_start_method_unset_and_the_program_can_set_it() -> None:
+    script = """
+        import multiprocessing
+        from mpguide import check_key
+
+        assert multiprocessing.get_start_method(allow_none=True) is None
+        assert check_key(("a", 1)).ok
+        assert multiprocessing.get_start_method(allow_none=True) is None
+        multiprocessing.set_start_method("spawn")
+        print("set")
+    """
+    result = run_python(script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "set"
+
+
+def test_concurrent_checks_leave_the_stack_size_as_found() -> None:
+    script = """
+        import threading
+        from mpguide import check_key
+
+        def check():
+            for _ in range(3):
+                check_key(7, new_process=False)
+
+        threads = [threading.Thread(target=check) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(threading.stack_size())
+    """
+    result = run_python(script, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
+
+
+def test_a_key_that_exits_when_unpickled_does_not_end_the_caller() -> None:
+    """Before, os._exit(0) in __setstate__ ended pytest with status 0: a green CI."""
+    script = """
+        import sample_keys, adversarial_keys as corpus
+        from mpguide import check_key
+
+        report = check_key(corpus.BUILDERS["ends_in_setstate"]())
+        print(report.ok, [f.problem.value for f in report.findings])
+        print(report.errors[0].summary)
+    """
+    result = run_python(script)
+    assert result.returncode == 0, result.stderr
+    verdict, summary = result.stdout.strip().splitlines()
+    assert verdict == "False ['ends-process']"
+    assert "ended while unpickling it (exit status 0)" in summary
+
+
+def test_keyboard_interrupt_in_reduce_is_an_error_not_an_empty_pass() -> None:
+    import adversarial_keys as corpus
+
+    report = check_key(corpus.BUILDERS["reduce_keyboard_interrupt"]())
+    assert problems(report) == {Problem.ENDS_PROCESS: Severity.ERROR}
+    assert (
+        "KeyboardInterrupt: from __reduce__ while pickling it" in report.errors[0].summary
+    )
+
+
+def test_a_non_daemon_thread_started_when_the_key_module_is_imported_does_not_hold_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "threaded_key.py").write_text(
+        textwrap.dedent(
+            """
+            import dataclasses, threading, time
+
+            threading.Thread(target=time.sleep, args=(120,)).start()
+
+            @dataclasses.dataclass(frozen=True)
+            class Key:
+                id: int
+            """
+        )
+    )
+    script = """
+        import json, threading, time
+        from mpguide import check_key
+
+        started = time.monotonic()
+        import threaded_key
+        report = check_key(threaded_key.Key(1), timeout=20)
+        print(json.dumps([report.ok, time.monotonic() - started]))
+        import os
+        os._exit(0)  # the module's own thread would hold this process
+    """
+    result = run_python(script, env_extra={"PYTHONPATH": f"{TESTS}:{tmp_path}"})
+    assert result.returncode == 0, result.stderr
+    ok, elapsed = json.loads(result.stdout)
+    assert ok and elapsed < 15
+
+
+def test_fresh_interpreters_get_the_callers_interpreter_flags(tmp_path: Path) -> None:
+    (tmp_path / "optimised_key.py").write_text(
+        textwrap.dedent(
+            """
+            import dataclasses, sys
+
+            @dataclasses.dataclass(frozen=True)
+            class Key:
+                id: int
+
+                def __setstate__(self, state):
+                    if not sys.flags.optimize:  # a spawn child of python -O has it too
+                        raise RuntimeError("unpickled without -O")
+                    object.__setattr__(self, "id", state["id"])
+
+                def __getstate__(self):
+                    return {"id": self.id}
+            """
+        )
+    )
+    script = """
+        import json
+        import optimised_key
+        from mpguide import check_key
+        print(json.dumps(check_key(optimised_key.Key(1)).to_dict()))
+    """
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}:{tmp_path}"}
+    result = subprocess.run(
+        [sys.executable, "-O", "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["findings"] == []
+
+
+def test_a_verdict_that_a_fixed_hash_seed_hides_says_so() -> None:
+    script = """
+        import adversarial_keys as corpus
+        from mpguide import check_key
+
+        report = check_key(corpus.BUILDERS["eager_salted"]())
+        print(report.errors[0].explanation)
+    """
+    result = run_python(script, env_extra={"PYTHONHASHSEED": "0"})
+    assert result.returncode == 0, result.stderr
+    assert "This program runs with PYTHONHASHSEED=0" in result.stdout
+    result = run_python(script)
+    assert "This program runs with PYTHONHASHSEED" not in result.stdout
+
+
+def test_an_ip_network_gets_no_mutable_hash_warning() -> None:
+    import ipaddress
+
+    report = check_key(ipaddress.ip_network("10.0.0.0/8"))
+    assert report.passes(strict=True), report

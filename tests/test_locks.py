@@ -173,3 +173,32 @@ def test_a_key_class_from_the_main_script_locks_across_processes(
     assert "same hashes: True" in result.stdout
     assert "while the parent holds them: ['blocked']" in result.stdout
     assert "once released: ['acquired']" in result.stdout
+
+
+class CaseInsensitive(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.lower() == other.lower()
+
+    def __hash__(self) -> int:
+        return hash(self.lower())
+
+
+def test_equal_keys_never_get_different_locks() -> None:
+    """A str subclass with its own __eq__ is refused, not given two locks."""
+    locks = KeyedLocks(64)
+    assert CaseInsensitive("Sam") == CaseInsensitive("sam")
+    with pytest.raises(TypeError, match="refuses"):
+        locks.lock_for(CaseInsensitive("Sam"))
+
+
+def test_a_timeout_names_the_stripe_a_dead_holder_leaves_locked() -> None:
+    locks = KeyedLocks(1)
+    assert locks.lock_for("a").acquire()
+    try:
+        with (
+            pytest.raises(LockTimeoutError, match="create a new KeyedLocks"),
+            locks.hold("b", timeout=0.05),
+        ):
+            pass
+    finally:
+        locks.lock_for("a").release()

@@ -33,6 +33,20 @@ def test_tokens_start_at_first() -> None:
     assert [registry.register(Thing()) for _ in range(3)] == [100, 101, 102]
 
 
+@pytest.mark.parametrize("first", [2**63 - 1, 2**63, -(2**63) - 1, 10**30])
+def test_first_outside_the_counters_range_is_refused(first: int) -> None:
+    """A shared "q" counter silently wraps a value it cannot hold."""
+    with pytest.raises(ValueError, match="signed 64-bit"):
+        KeyRegistry(first=first)
+
+
+def test_the_last_token_is_handed_out_once() -> None:
+    registry = KeyRegistry(first=2**63 - 2)
+    assert registry.register(object()) == 2**63 - 2
+    with pytest.raises(OverflowError, match="no token left"):
+        registry.register(object())
+
+
 @pytest.mark.parametrize("first", ["1", 1.0, True, None])
 def test_first_must_be_an_int(first: object) -> None:
     with pytest.raises(TypeError, match="first must be an int"):

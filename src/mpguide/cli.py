@@ -1,15 +1,18 @@
 """The command line: ``python -m mpguide check pkg.module:name [...]``.
 
-``check`` runs the whole check (importing each target, calling it, its
-``repr``, every step of :func:`~mpguide.check_keys` and the fresh interpreter)
-in a child process, which it kills when ``--timeout`` runs out: the limit holds
-whatever the target does, even in C code that holds the GIL. Only reports go to
+``check`` runs the whole check (importing each target, calling it, every step
+of :func:`~mpguide.check_keys` and its fresh interpreters) in a child process
+in a process group of its own, which it kills when ``--timeout`` runs out, and
+once the reports are in: the limit holds whatever the target does, even in C
+code that holds the GIL, and nothing the target started outlives the command
+(unless it left the group). Only reports go to
 standard output; whatever the targets print goes to standard error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
@@ -22,10 +25,11 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
 
 from mpguide import __version__, run
 from mpguide.keycheck import Finding, KeyReport, Problem, Severity, check_keys
+from mpguide.keycheck.fresh import describe_exit, end_group, read_lines
 
 __all__ = ["main"]
 
@@ -50,25 +54,31 @@ CHECK_DESCRIPTION = """\
 Import each TARGET, written module:name (name may be dotted, as in
 module:Class.attribute), and check the object it names. If that object is
 callable (a function, a class, a functools.partial), it is called with no
-arguments and what it returns is checked: name a function that builds a
-typical key. The object's own __hash__, __eq__, __repr__ and pickling run
-during the check, in a child process and in a fresh interpreter started as
-spawn and forkserver start theirs. Each TARGET gets its own report; one fresh
-interpreter serves them all. Only reports go to standard output; what the
-targets print goes to standard error.
+arguments and what it returns is checked (the report says module:name()):
+name a function that builds a typical key. The targets are imported, called
+and pickled in a child process; their copies are unpickled, hashed, compared
+and printed in two fresh interpreters started as spawn and forkserver start
+theirs. Each TARGET gets its own report. Only reports go to standard output;
+what the targets print goes to standard error.
 
---timeout covers everything: importing and calling the targets, their repr,
-every step of the check and the fresh interpreter. When it runs out, the
-process running the check is killed, even inside C code.
+--timeout covers everything: importing and calling the targets, every step of
+the check and the fresh interpreters. When it runs out, or once the reports
+are in, the process running the check is killed with every process it
+started that stayed in its process group (such as a Manager's server that a
+target's module starts when imported).
 
 exit status (with several targets, the highest applies):
   0  every object works as a key (warnings and notes allowed, unless --strict)
-  1  an object does not work as a key (or, with --strict, has warnings)
+  1  an object does not work as a key (or, with --strict, has warnings),
+     including a key whose own code ends or crashes a process that pickles or
+     examines it
   2  bad arguments (a malformed TARGET, an unknown option, a bad --timeout)
-  3  a TARGET could not be imported or called (or exited while imported)
+  3  a TARGET could not be loaded: importing it, reading its attributes or
+     calling it raised, or ended the process
   4  the check did not finish within --timeout (the key's or the module's
      code hangs, or the limit is too short)
-  5  the check itself failed (a bug in mpguide, or its process crashed)
+  5  the check itself failed (a bug in mpguide, or a fresh interpreter could
+     not be started)
 """
 #: Run as ``python -c``: the child that performs the whole check.
 WORKER_CODE = "from mpguide.cli import run_worker; run_worker()"
@@ -132,7 +142,7 @@ def add_check_command(
     check.add_argument(
         "--no-new-process",
         action="store_true",
-        help="skip examining the keys in a fresh interpreter (faster, misses more)",
+        help="examine the keys in one fresh interpreter, not two (faster, misses more)",
     )
     check.add_argument(
         "--timeout",
@@ -166,12 +176,15 @@ def positive_seconds(text: str) -> float:
 
 def resolve(target: str, *, call: bool) -> object:
     """Import ``module:name`` and return the object (or what calling it returns)."""
+    return load(target, call=call)[0]
+
+
+def load(target: str, *, call: bool) -> tuple[object, bool]:
+    """:func:`resolve`, and whether the object returned is what calling it returned."""
     module_name, _, attribute_path = target.partition(":")
     try:
         obj: object = importlib.import_module(module_name)
     except BaseException as error:  # a module may even exit while imported
-        if isinstance(error, KeyboardInterrupt):
-            raise
         raise UsageError(
             f"cannot import {module_name!r}: {type(error).__name__}: {error}"
         ) from error
@@ -182,18 +195,22 @@ def resolve(target: str, *, call: bool) -> object:
             raise UsageError(
                 f"{module_name!r} has no attribute {attribute_path!r} (missing {part!r})"
             ) from None
+        except BaseException as error:  # a property or module __getattr__ raised
+            raise UsageError(
+                f"could not load {target}: reading {part!r} raised "
+                f"{type(error).__name__}: {error}"
+            ) from error
     if call and callable(obj):
         try:
             obj = obj()
         except BaseException as error:
-            if isinstance(error, KeyboardInterrupt):
-                raise
             raise UsageError(
                 f"calling {target}() raised {type(error).__name__}: {error}. Name an "
                 "object, or a function that takes no arguments and returns a key "
                 "(or pass --no-call to check the callable itself)"
             ) from error
-    return obj
+        return obj, True
+    return obj, False
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "mpguide") -> int:
@@ -243,9 +260,10 @@ def run_check(args: argparse.Namespace, prog: str) -> int:
         if "report" in outcome:
             report = KeyReport.from_dict(outcome["report"])
             statuses.append(report_status(report, strict=args.strict))
-            entries.append({"target": target, **report.to_dict()})
+            checked = f"{target}()" if outcome.get("called") else target
+            entries.append({"target": target, "checked": checked, **report.to_dict()})
             if not args.json:
-                print(report, end="\n\n" if len(args.targets) > 1 else "\n")
+                print(f"{checked}: {report}", end="\n\n" if len(args.targets) > 1 else "\n")
             continue
         status, message = outcome["status"], outcome["error"]
         statuses.append(status)
@@ -266,43 +284,63 @@ def report_status(report: KeyReport, *, strict: bool) -> int:
 
 
 def run_in_child(request: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
-    """Run the check in a child process; kill it (and its own children) on timeout."""
+    """Run the check in a child process, in a process group of its own.
+
+    Once the outcomes are in, or ``timeout`` runs out, the group is killed: the
+    child and whatever the targets' modules started in it (a Manager's server,
+    a process holding our pipes). A process that left the group (``setsid``)
+    may keep the output pipe open: the reader thread is not waited for.
+    """
     deadline = time.monotonic() + timeout
     lines: queue.Queue[str | None] = queue.Queue()
-    with subprocess.Popen(
+    child = subprocess.Popen(
         [sys.executable, "-c", WORKER_CODE],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        bufsize=0,
         start_new_session=os.name == "posix",
-    ) as child:
-        assert child.stdin and child.stdout
-        reader = threading.Thread(target=_read_lines, args=(child.stdout, lines))
-        reader.daemon = True
-        reader.start()
-        try:
-            child.stdin.write(json.dumps(request).encode())
+    )
+    assert child.stdin and child.stdout
+    reader = threading.Thread(target=read_lines, args=(child.stdout, lines.put))
+    reader.daemon = True
+    reader.start()
+    try:
+        child.stdin.write(json.dumps(request).encode())
+    except OSError:
+        pass  # it ended already; its exit status says why
+    finally:
+        with contextlib.suppress(OSError):
             child.stdin.close()
-        except OSError:
-            pass  # it ended already; its exit status says why
+    try:
         outcomes, stage, finished = _collect(lines, len(request["targets"]), deadline)
-        if not finished:
-            _kill(child)
-        child.wait()
-        reader.join()
-    ended = _exit_description(child.returncode)
+    finally:
+        end_group(child)
+    reader.join(1.0)
+    ended = describe_exit(child.returncode)
     for target in request["targets"][len(outcomes) :]:
         if not finished:
             outcomes.append(_timed_out(target, stage, timeout))
         elif stage.startswith("importing"):
             error = f"{stage} ended the process running the check ({ended})"
             outcomes.append({"status": EXIT_TARGET, "error": error})
-        else:
-            error = (
-                f"the process running the check ended unexpectedly ({ended}); the "
-                "key's own C code may have crashed it"
-            )
-            outcomes.append({"status": EXIT_INTERNAL, "error": error})
+        else:  # only the keys' pickling runs there besides mpguide's own code
+            outcomes.append(_ended(target, ended))
     return outcomes
+
+
+def _ended(target: str, ended: str) -> dict[str, Any]:
+    finding = Finding(
+        Problem.ENDS_PROCESS,
+        Severity.ERROR,
+        summary=f"The process pickling it ended ({ended}).",
+        explanation="Besides mpguide's own code, that process runs only the key's "
+        "pickling (__reduce__, __getstate__, copyreg reducers), as a Manager's client "
+        "does; code there that ends or crashes the process ends every program that "
+        "sends the key.",
+        fix="Find the exit or the crash in the key's pickling code.",
+    )
+    report = KeyReport(key=target, type="?", findings=(finding,), checks=("pickle",))
+    return {"report": report.to_dict()}
 
 
 def _collect(
@@ -318,7 +356,11 @@ def _collect(
             return [outcomes[i] for i in sorted(outcomes)], stage, False
         if line is None:
             break
+        if not line.strip():
+            continue
         message = json.loads(line)
+        if "done" in message:
+            break
         if "stage" in message:
             stage = message["stage"]
         elif "internal_error" in message:
@@ -348,28 +390,6 @@ def _timed_out(target: str, stage: str, timeout: float) -> dict[str, Any]:
     return {"report": report.to_dict()}
 
 
-def _exit_description(returncode: int | None) -> str:
-    if returncode is not None and returncode < 0:
-        return f"killed by signal {-returncode}"
-    return f"exit status {returncode}"
-
-
-def _kill(child: subprocess.Popen[bytes]) -> None:
-    try:
-        if os.name == "posix":
-            os.killpg(child.pid, signal.SIGKILL)
-        else:
-            child.kill()
-    except ProcessLookupError:
-        pass
-
-
-def _read_lines(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
-    for raw in stream:
-        lines.put(raw.decode("utf-8", "replace"))
-    lines.put(None)
-
-
 def run_worker() -> None:
     """In the child: resolve the targets, check them, report one JSON line each.
 
@@ -388,25 +408,27 @@ def run_worker() -> None:
         os.chdir(request["cwd"])
         if request["cwd"] not in sys.path:
             sys.path.insert(0, request["cwd"])
-        keys, indexes = [], []
+        keys, indexes, called = [], [], []
         for index, target in enumerate(request["targets"]):
             send({"stage": f"importing and calling {target}"})
             try:
-                keys.append(resolve(target, call=request["call"]))
+                key, was_called = load(target, call=request["call"])
+                keys.append(key)
                 indexes.append(index)
+                called.append(was_called)
             except UsageError as error:
                 send({"index": index, "status": EXIT_TARGET, "error": str(error)})
         send({"stage": "checking"})
         reports = check_keys(
             keys, new_process=request["new_process"], timeout=request["step_timeout"]
         )
-        for index, report in zip(indexes, reports, strict=True):
-            send({"index": index, "report": report.to_dict()})
-    except BaseException as error:
-        if isinstance(error, KeyboardInterrupt):
-            raise
+        for index, report, was_called in zip(indexes, reports, called, strict=True):
+            send({"index": index, "report": report.to_dict(), "called": was_called})
+    except BaseException as error:  # no Ctrl-C reaches this process: its own session
         send({"internal_error": f"{type(error).__name__}: {error}"})
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    send({"done": True})  # the parent then ends this process and all it started
     out.close()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # do not wait for a check thread abandoned in a key's code
+    os._exit(0)  # do not wait for threads a target started, or an abandoned check

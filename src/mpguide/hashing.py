@@ -31,12 +31,20 @@ every hash), is a tag byte followed by a payload:
   (a ``Flag`` of value 0, or an unnamed combination of flags): ``V``, the
   class as above, then the encoding of its value.
 - an object whose class has ``__stable_key__()``: the encoding of what that
-  method returns.
+  method returns (checked first, whatever else the object is; returning the
+  object itself is refused).
+- a NumPy integer scalar: as the ``int`` it equals.
 
-Lengths and counts are unsigned 8-byte big-endian. ``int`` and ``str``
-subclasses (``IntEnum``, ``StrEnum``) encode as their value, so that keys
-equal under ``==`` hash equal: ``stable_hash(1) == stable_hash(1.0) ==
-stable_hash(True)``. The hash is the first 8 bytes of the BLAKE2b digest of the
+Lengths and counts are unsigned 8-byte big-endian. Subclasses of ``int``,
+``float``, ``str``, ``bytes``, ``tuple`` and ``frozenset`` (``IntEnum``,
+``StrEnum``, a ``(str, Enum)`` member, a ``NamedTuple``) encode as their value,
+read with the base type's own methods (not a subclass's ``__str__``,
+``__bytes__`` or ``__iter__``), so that keys equal under ``==`` hash equal:
+``stable_hash(1) == stable_hash(1.0) == stable_hash(True)``. A subclass that
+overrides the base type's ``__eq__`` or ``__hash__`` (a case-insensitive
+``str``, an unordered pair) is refused unless it has ``__stable_key__()``:
+its equal keys could otherwise get different hashes, and :class:`~mpguide.KeyedLocks`
+different locks. The hash is the first 8 bytes of the BLAKE2b digest of the
 encoding, read as an unsigned big-endian integer.
 """
 
@@ -45,6 +53,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import math
+import operator
 import struct
 from typing import Protocol, runtime_checkable
 
@@ -85,43 +94,91 @@ def _encode_int(value: int) -> bytes:
     return b"I" + _length(len(payload)) + payload
 
 
+#: The value types the encoding covers, and the ``__eq__`` and ``__hash__`` that
+#: make equal values of a subclass equal to the plain value.
+_VALUE_TYPES = (int, float, str, bytes, tuple, frozenset)
+
+
+def _type_name(cls: type) -> str:
+    module = getattr(cls, "__module__", "?")
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _own_equality(cls: type) -> type | None:
+    """The value type whose equality a subclass ``cls`` overrides, if any."""
+    for base in _VALUE_TYPES:
+        subclass = issubclass(cls, base) and cls is not base
+        if (
+            subclass
+            and not issubclass(cls, enum.Enum)
+            and (cls.__eq__ is not base.__eq__ or cls.__hash__ is not base.__hash__)
+        ):
+            return base
+    return None
+
+
+def _is_numpy_integer(cls: type) -> bool:
+    return any(
+        c.__module__ == "numpy" and c.__name__ in ("integer", "signedinteger")
+        for c in cls.__mro__
+    )
+
+
 def _encode(key: object, depth: int) -> bytes:
     if depth < 0:
         raise TypeError(f"key nests deeper than {MAX_DEPTH} tuples or frozensets")
+    cls = type(key)
+    stable_key = getattr(cls, "__stable_key__", None)
+    if stable_key is not None:
+        named = stable_key(key)
+        if named is key:
+            raise TypeError(
+                f"{_type_name(cls)}.__stable_key__() returns the object itself; return "
+                "a supported value that names it (a str, an int, a tuple of these...)"
+            )
+        return _encode(named, depth - 1)
+    overridden = _own_equality(cls)
+    if overridden is not None:
+        raise TypeError(
+            f"stable_hash refuses {_type_name(cls)} objects: the class overrides the "
+            f"__eq__ or __hash__ of {overridden.__qualname__}, so equal keys could get "
+            "different hashes; give it a __stable_key__() method returning a value that "
+            "is the same for every pair of equal keys"
+        )
     if key is None:
         return b"N"
     if isinstance(key, int):  # bool, IntEnum and other int subclasses included
-        return _encode_int(int(key))
+        return _encode_int(int.__index__(key))
+    if _is_numpy_integer(cls):
+        return _encode_int(operator.index(key))  # type: ignore[arg-type]
     if isinstance(key, float):
-        if math.isfinite(key) and key.is_integer():
-            return _encode_int(int(key))
-        if math.isnan(key):
-            key = math.nan
-        return b"F" + struct.pack(">d", key)
-    if isinstance(key, str):
-        data = str(key).encode("utf-8", "surrogatepass")
+        value = float.__float__(key)
+        if math.isfinite(value) and value.is_integer():
+            return _encode_int(int(value))
+        if math.isnan(value):
+            value = math.nan
+        return b"F" + struct.pack(">d", value)
+    if isinstance(key, str):  # the value, not what a subclass's __str__ says
+        data = str.__str__(key).encode("utf-8", "surrogatepass")
         return b"S" + _length(len(data)) + data
-    if isinstance(key, bytes):
-        return b"Y" + _length(len(key)) + bytes(key)
+    if isinstance(key, bytes):  # the value, not what a subclass's __bytes__ says
+        data = bytes(memoryview(key))
+        return b"Y" + _length(len(data)) + data
     if isinstance(key, tuple):
-        items = [_encode(item, depth - 1) for item in key]
+        items = [_encode(item, depth - 1) for item in tuple.__iter__(key)]
         return b"T" + _length(len(items)) + b"".join(items)
     if isinstance(key, frozenset):
-        items = sorted(_encode(item, depth - 1) for item in key)
+        items = sorted(_encode(item, depth - 1) for item in frozenset.__iter__(key))
         return b"Z" + _length(len(items)) + b"".join(items)
     if isinstance(key, enum.Enum):
-        cls = type(key)
         module = "__main__" if cls.__module__ == "__mp_main__" else cls.__module__
         name = f"{module}:{cls.__qualname__}".encode()
         if not isinstance(key.name, str):
             return b"V" + _length(len(name)) + name + _encode(key.value, depth - 1)
         member = key.name.encode()
         return b"E" + _length(len(name)) + name + _length(len(member)) + member
-    stable_key = getattr(type(key), "__stable_key__", None)
-    if stable_key is not None:
-        return _encode(stable_key(key), depth - 1)
     raise TypeError(
-        f"stable_hash cannot encode {type(key).__qualname__!r} objects; use None, int, "
+        f"stable_hash cannot encode {_type_name(cls)!r} objects; use None, int, "
         "float, str, bytes, an Enum member, a tuple or frozenset of these, or give "
         "the class a __stable_key__() method returning one"
     )

@@ -10,6 +10,18 @@ always safe (it can only make two keys wait for each other, never deadlock).
 Holding two keys at once can deadlock if two processes take them in opposite
 orders, or can block forever if both keys map to the same non-recursive lock;
 :meth:`~mpguide.KeyedLocks.hold_many` takes several keys safely.
+
+A process that ends while holding a lock (killed, ``os._exit()``, a crash in C
+code) never releases it: :mod:`multiprocessing` locks do not know their owner,
+so that stripe stays locked for every process, and every key that maps to it
+blocks forever. ``KeyedLocks`` cannot tell a dead holder from a slow one.
+Pass ``timeout`` to :meth:`~mpguide.KeyedLocks.hold` and
+:meth:`~mpguide.KeyedLocks.hold_many` wherever a worker may die (a pool's
+worker retired by ``maxtasksperchild`` never dies holding a lock; one killed by
+the OOM killer or a signal can): a :exc:`~mpguide.LockTimeoutError` then says the stripe
+is stuck, and the remedy is to stop the workers and create a new
+``KeyedLocks``, since the stuck lock can be released only by a process that
+acquired it.
 """
 
 from __future__ import annotations
@@ -42,7 +54,10 @@ class _TimedHold:
 
     def __enter__(self) -> None:
         if not self._lock.acquire(timeout=self._timeout):
-            raise LockTimeoutError(f"could not lock {self._key!r} within {self._timeout} s")
+            raise LockTimeoutError(
+                f"could not lock {self._key!r} within {self._timeout} s; if a process "
+                "that held this lock has ended, it stays locked: create a new KeyedLocks"
+            )
 
     def __exit__(self, *exc_info: object) -> None:
         self._lock.release()
@@ -124,7 +139,8 @@ class KeyedLocks:
                 lock = self._locks[index]
                 if not lock.acquire(timeout=timeout):
                     raise LockTimeoutError(
-                        f"could not take lock {index} within {timeout} s"
+                        f"could not take lock {index} within {timeout} s; if a process "
+                        "that held it has ended, it stays locked: create a new KeyedLocks"
                     )
                 stack.callback(lock.release)
             yield

@@ -15,6 +15,10 @@ import threading
 from multiprocessing.context import BaseContext
 from typing import Any
 
+#: The range of tokens: the shared counter is a signed 64-bit ``int`` (``"q"``),
+#: which holds the next token, and ``TOKEN_MAX + 1`` once every token is used.
+TOKEN_MIN, TOKEN_MAX = -(2**63), 2**63 - 2
+
 
 class UnregisteredObjectError(LookupError):
     """An object, or a token, that this process never registered."""
@@ -42,12 +46,19 @@ class KeyRegistry:
 
     :param context: the multiprocessing context whose workers will share the
         registry; defaults to :func:`multiprocessing.get_context`'s default.
-    :param first: the first token handed out.
+    :param first: the first token handed out, from ``-2**63`` to ``2**63 - 2``
+        (the shared counter is a signed 64-bit int); tokens count up from it,
+        and ``register()`` raises :exc:`OverflowError` once the last is handed out.
     """
 
     def __init__(self, context: BaseContext | None = None, *, first: int = 1) -> None:
         if isinstance(first, bool) or not isinstance(first, int):
             raise TypeError(f"first must be an int, not {type(first).__name__}")
+        if not TOKEN_MIN <= first <= TOKEN_MAX:
+            raise ValueError(
+                f"first must be a token the shared counter can hold, from {TOKEN_MIN} "
+                f"to {TOKEN_MAX} (the counter is a signed 64-bit int), got {first}"
+            )
         ctx = context if context is not None else multiprocessing.get_context()
         self._next_token = ctx.Value("q", first)
         self._reset_local_state()
@@ -73,6 +84,8 @@ class KeyRegistry:
                 return known[1]
             with self._next_token.get_lock():
                 token = int(self._next_token.value)
+                if token > TOKEN_MAX:  # one more and the counter would wrap
+                    raise OverflowError(f"no token left after {TOKEN_MAX}")
                 self._next_token.value = token + 1
             self._tokens[id(obj)] = (obj, token)
             self._objects[token] = obj

@@ -2,42 +2,45 @@
 
 A key of a Manager dict never stays in your process: the server receives a
 pickled copy of the dict's keys and a pickled copy of every key you look up, and
-compares those copies with each other. :func:`~mpguide.check_key` does the same trip on
-your object and reports what breaks, why, and how to fix it:
+compares those copies with each other, in a thread per connection; it pickles
+them again to send them back. :func:`~mpguide.check_key` does the same trips on
+your object and reports what breaks, why, and how to fix it.
 
-- in this process: can it be pickled (as the Manager's client pickles it), and
-  do two unpickled copies hash, equal each other and hash alike, as they must in
-  the server;
-- in a fresh interpreter started like a ``spawn`` or ``forkserver`` child,
-  with another hash seed: can it be unpickled there at all (its class must be
-  importable), do its copies behave there, does its hash differ from this
-  process's, is a cached hash carried by the copies, and does the hash depend
-  on public attributes that can be reassigned.
+In your process the key is only pickled, by separate calls, as the Manager's
+client pickles it; nothing else of its code runs there. Two fresh interpreters,
+started as ``spawn`` and ``forkserver`` start their children (the main module
+re-imported as ``__mp_main__``, the caller's interpreter flags) and each with
+another hash seed, do the rest: unpickle the copies (the class must be
+importable there), hash them in several threads, compare every copy with every
+other both ways, pickle a copy again and compare what comes back, and, in the
+second interpreter, compare with the copy the first one pickled, look for a
+cached hash and for public attributes that feed the hash. The object you pass is
+never hashed, compared, printed or changed, and your program's start method,
+threads and stack size are left as found.
 
-The check never hashes, compares or changes the object it is given: every step
-works on unpickled copies, and the steps that reassign attributes run only in
-the fresh interpreter (an Enum member, or anything else pickled by reference,
-unpickles in this process as the very object you passed).
-
-The object's own code (``__hash__``, ``__eq__``, ``__repr__``, ``__reduce__``...)
-runs during the check. Whatever it raises, including :exc:`RecursionError`,
-becomes a finding, never a crash. ``timeout`` bounds each phase: the steps in
-this process run in a thread that is abandoned after ``timeout`` seconds, and
-the fresh interpreter is killed when it spends longer than that starting, or on
-one key. A thread cannot be interrupted while C code holds the GIL (a
-catastrophic regular expression in ``__hash__``): for a limit that holds
-whatever the key does, run ``python -m mpguide check``, whose ``--timeout``
-kills the process that runs the whole check.
+Whatever the key's code raises, including :exc:`KeyboardInterrupt` and
+:exc:`SystemExit`, becomes a finding naming the step; so does a key that ends or
+hangs the interpreter examining it. A report is ok only when every step ran.
+``timeout`` bounds each phase: the pickling in this process runs in a thread
+that is abandoned after ``timeout`` seconds, and an interpreter is killed (with
+every process it started) when it spends longer than that starting, or on one
+key. A thread cannot be interrupted while C code holds the GIL (a pickling that
+never returns in C): for a limit that holds whatever the key does, run
+``python -m mpguide check``, whose ``--timeout`` kills the process that runs the
+whole check.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 
-from mpguide._fresh_process import attempt, describe
-from mpguide.keycheck.diagnosis import type_name
-from mpguide.keycheck.fresh import examine_in_fresh_interpreter
+from mpguide.keycheck._child import type_name
+from mpguide.keycheck.fresh import (
+    Task,
+    another_hash_seed,
+    examine_in_fresh_interpreters,
+    repickled,
+)
 from mpguide.keycheck.report import (
     Finding,
     KeyReport,
@@ -66,13 +69,14 @@ def check_key(
 
     :param obj: the candidate key. It is left exactly as it was: the check
         works on pickled copies only.
-    :param new_process: also examine ``obj`` in a fresh interpreter, as
-        ``spawn`` and ``forkserver`` children load it (a few tens of
-        milliseconds). Without it, a class that a new process cannot import, a
-        hash that differs between interpreters, a cached hash and a hash fed by
-        reassignable attributes go unnoticed.
-    :param timeout: seconds allowed for the steps in this process, for the
-        fresh interpreter to start, and for it to examine the key; ``None``
+    :param new_process: examine the copies in a second fresh interpreter too,
+        with another hash seed, comparing them with copies the first one pickled
+        (a few tens of milliseconds). Without it, a hash that differs between
+        interpreters, a cached hash and a pickle that depends on the process that
+        made it go unnoticed. The first interpreter runs either way: nothing but
+        pickling runs in your process.
+    :param timeout: seconds allowed for the pickling in this process, for each
+        fresh interpreter to start, and for it to examine one key; ``None``
         waits forever. See the module's description for what it cannot cut off.
     """
     (report,) = check_keys([obj], new_process=new_process, timeout=timeout)
@@ -92,18 +96,22 @@ def check_keys(
     trips = [Trip(obj) for obj in objs]
     for trip in trips:
         trip.run_here_within(timeout)
-    if new_process and not sys.executable:
-        for trip in trips:
-            trip.checks.append("new process (skipped: no Python executable known)")
-    elif new_process:
-        sendable = [t for t in trips if t.payload is not None and not t.timed_out]
-        payloads = [t.payload for t in sendable if t.payload is not None]
-        if payloads:
-            ok, results = attempt(examine_in_fresh_interpreter, payloads, timeout)
-            if not ok:  # could not even start it: the check's failure, not the key's
-                results = [{"failed": describe(results)}] * len(payloads)
-            for trip, result in zip(sendable, results, strict=True):
-                trip.interpret_fresh(result, timeout)
+    pending = [t for t in trips if t.payloads and not t.timed_out and not t.failed]
+    stages = [("copies", not new_process)]
+    if new_process:
+        stages.append(("new process", True))
+    for number, (check, last) in enumerate(stages, start=1):
+        tasks: list[Task] = []
+        for trip in pending:
+            trip.checks.append(check)
+            foreign = repickled({"result": trip.here}) if last and number > 1 else []
+            tasks.append((trip.payloads, foreign, last))
+        if not tasks:
+            break
+        outcomes = examine_in_fresh_interpreters(tasks, timeout, another_hash_seed(number))
+        for trip, outcome in zip(pending, outcomes, strict=True):
+            trip.interpret_outcome(outcome, timeout, last=last)
+        pending = [t for t in pending if not t.failed]
     return [_report(trip) for trip in trips]
 
 

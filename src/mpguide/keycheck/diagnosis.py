@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-import reprlib
 from collections.abc import Iterator
-from multiprocessing.reduction import ForkingPickler
+from typing import Any
 
-from mpguide._fresh_process import attempt, describe, instance_attributes
+from mpguide.keycheck._child import (
+    attempt,
+    dumps,
+    instance_attributes,
+    safe_repr,
+    type_name,
+)
+
+__all__ = [
+    "dumps",
+    "nesting_depth",
+    "pickling_diagnosis",
+    "safe_repr",
+    "shorten",
+    "type_name",
+    "unhashable_fix",
+    "unhashable_reason",
+    "unpicklable_part",
+]
 
 #: Container items visited while measuring how deeply a key nests, at most.
 MAX_NESTING_VISITS = 100_000
@@ -14,30 +31,8 @@ MAX_NESTING_VISITS = 100_000
 MAX_PARTS = 200
 
 
-def dumps(obj: object) -> bytes:
-    """Pickle as a Manager connection does."""
-    return bytes(ForkingPickler.dumps(obj))
-
-
 def shorten(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-_short_repr = reprlib.Repr()
-_short_repr.maxstring = 120
-_short_repr.maxother = 120
-
-
-def safe_repr(obj: object) -> str:
-    ok, text = attempt(_short_repr.repr, obj)
-    if ok and isinstance(text, str):
-        return text
-    return f"<{type_name(type(obj))} object (repr raised {describe(text)})>"
-
-
-def type_name(cls: type) -> str:
-    module = getattr(cls, "__module__", None) or "?"
-    return f"{module}.{getattr(cls, '__qualname__', '?')}"
 
 
 def nesting_depth(obj: object, limit: int) -> int:
@@ -57,8 +52,10 @@ def nesting_depth(obj: object, limit: int) -> int:
             children = (*dict.keys(item), *dict.values(item))
             stack.extend((child, depth + 1) for child in children)
         elif isinstance(item, (tuple, list, set, frozenset)):
-            seen.add(id(item))
-            stack.extend((child, depth + 1) for child in item)
+            seen.add(id(item))  # the base type's iterator: no code of a subclass runs
+            kinds = (tuple, list, set, frozenset)
+            base: Any = next(kind for kind in kinds if isinstance(item, kind))
+            stack.extend((child, depth + 1) for child in base.__iter__(item))
     return deepest
 
 

@@ -29,16 +29,20 @@ class Problem(enum.StrEnum):
     UNHASHABLE = "unhashable"
     #: ``hash()`` raises something else (including :exc:`RecursionError`).
     HASH_RAISES = "hash-raises"
-    #: Two ``hash()`` calls on the same object disagree.
+    #: Two ``hash()`` calls on the same object disagree, in one thread or in two.
     HASH_UNSTABLE = "hash-unstable"
-    #: Pickling fails (a lambda, a local class, a lock, an open file...), or the
-    #: key nests deeper than a fresh interpreter's recursion limit allows.
+    #: Pickling fails (a lambda, a local class, a lock, an open file...), here or
+    #: when a receiving process pickles a copy again (a lock stored by the first
+    #: ``__hash__``, a ``copyreg`` reducer registered only under the main guard),
+    #: or the key nests deeper than a fresh interpreter's recursion limit allows.
     NOT_PICKLABLE = "not-picklable"
     #: Pickling works, unpickling fails.
     NOT_UNPICKLABLE = "not-unpicklable"
     #: Equality inherited from ``object``, so a copy equals nothing (the report's bug).
     IDENTITY_EQUALITY = "identity-equality"
-    #: A custom ``__eq__`` that a copy does not satisfy (``nan`` included).
+    #: A custom ``__eq__`` that a copy does not satisfy (``nan`` included), in
+    #: either direction, including copies from separate pickling calls, from
+    #: another process, and copies pickled again after a trip.
     COPIES_NOT_EQUAL = "copies-not-equal"
     #: ``==`` raises, or returns something with no truth value.
     EQUALITY_RAISES = "equality-raises"
@@ -46,8 +50,9 @@ class Problem(enum.StrEnum):
     HASH_CHANGES_AFTER_COPY = "hash-changes-after-copy"
     #: A hash cached on the instance, computed in one process, meets keys hashed
     #: in another: an error when the cache is pickled with the key (an equal key
-    #: built in another process is not found), a warning when it is cached lazily
-    #: (it breaks once a key is hashed before it is sent).
+    #: built in another process is not found, or the check cannot tell whether it
+    #: is), a warning when it is cached lazily (it breaks once a key is hashed
+    #: before it is sent).
     CACHED_HASH = "cached-hash"
     #: The hash depends on public attributes that can be reassigned.
     MUTABLE_HASH = "mutable-hash"
@@ -55,6 +60,10 @@ class Problem(enum.StrEnum):
     NEW_PROCESS_CANNOT_LOAD = "new-process-cannot-load"
     #: ``hash()`` differs in another interpreter (salted ``str`` hashes).
     HASH_VARIES_BETWEEN_PROCESSES = "hash-varies-between-processes"
+    #: The key's own code ends the process that runs it (``os._exit()``, a crash),
+    #: or raises an exception that is not an :exc:`Exception`
+    #: (:exc:`KeyboardInterrupt`, :exc:`SystemExit`).
+    ENDS_PROCESS = "ends-process"
     #: The key's own code did not return within the timeout.
     CHECK_TIMED_OUT = "check-timed-out"
     #: The check itself failed, not the key, for instance when the fresh

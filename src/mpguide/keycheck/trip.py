@@ -1,24 +1,23 @@
 """The steps of a key's trip, and what each outcome means for a Manager dict key.
 
-In the caller's process the key is only pickled (as the Manager's client
-pickles it) and its copies examined; the original is never hashed, compared or
-changed. The fresh interpreter examines copies again, as a ``spawn`` or
-``forkserver`` server would, and runs the probes that change attributes.
+In the caller's process the key is only pickled, several times by separate
+calls, as the Manager's client pickles it; the original is never hashed,
+compared, printed or changed, and no copy is unpickled there. Fresh
+interpreters unpickle, re-pickle, hash and compare the copies (see
+:mod:`mpguide.keycheck._child`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
-from mpguide._fresh_process import attempt, describe, examine
+from mpguide.keycheck._child import attempt, describe, dumps, type_name
 from mpguide.keycheck.diagnosis import (
-    dumps,
     nesting_depth,
     pickling_diagnosis,
-    safe_repr,
     shorten,
-    type_name,
     unhashable_fix,
     unhashable_reason,
     unpicklable_part,
@@ -31,9 +30,17 @@ from mpguide.keycheck.report import Finding, Problem, Severity
 #: own on the stack. On CPython 3.11 a tuple nested 993 deep already fails there;
 #: 3.12 and 3.13 allow more (measured: 1200 passes; 3000 fails on 3.12).
 MAX_NESTING = 900
-#: The stack of the thread that runs the in-process steps: room for
-#: :exc:`RecursionError` to be raised cleanly on every platform.
+#: The stack of the thread that pickles the key: room for :exc:`RecursionError`
+#: to be raised cleanly on every platform.
 CHECK_STACK_SIZE = 16 * 1024 * 1024
+#: Separate pickling calls in the caller's process: a key whose pickle depends
+#: on the moment (a timestamp in ``__getstate__``) gives copies that differ.
+PICKLINGS = 3
+#: Held while the stack size is changed for the check's thread and put back, so
+#: that concurrent checks leave it as they found it.
+_STACK_LOCK = threading.Lock()
+#: Errors of unpickling that mean the class cannot be found by name.
+CANNOT_LOAD = ("AttributeError: Can't get attribute", "ModuleNotFoundError", "ImportError")
 
 SALTED = (
     "Python salts the hash of str and bytes per interpreter (PYTHONHASHSEED), and "
@@ -43,12 +50,25 @@ SALTED = (
 )
 
 
+def fixed_seed_caveat() -> str:
+    """A sentence for verdicts that a fixed PYTHONHASHSEED would change."""
+    seed = os.environ.get("PYTHONHASHSEED", "")
+    if not seed or seed == "random":
+        return ""
+    return (
+        f" This program runs with PYTHONHASHSEED={seed}, which the processes it starts "
+        "inherit: while every process that hashes these keys has that seed, the salted "
+        "hashes agree and this does not show. The check judged it with other seeds, as "
+        "a run or a machine without that setting would."
+    )
+
+
 class _Stop(Exception):
     """A finding that makes the remaining steps meaningless."""
 
 
 class Trip:
-    """One key's check: the in-process steps, then the fresh interpreter's result."""
+    """One key's check: the pickling here, then the fresh interpreters' results."""
 
     def __init__(self, obj: object) -> None:
         self.obj = obj
@@ -59,7 +79,7 @@ class Trip:
         self.checks: list[str] = []
         self.step = "starting"
         self.timed_out = False
-        self.payload: bytes | None = None
+        self.payloads: list[bytes] = []
         self.here: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -87,39 +107,69 @@ class Trip:
             self.step = step
 
     def run_here(self) -> None:
-        """The in-process steps (run in a thread that may be abandoned)."""
-        self.set_step("calling repr()")
-        key = safe_repr(self.obj)
-        with self._lock:
-            self.key = key
+        """The steps in the caller's process (in a thread that may be abandoned)."""
         try:
             self.check_nesting()
             self.check_pickle()
-            self.begin("copies", "unpickling it")
-            assert self.payload is not None
-            self.here = examine(self.payload, probe=False, on_step=self.set_step)
-            self.interpret(self.here, where="")
         except _Stop:
             pass
         except Exception as error:  # a bug of the check's own: never a silent pass
-            self.add(
-                Problem.CHECK_FAILED,
-                Severity.ERROR,
-                summary=f"The check failed while {self.step}: {describe(error)}.",
-                why="This is an error in mpguide, not in the key; the key is not known "
-                "to work.",
-                fix="Report it, with the key's class, to the mpguide developers.",
-            )
+            self.report_check_failure(f"while {self.step}: {describe(error)}")
+        except BaseException as error:  # the key's code, in this thread only
+            self.report_abort(self.step, describe(error), where="")
+
+    def report_check_failure(self, text: str) -> None:
+        self.add(
+            Problem.CHECK_FAILED,
+            Severity.ERROR,
+            summary=f"The check failed {text}.",
+            why="This is an error in mpguide, not in the key; the key is not known to "
+            "work.",
+            fix="Report it, with the key's class, to the mpguide developers.",
+        )
+
+    def report_abort(self, step: str, error: str, *, where: str) -> None:
+        self.add(
+            Problem.ENDS_PROCESS,
+            Severity.ERROR,
+            summary=f"Its own code raised {error} while {step}{where}.",
+            why=f"{self.name}'s code raises an exception that is not an Exception "
+            "(KeyboardInterrupt, SystemExit, GeneratorExit). In the Manager's server "
+            "it ends the thread serving the connection, or the server; in your "
+            "program it ends whatever touches the key.",
+            fix="Raise an Exception subclass (or nothing) from __hash__, __eq__, "
+            "__repr__ and pickling code.",
+        )
+
+    def report_death(self, outcome: dict[str, Any]) -> None:
+        tail = (
+            f" Its last words: {shorten(outcome['stderr'], 200)}"
+            if outcome.get("stderr")
+            else ""
+        )
+        self.add(
+            Problem.ENDS_PROCESS,
+            Severity.ERROR,
+            summary=f"A process receiving it ended while {outcome['died']} "
+            f"({outcome['how']}).{tail}",
+            why=f"{self.name}'s own code (or C code it calls) ends the process that "
+            "unpickles, hashes or compares it: os._exit(), a crash, sys.exit() in a "
+            "thread-less place. In a Manager that process is the server, and every "
+            "proxy of it fails from then on.",
+            fix="Find the exit or the crash in that step of the key's code "
+            "(__setstate__, __reduce__, __hash__, __eq__, __repr__).",
+        )
 
     def run_here_within(self, timeout: float | None) -> None:
         """:meth:`run_here` in a daemon thread; give up after ``timeout`` seconds."""
-        previous = threading.stack_size(CHECK_STACK_SIZE)
-        try:
-            thread = threading.Thread(target=self.run_here, name="mpguide-check-key")
-            thread.daemon = True
-            thread.start()
-        finally:
-            threading.stack_size(previous)
+        thread = threading.Thread(target=self.run_here, name="mpguide-check-key")
+        thread.daemon = True
+        with _STACK_LOCK:
+            previous = threading.stack_size(CHECK_STACK_SIZE)
+            try:
+                thread.start()
+            finally:
+                threading.stack_size(previous)
         thread.join(timeout)
         if thread.is_alive():
             with self._lock:
@@ -163,10 +213,17 @@ class Trip:
 
     def check_pickle(self) -> None:
         self.begin("pickle", "pickling it")
-        ok, value = attempt(dumps, self.obj)
-        if ok:
-            self.payload = value
+        for _ in range(PICKLINGS):
+            ok, value = attempt(dumps, self.obj)
+            if not ok:
+                break
+            self.payloads.append(value)
+        else:
             return
+        if not isinstance(value, Exception):
+            self.payloads = []
+            raise value
+        self.payloads = []
         self.set_step("looking for the part that cannot be pickled")
         path, part, error = unpicklable_part(self.obj, value)
         where = (
@@ -189,7 +246,13 @@ class Trip:
 
     def interpret(self, result: dict[str, Any], *, where: str) -> None:
         """Turn :func:`examine`'s result into findings; stop at the first error."""
-        if "unpickle_error" in result:
+        if "repr" in result:
+            with self._lock:
+                self.key = result["repr"]
+        if "aborted" in result:
+            aborted = result["aborted"]
+            self.report_abort(aborted["step"], aborted["error"], where=where)
+        elif "unpickle_error" in result:
             self.report_unpickle_error(result["unpickle_error"], where)
         elif "hash_error" in result:
             self.report_hash_failure(result["hash_error"], where)
@@ -204,6 +267,33 @@ class Trip:
                 "a hash that changes from call to call finds nothing.",
                 fix="Compute __hash__ only from the fields __eq__ compares, without "
                 "randomness, time or counters.",
+            )
+        elif "hash_thread" in result:
+            first, second = result["hash_thread"]
+            self.add(
+                Problem.HASH_UNSTABLE,
+                Severity.ERROR,
+                summary=f"hash() of the same copy returned {first!r} in one thread and "
+                f"{second!r} in another{where}.",
+                why="A Manager's server answers each connection in a thread of its own: "
+                "the thread that stores a key and the one that looks it up compute "
+                "different hashes, and the lookup finds nothing.",
+                fix="Compute __hash__ only from the fields __eq__ compares, not from "
+                "thread-local or other per-thread state.",
+            )
+        elif "repickle_error" in result:
+            self.add(
+                Problem.NOT_PICKLABLE,
+                Severity.ERROR,
+                summary="A copy that a receiving process has hashed cannot be pickled "
+                f"again there: {result['repickle_error']}{where}.",
+                why="The Manager's server pickles the keys it holds to send them back "
+                "(keys(), items(), copy()): d[key] works, and d.keys() fails with an "
+                "'Unserializable message' error. A process started by spawn or "
+                "forkserver also lacks whatever this program registered under its "
+                "main guard (copyreg reducers, patched classes).",
+                fix="Do not store unpicklable state on the key (not even a cache set by "
+                "__hash__), and register copyreg reducers where the class is defined.",
             )
         elif "equality_error" in result:
             self.add(
@@ -225,7 +315,7 @@ class Trip:
         raise _Stop
 
     def report_unpickle_error(self, error: str, where: str) -> None:
-        if where:
+        if error.startswith(CANNOT_LOAD):
             self.add(
                 Problem.NEW_PROCESS_CANNOT_LOAD,
                 Severity.ERROR,
@@ -333,33 +423,58 @@ class Trip:
 
     # -- the fresh interpreter ------------------------------------------------------
 
-    def interpret_fresh(self, result: dict[str, Any], timeout: float | None) -> None:
-        self.checks.append("new process")
+    def interpret_outcome(
+        self, outcome: dict[str, Any], timeout: float | None, *, last: bool
+    ) -> None:
+        """Findings from one interpreter's outcome. The first interpreter's result
+        becomes :attr:`here`; with ``last``, the cache and hash probes that compare
+        it with this one's run too."""
+        where = " in a new process"
         try:
-            if "prepare_error" in result:
-                self.report_unstartable(result["prepare_error"])
-            elif "timeout" in result:
-                self.report_fresh_timeout(result["timeout"], timeout)
-            elif "failed" in result:
+            if "prepare_error" in outcome:
+                self.report_unstartable(outcome["prepare_error"])
+            elif "timeout" in outcome:
+                self.report_fresh_timeout(outcome["timeout"], timeout)
+            elif "died" in outcome:
+                self.report_death(outcome)
+            elif "failed" in outcome:
                 self.add(
                     Problem.CHECK_FAILED,
                     Severity.ERROR,
-                    summary=f"The fresh interpreter failed: {result['failed']}.",
+                    summary=f"The fresh interpreter failed: {outcome['failed']}.",
                     why="The check starts a Python interpreter the way spawn and "
-                    "forkserver start their children; it ended without a report (the "
-                    "key's code may have crashed it, or it could not start).",
+                    "forkserver start their children; it could not start one.",
                     fix="Run the check again; if it persists, start a process with the "
                     "spawn start method to see the whole error.",
                 )
-            elif not self.failed:
-                self.interpret(result, where=" in a new process")
+            else:
+                result = outcome["result"]
+                if "check_error" in result:
+                    self.report_check_failure(
+                        f"in a fresh interpreter: {result['check_error']}"
+                    )
+                    return
+                self.interpret(result, where=where)
+                if not result.get("complete"):
+                    self.report_check_failure(
+                        "to finish: the fresh interpreter did not run every step"
+                    )
+                    return
+                if not self.here:
+                    self.here = result
+                    if not last:
+                        return
+                    self.report_mutable(result)
+                    return
                 self.report_caches(result)
                 self.report_mutable(result)
                 self.report_varying_hash(result)
-            elif "unpickle_error" in result:
-                self.report_unpickle_error(result["unpickle_error"], " in a new process")
         except _Stop:
             pass
+        except Exception as error:  # a bug of the check's own: never a silent pass
+            self.report_check_failure(
+                f"reading a fresh interpreter's result: {describe(error)}"
+            )
 
     def report_unstartable(self, error: str) -> None:
         self.add(
@@ -396,15 +511,26 @@ class Trip:
             if cache["travels"]:
                 elsewhere = cache["recomputed"]
                 if elsewhere is None:
-                    candidates = self.here.get("candidates", {}).get(name, [])
-                    if here_hash in candidates:
-                        elsewhere = fresh["candidates"][name][candidates.index(here_hash)]
+                    elsewhere = self.hash_elsewhere(name, here_hash, fresh)
                 if elsewhere is None:
                     self.report_uncertain_cache(name)
                 elif elsewhere != here_hash:
                     self.report_travelling_cache(name, here_hash, elsewhere)
             elif cache["travels_once_hashed"] and here_hash != there_hash:
                 self.report_lazy_cache(name, here_hash, there_hash)
+
+    def hash_elsewhere(
+        self, name: str, carried: object, fresh: dict[str, Any]
+    ) -> int | None:
+        """What a process that builds an equal key would cache, judged from the
+        hashes both interpreters computed of the key's other attributes."""
+        here = self.here.get("candidates", {}).get(name, [])
+        there = fresh.get("candidates", {}).get(name, [])
+        if carried in here:
+            value: int | None = there[here.index(carried)]
+            return value
+        varying = [b for a, b in zip(here, there, strict=False) if a != b and b is not None]
+        return varying[-1] if varying else None
 
     def report_travelling_cache(self, name: str, here: object, elsewhere: int) -> None:
         self.add(
@@ -417,7 +543,7 @@ class Trip:
             f"copies it. {SALTED} A spawn or forkserver worker that builds an equal "
             "key itself computes another hash, so the two equal keys live in different "
             "slots of the server's dict: KeyError. Under fork every process inherits "
-            "the parent's salt, which hides it.",
+            "the parent's salt, which hides it." + fixed_seed_caveat(),
             fix="Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
             "on every call; hash only values whose hash is the same in every process, "
             "or use mpguide.stable_hash.",
@@ -426,14 +552,14 @@ class Trip:
     def report_uncertain_cache(self, name: str) -> None:
         self.add(
             Problem.CACHED_HASH,
-            Severity.WARNING,
+            Severity.ERROR,
             summary=f"Its hash is cached in {name!r} and pickled with it. Sent itself, it "
             "works; whether an equal key built in another process is found, the check "
-            "cannot tell.",
+            "cannot tell, so it does not pass it.",
             why="Every copy carries the hash computed by the process that built the key. "
             "If that hash depends on the process (salted str hashes, id()), an equal "
             "key built in another process hashes differently and is not found. The "
-            "check could not recompute the hash without the cache.",
+            "check could not recompute the hash without the cache." + fixed_seed_caveat(),
             fix="Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
             "on every call.",
         )
@@ -451,7 +577,8 @@ class Trip:
             "(put in a dict or set, as manager.dict({key: value}) does) carries the "
             "hash of the process that hashed it, and an equal key hashed by the "
             "server or a worker gets another one: KeyError under spawn and "
-            "forkserver. Under fork every process inherits the parent's salt.",
+            "forkserver. Under fork every process inherits the parent's salt."
+            + fixed_seed_caveat(),
             fix="Do not pickle a cached hash: drop it in __getstate__, or compute the hash "
             "on every call.",
         )
@@ -501,7 +628,7 @@ class Trip:
             "and the server hashes every key it receives in its own process. It "
             "matters when one process computes hash(key) and another compares it: "
             "sharding or lock striping with hash(key) % n picks different shards in "
-            "spawn and forkserver workers.",
+            "spawn and forkserver workers." + fixed_seed_caveat(),
             fix="For sharding or striping use mpguide.stable_hash(key) % n, or "
             "mpguide.KeyedLocks.",
         )
