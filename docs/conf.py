@@ -54,12 +54,13 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 # Types that appear in signatures but that no documentation describes:
-# multiprocessing's context and synchronize classes are documented only through
-# the functions that return them, and Sphinx's own classes in the extension's
-# signatures are not worth an inventory download.
+# multiprocessing's context, process and synchronize classes are documented only
+# through the functions and classes that return or subclass them, and Sphinx's
+# own classes in the extension's signatures are not worth an inventory download.
 nitpick_ignore_regex = [
     ("py:class", r"(multiprocessing\.context\.)?BaseContext"),
     ("py:class", r"(multiprocessing\.synchronize\.)?Lock"),
+    ("py:class", r"(multiprocessing\.process\.)?BaseProcess"),
     ("py:class", r"sphinx\..*|Sphinx"),
     ("py:class", r"(matplotlib\.figure\.)?Figure"),
 ]
