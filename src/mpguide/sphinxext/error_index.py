@@ -86,7 +86,8 @@ PER_RUN = (
 def search_normaliser() -> str:
     """JavaScript for every page: on the search page, a pasted message's
     addresses, process ids and paths become the ``…`` this page shows
-    (``PER_RUN``), so that the search finds the message's section."""
+    (``PER_RUN``), and its part after a semicolon goes, so that the search
+    finds the message's section among the index entries."""
     rules = ",\n".join(
         f"    [new RegExp({json.dumps(pattern.pattern)}, 'g'), {json.dumps(by)}]"
         for pattern, by in (
@@ -106,7 +107,11 @@ SEARCH_NORMALISER = """(() => {
   const rules = [
 RULES
   ];
-  const shown = rules.reduce((text, [pattern, by]) => text.replace(pattern, by), query);
+  // The index splits an entry at a semicolon: look up the part before it.
+  const shown = rules
+    .reduce((text, [pattern, by]) => text.replace(pattern, by), query)
+    .split(";")[0]
+    .trim();
   if (shown === query) return;
   params.set("q", shown);
   window.location.replace(`${window.location.pathname}?${params}`);
@@ -322,7 +327,9 @@ class ErrorMessageDirective(SphinxDirective):
 class IndexEachMessage(SphinxTransform):
     """Put the first line of each message a section shows in the index, with the
     section's address: the search looks a pasted query up among index entries
-    (and titles), so a traceback's last line, pasted, finds its section."""
+    (and titles), so a traceback's last line, pasted, finds its section. (The
+    index splits an entry at its first semicolon; the search page's script
+    keeps a query's part before it.)"""
 
     default_priority = 500
 
@@ -335,7 +342,7 @@ class IndexEachMessage(SphinxTransform):
             ):
                 continue
             first = block.astext().splitlines()[0]
-            if ";" not in first and not first.startswith("!"):  # index syntax
+            if not first.startswith("!"):  # index syntax: "!" marks a main entry
                 lines_by_section.setdefault(section, {})[first] = None
         for section, lines in lines_by_section.items():
             entries = [("single", line, section["ids"][0], "", None) for line in lines]
