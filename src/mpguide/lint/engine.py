@@ -100,6 +100,8 @@ class Finding:
 @dataclass
 class Scope:
     function: ast.FunctionDef | ast.AsyncFunctionDef | None
+    #: A function defined at module level (not a method, not a nested function).
+    top_level: bool = False
     names: dict[str, str] = field(default_factory=dict)
     params: set[str] = field(default_factory=set)
     local_defs: dict[str, str] = field(default_factory=dict)  # name -> "function"/"class"
@@ -399,7 +401,7 @@ class Analyser(ast.NodeVisitor):
         for default in [*node.args.defaults, *node.args.kw_defaults]:
             if default is not None:
                 self.visit(default)
-        scope = Scope(node)
+        scope = Scope(node, top_level=self.at_module_level)
         arguments = node.args
         for arg in [
             *arguments.posonlyargs,
@@ -499,11 +501,13 @@ class Analyser(ast.NodeVisitor):
             return False
         kind = self.scope.names.get(node.id)
         known = kind in kinds
-        # A parameter in a module that creates Values: the Value passed to a worker.
+        # A parameter of a module-level function, in a module that creates Values:
+        # the Value handed to workers. (Methods and nested functions are left out:
+        # in the corpus they were callbacks run by one process at a time.)
         passed = (
             kind is None
+            and self.scope.top_level
             and node.id in self.scope.params
-            and node.id not in {"self", "cls"}
             and self.values_created
             and VALUE in kinds
         )
