@@ -156,6 +156,34 @@ FIRES = {
             ns.items.append(1)
         """,
     ),
+    "MPG005 Namespace passed to a process": (
+        "MPG005",
+        """
+        import multiprocessing
+        def producer(ns):
+            ns.items.append(1)
+        if __name__ == "__main__":
+            manager = multiprocessing.Manager()
+            namespace = manager.Namespace()
+            namespace.items = []
+            multiprocessing.Process(target=producer, args=(namespace,)).start()
+        """,
+    ),
+    "MPG008 lock dict submitted by keyword": (
+        "MPG008",
+        """
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        def work(locks, user):
+            with locks[user]:
+                pass
+        def main():
+            manager = multiprocessing.Manager()
+            locks = manager.dict({1: manager.Lock()})
+            with ProcessPoolExecutor() as pool:
+                pool.submit(work, locks=locks, user=1)
+        """,
+    ),
     "MPG006 Value += in a worker": (
         "MPG006",
         """
@@ -338,6 +366,17 @@ NEAR_MISSES = {
             queries = manager.dict({"alice": manager.list()})
             queries["alice"].append("q1")
         """,
+    "calls that disagree on what a parameter holds": """
+        import multiprocessing
+        def record(queries, user):
+            queries[user].append(1)
+        def main():
+            manager = multiprocessing.Manager()
+            plain = manager.dict({"alice": []})
+            nested = manager.dict({"alice": manager.list()})
+            multiprocessing.Process(target=record, args=(plain, "alice")).start()
+            multiprocessing.Process(target=record, args=(nested, "alice")).start()
+        """,
     "a plain dict of lists": """
         import multiprocessing
         def main():
@@ -352,6 +391,15 @@ NEAR_MISSES = {
         if __name__ == "__main__":
             counter = multiprocessing.Value("i", 0)
             multiprocessing.Process(target=count, args=(counter,)).start()
+        """,
+    "Value += between acquire() and release()": """
+        import multiprocessing
+        def count(counter, lock):
+            lock.acquire()
+            counter.value += 1
+            lock.release()
+        if __name__ == "__main__":
+            counter = multiprocessing.Value("i", 0)
         """,
     "a method's .value +=": """
         import multiprocessing

@@ -107,6 +107,8 @@ class Scope:
     local_defs: dict[str, str] = field(default_factory=dict)  # name -> "function"/"class"
     # For join-before-drain, in source order: (kind, name, node).
     events: list[tuple[str, str, ast.AST]] = field(default_factory=list)
+    #: Whether a lock's ``acquire()`` was called earlier in this scope.
+    acquired: bool = False
     # A process's name -> the names of the Queues it was given.
     links: dict[str, set[str]] = field(default_factory=dict)
 
@@ -200,6 +202,11 @@ class Analyser(ast.NodeVisitor):
         self.manager_lock_dicts = False
         #: Names of the functions given to a process, pool or executor.
         self.target_names: set[str] = set()
+        #: What module-level functions receive, from the calls seen: function name ->
+        #: parameter (position or name) -> kind, or None where calls disagree.
+        self.argument_kinds: dict[str, dict[int | str, str | None]] = {}
+        #: The same, from an earlier pass: what each function's parameters hold.
+        self.parameter_kinds: dict[str, dict[int | str, str | None]] = {}
 
     # -- reporting ----------------------------------------------------------------
 
@@ -410,6 +417,8 @@ class Analyser(ast.NodeVisitor):
             *[a for a in (arguments.vararg, arguments.kwarg) if a is not None],
         ]:
             scope.params.add(arg.arg)
+        if scope.top_level:
+            self.seed_parameters(node, scope)
         saved_class_depth, self.class_depth = self.class_depth, 0
         self.scopes.append(scope)
         for stmt in node.body:
@@ -421,6 +430,38 @@ class Analyser(ast.NodeVisitor):
             self.scope.names.pop(node.name, None)
 
     visit_AsyncFunctionDef = visit_FunctionDef
+
+    def seed_parameters(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: Scope
+    ) -> None:
+        """Bind the parameters to what every call seen passes them (a managed dict...)."""
+        positional = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
+        named = {*positional, *(a.arg for a in node.args.kwonlyargs)}
+        for slot, kind in self.parameter_kinds.get(node.name, {}).items():
+            name = (
+                positional[slot]
+                if isinstance(slot, int) and slot < len(positional)
+                else slot
+            )
+            if kind is not None and isinstance(name, str) and name in named:
+                scope.names[name] = kind
+
+    def note_arguments(
+        self, function: ast.expr, args: list[ast.expr], kwargs: dict[str, ast.expr]
+    ) -> None:
+        """Record the kinds a call passes to a function of this module."""
+        if not isinstance(function, ast.Name):
+            return
+        seen = self.argument_kinds.setdefault(function.id, {})
+        slots: list[tuple[int | str, ast.expr]] = [*enumerate(args), *kwargs.items()]
+        for slot, value in slots:
+            if isinstance(value, ast.Starred):
+                return
+            kind = self.expr_kind(value)
+            if slot in seen and seen[slot] != kind:
+                seen[slot] = None
+            else:
+                seen[slot] = kind
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
         self.visit(node.body)
@@ -511,7 +552,7 @@ class Analyser(ast.NodeVisitor):
             and self.values_created
             and VALUE in kinds
         )
-        if not (known or passed):
+        if not (known or passed) or self.scope.acquired:
             return False
         return not any("lock" in ast.unparse(expr).lower() for expr in self.with_exprs)
 
@@ -590,6 +631,11 @@ class Analyser(ast.NodeVisitor):
         self.generic_visit(node)
         kind = self.call_kind(node)
         name = call_name(func)
+        if name == "acquire":
+            self.scope.acquired = True
+        if isinstance(func, ast.Name) and kind is None:
+            keywords = {k.arg: k.value for k in node.keywords if k.arg is not None}
+            self.note_arguments(func, node.args, keywords)
         self.check_targets(node, kind)
         if self.at_module_level and not self.guard_depth:
             if kind in (POOL, MANAGER):
@@ -620,6 +666,12 @@ class Analyser(ast.NodeVisitor):
         callables: list[ast.expr] = []
         if kind == PROCESS and "target" in keywords:
             callables.append(keywords["target"])
+            packed_args, packed_kwargs = keywords.get("args"), keywords.get("kwargs")
+            self.note_arguments(
+                keywords["target"],
+                list(packed_args.elts) if isinstance(packed_args, ast.Tuple) else [],
+                literal_kwargs(packed_kwargs),
+            )
         if kind == POOL:
             if "initializer" in keywords:
                 callables.append(keywords["initializer"])
@@ -636,6 +688,15 @@ class Analyser(ast.NodeVisitor):
             first = node.args[0] if node.args else keywords.get("func", keywords.get("fn"))
             if first is not None:
                 callables.append(first)
+                if func.attr == "submit":
+                    self.note_arguments(first, node.args[1:], keywords)
+                elif func.attr in ("apply", "apply_async"):
+                    packed = node.args[1] if len(node.args) > 1 else keywords.get("args")
+                    self.note_arguments(
+                        first,
+                        list(packed.elts) if isinstance(packed, ast.Tuple) else [],
+                        literal_kwargs(keywords.get("kwds")),
+                    )
             self.check_task_arguments(node, func.attr, keywords)
         for target in callables:
             if isinstance(target, ast.Name):
@@ -739,6 +800,19 @@ class Analyser(ast.NodeVisitor):
                     break
 
 
+def literal_kwargs(node: ast.expr | None) -> dict[str, ast.expr]:
+    """``{"name": value, ...}`` or ``dict(name=value)`` as a mapping; {} otherwise."""
+    if isinstance(node, ast.Dict):
+        return {
+            key.value: value
+            for key, value in zip(node.keys, node.values, strict=True)
+            if isinstance(key, ast.Constant) and isinstance(key.value, str)
+        }
+    if isinstance(node, ast.Call) and call_name(node.func) == "dict" and not node.args:
+        return {k.arg: k.value for k in node.keywords if k.arg is not None}
+    return {}
+
+
 def op(node: ast.AugAssign) -> str:
     return {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}.get(
         type(node.op), "op"
@@ -747,7 +821,14 @@ def op(node: ast.AugAssign) -> str:
 
 def analyse(tree: ast.Module) -> list[Finding]:
     """Every finding in ``tree``, sorted by position."""
+    # Two passes: the first learns what the module passes to its own functions
+    # (a managed dict to a process target...), the second knows it from the start.
+    first = Analyser()
+    prepare(first, tree)
+    for stmt in tree.body:
+        first.visit(stmt)
     analyser = Analyser()
+    analyser.parameter_kinds = first.argument_kinds
     prepare(analyser, tree)
     for stmt in tree.body:
         analyser.visit(stmt)
