@@ -195,13 +195,15 @@ FIRES = {
             multiprocessing.Process(target=count, args=(counter,)).start()
         """,
     ),
-    "MPG006 Array item": (
+    "MPG006 Array item in a worker": (
         "MPG006",
         """
         import multiprocessing
+        def add(totals):
+            totals[0] += 1
         def main():
             totals = multiprocessing.Array("i", 4)
-            totals[0] += 1
+            multiprocessing.Process(target=add, args=(totals,)).start()
         """,
     ),
     "MPG007 hash shard": (
@@ -400,6 +402,16 @@ NEAR_MISSES = {
             lock.release()
         if __name__ == "__main__":
             counter = multiprocessing.Value("i", 0)
+        """,
+    "the parent's own += on a Value": """
+        import multiprocessing
+        def show(counter):
+            print(counter.value)
+        if __name__ == "__main__":
+            counter = multiprocessing.Value("i", 0)
+            for _ in range(3):
+                counter.value += 1
+                multiprocessing.Process(target=show, args=(counter,)).start()
         """,
     "a method's .value +=": """
         import multiprocessing

@@ -541,18 +541,14 @@ class Analyser(ast.NodeVisitor):
         if not isinstance(node, ast.Name):
             return False
         kind = self.scope.names.get(node.id)
+        # Only in worker code: a parameter of a module-level function, known to be a
+        # Value (or Array) from the calls, or unknown in a module that creates Values.
+        # A parent's own `+=` while no child writes, a method or a nested callback
+        # run by one process at a time are left out: in the corpus they were not races.
+        worker = self.scope.top_level and node.id in self.scope.params
         known = kind in kinds
-        # A parameter of a module-level function, in a module that creates Values:
-        # the Value handed to workers. (Methods and nested functions are left out:
-        # in the corpus they were callbacks run by one process at a time.)
-        passed = (
-            kind is None
-            and self.scope.top_level
-            and node.id in self.scope.params
-            and self.values_created
-            and VALUE in kinds
-        )
-        if not (known or passed) or self.scope.acquired:
+        passed = kind is None and self.values_created and VALUE in kinds
+        if not (worker and (known or passed)) or self.scope.acquired:
             return False
         return not any("lock" in ast.unparse(expr).lower() for expr in self.with_exprs)
 
