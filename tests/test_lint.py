@@ -309,6 +309,13 @@ NEAR_MISSES = {
             with Pool(2) as pool:
                 print(pool.map(square, range(3)))
         """,
+    "a process started under current_process().name == 'MainProcess'": """
+        from multiprocessing import Process, current_process
+        def work():
+            pass
+        if current_process().name == "MainProcess":
+            Process(target=work).start()
+        """,
     "a pool inside a function": """
         from multiprocessing import Pool
         def square(x):
@@ -378,6 +385,18 @@ NEAR_MISSES = {
             nested = manager.dict({"alice": manager.list()})
             multiprocessing.Process(target=record, args=(plain, "alice")).start()
             multiprocessing.Process(target=record, args=(nested, "alice")).start()
+        """,
+    "Manager lists stored by assignment": """
+        import multiprocessing
+        def fill(scores, key):
+            scores[key].append(1)
+        def main():
+            manager = multiprocessing.Manager()
+            scores = manager.dict()
+            scores["a"] = manager.dict()
+            scores["a"]["ids"] = manager.list()
+            scores["b"] = manager.list()
+            multiprocessing.Process(target=fill, args=(scores, "b")).start()
         """,
     "a plain dict of lists": """
         import multiprocessing

@@ -114,15 +114,28 @@ class Scope:
 
 
 def is_main_guard(node: ast.stmt) -> bool:
+    """``if __name__ == "__main__":``, or ``if current_process().name == "MainProcess":``,
+    which a child process skips as well."""
     if not isinstance(node, ast.If):
         return False
     test = node.test
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+    if not (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq)
+    ):
         return False
     sides = [test.left, test.comparators[0]]
-    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
-    consts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
-    return bool(names and consts and isinstance(test.ops[0], ast.Eq))
+    consts = {s.value for s in sides if isinstance(s, ast.Constant)}
+    if any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides):
+        return "__main__" in consts
+    return "MainProcess" in consts and any(
+        isinstance(s, ast.Attribute)
+        and s.attr == "name"
+        and isinstance(s.value, ast.Call)
+        and call_name(s.value.func) == "current_process"
+        for s in sides
+    )
 
 
 def call_name(func: ast.expr) -> str | None:
@@ -481,6 +494,19 @@ class Analyser(ast.NodeVisitor):
             self.visit_target(target)
         for target in node.targets:
             self.bind_value(target, node.value)
+            self.note_proxy_value(target, node.value)
+
+    def note_proxy_value(self, target: ast.expr, value: ast.expr) -> None:
+        """``d[k] = manager.list()``: d's values are proxies, changed in place rightly."""
+        if (
+            isinstance(target, ast.Subscript)
+            and isinstance(target.value, ast.Name)
+            and self.kind(target.value) == MDICT
+            and isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Attribute)
+            and self.kind(value.func.value) == MANAGER
+        ):
+            self.scope.names[target.value.id] = PROXY_VALUES
 
     def bind_value(self, target: ast.expr, value: ast.expr) -> None:
         if isinstance(target, ast.Tuple | ast.List) and isinstance(value, ast.Call):
