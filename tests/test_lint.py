@@ -723,3 +723,27 @@ def test_examples_flag_the_broken_snippets_and_not_the_fixes() -> None:
         text = (ROOT / path).read_text(encoding="utf-8").splitlines()[int(number) - 1]
         found.add((path.removeprefix("examples/"), code, text.strip()))
     assert found == EXPECTED_IN_EXAMPLES
+
+
+# -- the reference page --------------------------------------------------------------
+
+
+def test_reference_page_examples_are_broken_and_fixed() -> None:
+    """Each rule's section on the reference page shows code the rule reports, then
+    code it does not; every rule has a section."""
+    page = (ROOT / "docs" / "reference" / "lint.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## (MPG\d{3}):", page, flags=re.M)[1:]
+    documented = sections[0::2]
+    assert documented == sorted(RULES)
+    for code, body in zip(sections[0::2], sections[1::2], strict=True):
+        blocks = re.findall(r"```python\n(.*?)```", body, flags=re.S)
+        assert [block.splitlines()[0] for block in blocks] == ["# broken", "# fixed"], code
+        broken, fixed = blocks
+        assert only(broken) == {code}, code
+        assert codes(fixed) == [], code
+
+
+def test_howto_shows_what_the_linter_prints() -> None:
+    page = (ROOT / "docs" / "howto" / "lint.md").read_text(encoding="utf-8")
+    (line,) = re.findall(r"^app/report\.py:35:5: (MPG005 .*)$", page, flags=re.M)
+    assert line == RULES["MPG005"].format("queries['alice'].append()")
