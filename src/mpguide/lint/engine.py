@@ -199,20 +199,20 @@ def classify_class(node: ast.ClassDef) -> ClassInfo:
 
 
 class Analyser(ast.NodeVisitor):
-    def __init__(self) -> None:
+    def __init__(self, facts: Facts) -> None:
         self.findings: list[Finding] = []
         self.mp_modules: set[str] = set()  # local names of multiprocessing modules
         self.futures_modules: set[str] = set()
         self.mp_names: dict[str, str] = {}  # local name -> name in multiprocessing
-        self.uses_processes = False
-        self.classes: dict[str, ClassInfo] = {}
+        self.uses_processes = facts.uses_processes
+        self.classes = facts.classes
         self.scopes: list[Scope] = [Scope(None)]
         self.guard_depth = 0  # inside `if __name__ == "__main__":` at module level
         self.class_depth = 0
         self.returns: dict[str, list[str | None]] = {}
         self.with_exprs: list[ast.expr] = []
-        self.values_created = False
-        self.manager_lock_dicts = False
+        self.values_created = facts.values_created
+        self.manager_lock_dicts = facts.manager_lock_dicts
         #: Names of the functions given to a process, pool or executor.
         self.target_names: set[str] = set()
         #: What module-level functions receive, from the calls seen: function name ->
@@ -843,15 +843,16 @@ def op(node: ast.AugAssign) -> str:
 
 def analyse(tree: ast.Module) -> list[Finding]:
     """Every finding in ``tree``, sorted by position."""
+    facts = prepare(tree)
+    if not facts.uses_processes:  # every rule needs processes, pools or a Manager
+        return []
     # Two passes: the first learns what the module passes to its own functions
     # (a managed dict to a process target...), the second knows it from the start.
-    first = Analyser()
-    prepare(first, tree)
+    first = Analyser(facts)
     for stmt in tree.body:
         first.visit(stmt)
-    analyser = Analyser()
+    analyser = Analyser(facts)
     analyser.parameter_kinds = first.argument_kinds
-    prepare(analyser, tree)
     for stmt in tree.body:
         analyser.visit(stmt)
     analyser.check_join_before_drain(analyser.scopes[0])
@@ -859,29 +860,57 @@ def analyse(tree: ast.Module) -> list[Finding]:
     return sorted(set(analyser.findings))
 
 
-def prepare(analyser: Analyser, tree: ast.Module) -> None:
-    """What the pass needs before it starts: classes, imports, Manager locks in dicts."""
+@dataclass
+class Facts:
+    """What a pass needs before it starts, from one walk over the whole module."""
+
+    uses_processes: bool = False
+    classes: dict[str, ClassInfo] = field(default_factory=dict)
+    values_created: bool = False
+    manager_lock_dicts: bool = False
+
+
+def prepare(tree: ast.Module) -> Facts:
+    facts = Facts()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and call_name(node.func) == "Value":
-            analyser.values_created = True
-        if isinstance(node, ast.ClassDef):
-            analyser.classes[node.name] = classify_class(node)
-        elif isinstance(node, ast.Call) and call_name(node.func) == "dict" and node.args:
-            arg = node.args[0]
-            values = (
-                list(arg.values)
-                if isinstance(arg, ast.Dict)
-                else [arg.value]
-                if isinstance(arg, ast.DictComp)
-                else []
-            )
-            if any(
-                isinstance(v, ast.Call)
-                and isinstance(v.func, ast.Attribute)
-                and v.func.attr in ("Lock", "RLock")
-                for v in values
+        if isinstance(node, ast.Import):
+            if any(a.name in MP_MODULES or a.name in FUTURES_MODULES for a in node.names):
+                facts.uses_processes = True
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if (
+                module in MP_MODULES
+                or module in FUTURES_MODULES
+                or any(
+                    f"{module}.{a.name}" in MP_MODULES | FUTURES_MODULES for a in node.names
+                )
             ):
-                analyser.manager_lock_dicts = True
+                facts.uses_processes = True
+        elif isinstance(node, ast.ClassDef):
+            facts.classes[node.name] = classify_class(node)
+        elif isinstance(node, ast.Call):
+            name = call_name(node.func)
+            if name == "Value":
+                facts.values_created = True
+            elif name == "dict" and node.args and holds_locks(node.args[0]):
+                facts.manager_lock_dicts = True
+    return facts
+
+
+def holds_locks(arg: ast.expr) -> bool:
+    """Whether a dict display or comprehension has ``x.Lock()`` values."""
+    if isinstance(arg, ast.Dict):
+        values = list(arg.values)
+    elif isinstance(arg, ast.DictComp):
+        values = [arg.value]
+    else:
+        return False
+    return any(
+        isinstance(v, ast.Call)
+        and isinstance(v.func, ast.Attribute)
+        and v.func.attr in ("Lock", "RLock")
+        for v in values
+    )
 
 
 def iter_guarded(body: list[ast.stmt], guarded: bool) -> Iterator[tuple[ast.stmt, bool]]:
