@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RULES", "Rule", "rule"]
+__all__ = ["RULES", "Rule"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,3 @@ RULES: dict[str, Rule] = {
         ),
     )
 }
-
-
-def rule(code: str) -> Rule:
-    return RULES[code]
