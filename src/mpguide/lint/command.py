@@ -20,8 +20,9 @@ EXIT_UNPARSABLE = 3
 LINT_DESCRIPTION = """\
 Find multiprocessing pitfalls in Python source, without running it. Each
 finding is printed as path:line:col: CODE message, where the message says the
-fix and names the page of the guide that explains it. A line ending in
-"# noqa" or "# noqa: MPG001" is skipped, as in flake8.
+fix and names the page of the guide that explains it. As in flake8, a line
+with "# noqa: MPG001" is not reported for MPG001, and one with a bare "# noqa"
+for no code.
 
 rules:
 {rules}
