@@ -8,6 +8,7 @@ message; when ``CI`` is set, it is an error instead (nox's own rule).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import nox
@@ -174,4 +175,15 @@ def bench(session: nox.Session) -> None:
         "python",
         "-c",
         "from mpguide.bench import print_batch_check_ratio; print_batch_check_ratio()",
+    )
+    # flake8 with no plugin (mpguide's own would run inside it), in an environment
+    # of its own, against python -m mpguide lint on the same files.
+    flake8_env = Path(session.create_tmp()) / "flake8-only"
+    session.run(sys.executable, "-m", "venv", "--clear", str(flake8_env), external=True)
+    flake8_python = str(flake8_env / ("Scripts" if os.name == "nt" else "bin") / "python")
+    session.run(flake8_python, "-m", "pip", "install", "-q", "flake8", external=True)
+    session.run(
+        "python",
+        "-c",
+        f"from mpguide.bench import print_lint_speed; print_lint_speed({flake8_python!r})",
     )

@@ -166,6 +166,7 @@ def write_cli_help() -> None:
         "cli-help.txt": ["--help"],
         "cli-check-help.txt": ["check", "--help"],
         "cli-run-help.txt": ["run", "--help"],
+        "cli-lint-help.txt": ["lint", "--help"],
     }
     for name, args in commands.items():
         text = subprocess.run(

@@ -789,3 +789,56 @@ def print_batch_check_ratio() -> None:
         f"time of one ({format_seconds(result['batch_s'])} against "
         f"{format_seconds(result['one_key_s'])})"
     )
+
+
+# -- mpguide lint against flake8 -----------------------------------------------------
+
+#: Standard-library packages linted by :func:`lint_speed`: real code that uses
+#: processes, over 10,000 lines on every supported Python.
+LINT_PACKAGES = ("multiprocessing", "concurrent", "asyncio")
+
+
+def lint_speed(flake8_python: str, repeats: int = 3) -> dict[str, float]:
+    """Lines per second of ``python -m mpguide lint`` and of ``flake8`` (run by
+    ``flake8_python``, an interpreter with flake8 and no plugin) on the same files,
+    each a whole command in one process; best of ``repeats``."""
+    stdlib = Path(sysconfig_stdlib())
+    files = sorted(
+        str(path) for package in LINT_PACKAGES for path in (stdlib / package).rglob("*.py")
+    )
+    lines = sum(len(Path(f).read_bytes().splitlines()) for f in files)
+
+    def seconds(command: list[str]) -> float:
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            subprocess.run(command, stdout=subprocess.DEVNULL, check=False)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    ours = seconds([sys.executable, "-m", "mpguide", "lint", *files])
+    theirs = seconds([flake8_python, "-m", "flake8", "--isolated", "-j1", *files])
+    return {
+        "lines": lines,
+        "lint_s": ours,
+        "flake8_s": theirs,
+        "lint_lines_per_s": lines / ours,
+        "flake8_lines_per_s": lines / theirs,
+        "ratio": theirs / ours,
+    }
+
+
+def sysconfig_stdlib() -> str:
+    import sysconfig
+
+    return sysconfig.get_paths()["stdlib"]
+
+
+def print_lint_speed(flake8_python: str) -> None:
+    """Print :func:`lint_speed` (``python -c`` entry for ``nox -s bench``)."""
+    result = lint_speed(flake8_python)
+    print(
+        f"mpguide lint: {result['lint_lines_per_s']:,.0f} lines/s, flake8 without "
+        f"plugins: {result['flake8_lines_per_s']:,.0f} lines/s, on the same "
+        f"{result['lines']:,.0f} lines: {format_ratio(result['ratio'])} flake8's speed"
+    )

@@ -30,6 +30,7 @@ from typing import Any
 from mpguide import __version__, run
 from mpguide.keycheck import Finding, KeyReport, Problem, Severity, check_keys
 from mpguide.keycheck.fresh import describe_exit, end_group, read_lines
+from mpguide.lint.command import add_lint_parser
 
 __all__ = ["main"]
 
@@ -104,6 +105,7 @@ def build_parser(prog: str = "mpguide") -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_check_command(commands, common)
     run.add_run_parser(commands)
+    add_lint_parser(commands)
     return parser
 
 
