@@ -4,6 +4,7 @@ shows what it says, and its producers give the error index's messages."""
 from __future__ import annotations
 
 import ast
+import sys
 
 from conftest import ROOT, line_after, run_example_ok
 
@@ -48,11 +49,13 @@ def test_a_fork_context_queue_is_refused_by_other_contexts_and_a_same_context_on
 ) -> None:
     output, outcome = run_page("plot_02_mixed_contexts.py", start_method)
     mixed = line_after(f"a fork-context queue, a {start_method} process:", output)
-    if start_method in FRESH_INTERPRETER:
+    if start_method in FRESH_INTERPRETER and sys.version_info >= (3, 11, 5):
         assert mixed.startswith(
             "RuntimeError: A SemLock created in a fork context is being shared with "
             "a process in a spawn context."
         )
+    elif start_method in FRESH_INTERPRETER:  # no check before 3.11.5
+        assert mixed.startswith("the child failed"), mixed
         assert line_after(f"a {start_method}-context lock's semaphore has a name:", output)
     else:
         assert mixed == "received 'hello', exit code 0"

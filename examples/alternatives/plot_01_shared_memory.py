@@ -226,6 +226,9 @@ if __name__ == "__main__":
     assert destroyed and survived and not warnings
 
     # %%
+    # In the error index: :ref:`error-shared-memory-unlinked`.
+
+    # %%
     # Trade-offs
     # -----------
     # - **Fast reads and writes, plain bytes.** No server and no pickling: a

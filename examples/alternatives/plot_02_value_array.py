@@ -174,6 +174,9 @@ if __name__ == "__main__":
     assert query_times.value == 10
 
 # %%
+# In the error index: :ref:`error-synchronized-inheritance`.
+
+# %%
 # Trade-offs
 # ----------
 # - **Numbers only.** ``Value`` and ``Array`` hold C types (``"q"`` is a

@@ -189,6 +189,9 @@ if __name__ == "__main__":
     print(f"a Manager on TCP, TMPDIR of {len(str(long_tmpdir))} characters:", tcp)
 
 # %%
+# In the error index: :ref:`error-socket-path-too-long`, :ref:`error-manager-eoferror`.
+
+# %%
 # What happened
 # -------------
 

@@ -177,6 +177,9 @@ if __name__ == "__main__":
     print("without DictProxy in the clients only:", only_client)
 
 # %%
+# In the error index: :ref:`error-autoproxy-item-assignment`.
+
+# %%
 # What happened
 # -------------
 

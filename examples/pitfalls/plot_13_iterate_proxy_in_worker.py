@@ -118,6 +118,9 @@ if __name__ == "__main__":
     print(f"objects in the server: {before_fix} before, {after_fix} after")
 
 # %%
+# In the error index: :ref:`error-proxy-registry`.
+
+# %%
 # What happened
 # -------------
 

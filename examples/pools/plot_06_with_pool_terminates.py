@@ -128,6 +128,10 @@ if __name__ == "__main__":
     print("close() and join() before the block ends:", joined)
 
 # %%
+# In the error index: :ref:`error-pool-not-running`, :ref:`error-pool-timeout`,
+# :ref:`error-unclosed-pool`.
+
+# %%
 # What happened
 # -------------
 

@@ -207,6 +207,10 @@ if __name__ == "__main__":
     workspace.cleanup()
 
 # %%
+# In the error index: :ref:`error-not-the-same-object`, :ref:`error-generator`,
+# :ref:`error-class-defined-again`.
+
+# %%
 # What happened
 # -------------
 

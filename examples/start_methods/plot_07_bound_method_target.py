@@ -153,6 +153,9 @@ if __name__ == "__main__":
     print(f"a function and the factor: Process: {fixed[0]}; Pool.starmap: {fixed[1]}")
 
 # %%
+# In the error index: :ref:`error-thread-rlock`.
+
+# %%
 # What happened
 # -------------
 
