@@ -5,8 +5,9 @@ of :func:`~mpguide.check_keys` and its fresh interpreters) in a child process
 in a process group of its own, which it kills when ``--timeout`` runs out, and
 once the reports are in: the limit holds whatever the target does, even in C
 code that holds the GIL, and nothing the target started outlives the command
-(unless it left the group). Only reports go to
-standard output; whatever the targets print goes to standard error.
+(unless it left the group). The fresh interpreters run in groups of their own;
+each kills its group once the process that started it has ended. Only reports
+go to standard output; whatever the targets print goes to standard error.
 """
 
 from __future__ import annotations
@@ -57,15 +58,16 @@ callable (a function, a class, a functools.partial), it is called with no
 arguments and what it returns is checked (the report says module:name()):
 name a function that builds a typical key. The targets are imported, called
 and pickled in a child process; their copies are unpickled, hashed, compared
-and printed in two fresh interpreters started as spawn and forkserver start
-theirs. Each TARGET gets its own report. Only reports go to standard output;
+and printed in two fresh interpreters, each started as spawn starts a
+child. Each TARGET gets its own report. Only reports go to standard output;
 what the targets print goes to standard error.
 
 --timeout covers everything: importing and calling the targets, every step of
 the check and the fresh interpreters. When it runs out, or once the reports
 are in, the process running the check is killed with every process it
 started that stayed in its process group (such as a Manager's server that a
-target's module starts when imported).
+target's module starts when imported); a fresh interpreter then kills its own
+group once it notices, within a tenth of a second, unless C code holds its GIL.
 
 exit status (with several targets, the highest applies):
   0  every object works as a key (warnings and notes allowed, unless --strict)

@@ -28,8 +28,10 @@ import json
 import os
 import pickle
 import reprlib
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from multiprocessing import spawn
 from multiprocessing.reduction import ForkingPickler
@@ -42,6 +44,10 @@ MAX_ATTRIBUTES = 32
 HASHING_THREADS = 2
 #: The stack of the threads that hash and compare here.
 THREAD_STACK_SIZE = 16 * 1024 * 1024
+#: The environment variable that names the process this one must not outlive.
+PARENT_VARIABLE = "MPGUIDE_CHECK_PARENT"
+#: Seconds between looks at whether that process still exists.
+WATCH_INTERVAL = 0.1
 
 
 class Marker:
@@ -422,8 +428,26 @@ def is_standard(cls: type) -> bool:
     return module.partition(".")[0] in sys.stdlib_module_names
 
 
+def end_with_parent(parent: int) -> None:
+    """End this process, and its process group when it leads one, once
+    ``parent`` (the process that started it) has ended. The parent ends this
+    group itself; this covers a parent killed before it could."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_INTERVAL)
+        if os.name == "posix" and os.getpgid(0) == os.getpid():
+            os.killpg(0, signal.SIGKILL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mpguide-watch-parent", daemon=True).start()
+
+
 def main() -> None:
     """Report on each key on the original stdout; send everything else to stderr."""
+    parent = os.environ.pop(PARENT_VARIABLE, "")
+    if parent.isdigit():  # before any code of the keys' or the main module's runs
+        end_with_parent(int(parent))
     results = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
