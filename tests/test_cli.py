@@ -533,3 +533,38 @@ def test_no_fresh_interpreter_outlives_a_timed_out_check(tmp_path: Path) -> None
         for pid in processes_with(marker):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_key_that_ends_the_check_fails_alone(tmp_path: Path) -> None:
+    write_module(
+        tmp_path,
+        "enders",
+        """
+        import os
+
+        class ExitsPickled:
+            def __reduce__(self):
+                os._exit(9)
+
+        def exits_pickled():
+            return ExitsPickled()
+        """,
+    )
+    write_module(tmp_path, "exits_imported", "import os\nos._exit(0)\n")
+    targets = [
+        "sample_keys:make_frozen_id",
+        "enders:exits_pickled",
+        "exits_imported:key",
+        "sample_keys:make_user",
+    ]
+    env = {"PYTHONPATH": str(TESTS)}
+    result = mpguide("check", "--json", *targets, cwd=tmp_path, env_extra=env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    good, pickled, imported, user = json.loads(result.stdout)
+    assert good["ok"] is True
+    assert good["checked"] == "sample_keys:make_frozen_id()"
+    assert pickled["checked"] == "enders:exits_pickled()"
+    (finding,) = pickled["findings"]
+    assert "The process pickling it ended (exit status 9)" in finding["summary"]
+    assert "importing and calling exits_imported:key ended" in imported["error"]
+    assert user["findings"][0]["problem"] == "identity-equality"

@@ -32,7 +32,7 @@ whole check.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from mpguide.keycheck._child import type_name
 from mpguide.keycheck.fresh import (
@@ -93,9 +93,25 @@ def check_keys(
     key that hangs or crashes the fresh interpreter gets its own finding; the
     keys after it are examined in a new one. ``timeout`` applies per key.
     """
+    return _check_keys(objs, new_process=new_process, timeout=timeout)
+
+
+def _check_keys(
+    objs: Iterable[object],
+    *,
+    new_process: bool = True,
+    timeout: float | None = 30.0,
+    pickling: Callable[[int | None], None] | None = None,
+) -> list[KeyReport]:
+    """:func:`check_keys`, calling ``pickling(index)`` before the pickling of
+    each key in this process and ``pickling(None)`` once it is done for all."""
     trips = [Trip(obj) for obj in objs]
-    for trip in trips:
+    for index, trip in enumerate(trips):
+        if pickling is not None:
+            pickling(index)
         trip.run_here_within(timeout)
+    if pickling is not None:
+        pickling(None)
     pending = [t for t in trips if t.payloads and not t.timed_out and not t.failed]
     stages = [("copies", not new_process)]
     if new_process:
