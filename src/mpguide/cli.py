@@ -66,8 +66,10 @@ what the targets print goes to standard error.
 the check and the fresh interpreters. When it runs out, or once the reports
 are in, the process running the check is killed with every process it
 started that stayed in its process group (such as a Manager's server that a
-target's module starts when imported); a fresh interpreter then kills its own
-group once it notices, within a tenth of a second, unless C code holds its GIL.
+target's module starts when imported); a fresh interpreter then working kills
+its own group within a tenth of a second (unless C code holds its GIL). A
+TARGET whose import or pickling ends that process fails alone: the others are
+checked again in a new one.
 
 exit status (with several targets, the highest applies):
   0  every object works as a key (warnings and notes allowed, unless --strict)
