@@ -480,3 +480,91 @@ def test_a_key_that_ends_the_process_pickling_it_is_the_keys_fault(tmp_path: Pat
     (finding,) = json.loads(result.stdout)["findings"]
     assert finding["problem"] == "ends-process"
     assert "The process pickling it ended (exit status 3)" in finding["summary"]
+
+
+def processes_with(marker: str) -> list[int]:
+    """The pids of this user's processes whose environment holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_no_fresh_interpreter_outlives_a_timed_out_check(tmp_path: Path) -> None:
+    write_module(
+        tmp_path,
+        "spins",
+        """
+        class Spins:
+            def __eq__(self, other):
+                return isinstance(other, Spins)
+
+            def __hash__(self):
+                while True:
+                    pass
+
+        class Spins2(Spins):
+            pass
+        """,
+    )
+    marker = f"MPGUIDE_TEST_RUN={os.getpid()}-{time.time_ns()}"
+    name, _, value = marker.partition("=")
+    try:
+        result = mpguide(
+            "check",
+            "--timeout",
+            "5",
+            "spins:Spins",
+            "spins:Spins2",
+            cwd=tmp_path,
+            timeout=60,
+            env_extra={name: value},
+        )
+        assert result.returncode == 4, result.stdout + result.stderr
+        deadline = time.monotonic() + 5
+        while processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_with(marker) == []
+    finally:  # only the processes this test started carry the marker
+        for pid in processes_with(marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_key_that_ends_the_check_fails_alone(tmp_path: Path) -> None:
+    write_module(
+        tmp_path,
+        "enders",
+        """
+        import os
+
+        class ExitsPickled:
+            def __reduce__(self):
+                os._exit(9)
+
+        def exits_pickled():
+            return ExitsPickled()
+        """,
+    )
+    write_module(tmp_path, "exits_imported", "import os\nos._exit(0)\n")
+    targets = [
+        "sample_keys:make_frozen_id",
+        "enders:exits_pickled",
+        "exits_imported:key",
+        "sample_keys:make_user",
+    ]
+    env = {"PYTHONPATH": str(TESTS)}
+    result = mpguide("check", "--json", *targets, cwd=tmp_path, env_extra=env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    good, pickled, imported, user = json.loads(result.stdout)
+    assert good["ok"] is True
+    assert good["checked"] == "sample_keys:make_frozen_id()"
+    assert pickled["checked"] == "enders:exits_pickled()"
+    (finding,) = pickled["findings"]
+    assert "The process pickling it ended (exit status 9)" in finding["summary"]
+    assert "importing and calling exits_imported:key ended" in imported["error"]
+    assert user["findings"][0]["problem"] == "identity-equality"

@@ -299,13 +299,25 @@ def test_a_value_subclass_hashes_like_the_equal_plain_value(
     assert stable_hash(key) == stable_hash(plain)
 
 
-def test_numpy_integers_hash_like_the_equal_int() -> None:
+def test_numpy_scalars_hash_like_the_equal_plain_value() -> None:
     numpy = pytest.importorskip("numpy")
-    for value in (numpy.int64(5), numpy.uint8(5), numpy.int32(5)):
-        assert value == 5
-        assert stable_hash(value) == stable_hash(5)
-    with pytest.raises(TypeError, match=r"numpy\.bool"):
-        stable_hash(numpy.bool_(True))
+    pairs = [
+        (numpy.int64(5), 5),
+        (numpy.uint8(5), 5),
+        (numpy.int32(5), 5),
+        (numpy.float64(0.5), 0.5),
+        (numpy.float32(0.1), float(numpy.float32(0.1))),
+        (numpy.float64(2.0), 2),
+        (numpy.bool_(True), 1),
+        (numpy.str_("a"), "a"),
+        (numpy.bytes_(b"a"), b"a"),
+    ]
+    for value, plain in pairs:
+        assert value == plain
+        assert stable_hash(value) == stable_hash(plain), value
+    for value in (numpy.complex128(1j), numpy.datetime64("2020-01-01")):
+        with pytest.raises(TypeError, match=r"cannot encode 'numpy\."):
+            stable_hash(value)
 
 
 def test_infinities_are_supported() -> None:

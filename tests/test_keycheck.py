@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import sample_keys as keys
 
+import mpguide
 from mpguide import (
     KeyReport,
     Problem,
@@ -806,3 +808,67 @@ def test_an_ip_network_gets_no_mutable_hash_warning() -> None:
 
     report = check_key(ipaddress.ip_network("10.0.0.0/8"))
     assert report.passes(strict=True), report
+
+
+#: (method, the innermost function of mpguide's that led to it) for each call of
+#: a Loud* method in this process.
+CALLS: list[tuple[str, str]] = []
+PACKAGE = str(Path(mpguide.__file__).parent)
+
+
+def record(method: str) -> None:
+    frame = sys._getframe(2)
+    while frame is not None and not frame.f_code.co_filename.startswith(PACKAGE):
+        frame = frame.f_back  # type: ignore[assignment]
+    CALLS.append((method, frame.f_code.co_name if frame is not None else "?"))
+
+
+class LoudKey:
+    def __repr__(self) -> str:
+        record("__repr__")
+        return "LoudKey()"
+
+
+class LoudHolder:
+    def __init__(self) -> None:
+        self.d = {LoudKey(): threading.Lock()}
+
+
+class LoudList(list[object]):
+    def __iter__(self) -> Any:
+        record("__iter__")
+        return super().__iter__()
+
+
+class LoudClass:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        record("__class__")
+        return LoudClass
+
+
+class LoudError(Exception):
+    def __str__(self) -> str:
+        record("__str__")
+        return "loud"
+
+
+class RaisesLoud:
+    def __reduce__(self) -> Any:
+        raise LoudError(LoudKey())
+
+
+@pytest.mark.parametrize(
+    "make", [LoudHolder, lambda: LoudList([threading.Lock()]), LoudClass, RaisesLoud]
+)
+def test_in_the_callers_process_only_pickling_runs_the_keys_code(
+    make: Callable[[], object],
+) -> None:
+    key = make()
+    CALLS.clear()
+    report = check_key(key, timeout=60)
+    assert report.errors[0].problem is Problem.NOT_PICKLABLE
+    assert [call for call in CALLS if call[1] != "dumps"] == []

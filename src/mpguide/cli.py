@@ -5,8 +5,9 @@ of :func:`~mpguide.check_keys` and its fresh interpreters) in a child process
 in a process group of its own, which it kills when ``--timeout`` runs out, and
 once the reports are in: the limit holds whatever the target does, even in C
 code that holds the GIL, and nothing the target started outlives the command
-(unless it left the group). Only reports go to
-standard output; whatever the targets print goes to standard error.
+(unless it left the group). The fresh interpreters run in groups of their own;
+each kills its group once the process that started it has ended. Only reports
+go to standard output; whatever the targets print goes to standard error.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mpguide import __version__, run
-from mpguide.keycheck import Finding, KeyReport, Problem, Severity, check_keys
+from mpguide.keycheck import Finding, KeyReport, Problem, Severity, _check_keys
 from mpguide.keycheck.fresh import describe_exit, end_group, read_lines
 from mpguide.lint.command import add_lint_parser
 
@@ -58,15 +59,18 @@ callable (a function, a class, a functools.partial), it is called with no
 arguments and what it returns is checked (the report says module:name()):
 name a function that builds a typical key. The targets are imported, called
 and pickled in a child process; their copies are unpickled, hashed, compared
-and printed in two fresh interpreters started as spawn and forkserver start
-theirs. Each TARGET gets its own report. Only reports go to standard output;
+and printed in two fresh interpreters, each started as spawn starts a
+child. Each TARGET gets its own report. Only reports go to standard output;
 what the targets print goes to standard error.
 
 --timeout covers everything: importing and calling the targets, every step of
 the check and the fresh interpreters. When it runs out, or once the reports
 are in, the process running the check is killed with every process it
 started that stayed in its process group (such as a Manager's server that a
-target's module starts when imported).
+target's module starts when imported); a fresh interpreter then working kills
+its own group within a tenth of a second (unless C code holds its GIL). A
+TARGET whose import or pickling ends that process fails alone: the others are
+checked again in a new one.
 
 exit status (with several targets, the highest applies):
   0  every object works as a key (warnings and notes allowed, unless --strict)
@@ -286,14 +290,53 @@ def report_status(report: KeyReport, *, strict: bool) -> int:
 
 
 def run_in_child(request: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
-    """Run the check in a child process, in a process group of its own.
+    """Run the check in child processes, each in a process group of its own.
 
-    Once the outcomes are in, or ``timeout`` runs out, the group is killed: the
-    child and whatever the targets' modules started in it (a Manager's server,
-    a process holding our pipes). A process that left the group (``setsid``)
-    may keep the output pipe open: the reader thread is not waited for.
+    Once a child's outcomes are in, or ``timeout`` runs out, its group is
+    killed: the child and whatever the targets' modules started in it (a
+    Manager's server, a process holding our pipes). A process that left the
+    group (``setsid``) may keep the output pipe open: the reader thread is not
+    waited for. When a target's import or pickling ends a child, that target
+    gets the error and the targets without an outcome are checked again in a
+    new child, within what is left of ``timeout``.
     """
     deadline = time.monotonic() + timeout
+    targets: list[str] = request["targets"]
+    outcomes: dict[int, dict[str, Any]] = {}
+    remaining = list(range(len(targets)))
+    while remaining:
+        names = [targets[i] for i in remaining]
+        run = _run_child({**request, "targets": names}, deadline)
+        got, stage, culprit, finished, ended, called = run
+        for local, outcome in got.items():
+            outcomes[remaining[local]] = outcome
+        missing = [local for local in range(len(names)) if local not in got]
+        if not finished or culprit not in missing:  # timed out, or not one target's fault
+            for local in missing:
+                target, was_called = names[local], called.get(local, False)
+                if finished:
+                    outcome = _ended(target, ended)
+                else:
+                    outcome = _timed_out(target, stage, timeout)
+                outcomes[remaining[local]] = {**outcome, "called": was_called}
+            break
+        assert culprit is not None
+        if stage.startswith("importing"):
+            error = f"{stage} ended the process running the check ({ended})"
+            outcomes[remaining[culprit]] = {"status": EXIT_TARGET, "error": error}
+        else:
+            outcome = _ended(names[culprit], ended)
+            outcomes[remaining[culprit]] = {**outcome, "called": called.get(culprit, False)}
+        remaining = [remaining[local] for local in missing if local != culprit]
+    return [outcomes[index] for index in range(len(targets))]
+
+
+def _run_child(
+    request: dict[str, Any], deadline: float
+) -> tuple[dict[int, dict[str, Any]], str, int | None, bool, str, dict[int, bool]]:
+    """One child's outcomes by target index, the stage it reached and the target
+    that stage concerns, whether it finished, how it ended, and which targets
+    were called."""
     lines: queue.Queue[str | None] = queue.Queue()
     child = subprocess.Popen(
         [sys.executable, "-c", WORKER_CODE],
@@ -314,20 +357,12 @@ def run_in_child(request: dict[str, Any], timeout: float) -> list[dict[str, Any]
         with contextlib.suppress(OSError):
             child.stdin.close()
     try:
-        outcomes, stage, finished = _collect(lines, len(request["targets"]), deadline)
+        collected = _collect(lines, len(request["targets"]), deadline)
     finally:
         end_group(child)
     reader.join(1.0)
-    ended = describe_exit(child.returncode)
-    for target in request["targets"][len(outcomes) :]:
-        if not finished:
-            outcomes.append(_timed_out(target, stage, timeout))
-        elif stage.startswith("importing"):
-            error = f"{stage} ended the process running the check ({ended})"
-            outcomes.append({"status": EXIT_TARGET, "error": error})
-        else:  # only the keys' pickling runs there besides mpguide's own code
-            outcomes.append(_ended(target, ended))
-    return outcomes
+    outcomes, stage, culprit, finished, called = collected
+    return outcomes, stage, culprit, finished, describe_exit(child.returncode), called
 
 
 def _ended(target: str, ended: str) -> dict[str, Any]:
@@ -347,15 +382,17 @@ def _ended(target: str, ended: str) -> dict[str, Any]:
 
 def _collect(
     lines: queue.Queue[str | None], count: int, deadline: float
-) -> tuple[list[dict[str, Any]], str, bool]:
-    """Outcomes in target order, the stage reached, and whether the child finished."""
+) -> tuple[dict[int, dict[str, Any]], str, int | None, bool, dict[int, bool]]:
+    """Outcomes by target index, the stage reached and its target, whether the
+    child finished, and which targets were called."""
     outcomes: dict[int, dict[str, Any]] = {}
-    stage = "starting"
+    called: dict[int, bool] = {}
+    stage, culprit = "starting", None
     while len(outcomes) < count:
         try:
             line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
-            return [outcomes[i] for i in sorted(outcomes)], stage, False
+            return outcomes, stage, culprit, False, called
         if line is None:
             break
         if not line.strip():
@@ -364,17 +401,14 @@ def _collect(
         if "done" in message:
             break
         if "stage" in message:
-            stage = message["stage"]
+            stage, culprit = message["stage"], message.get("target")
+        elif "loaded" in message:
+            called[message["loaded"]] = message["called"]
         elif "internal_error" in message:
             raise RuntimeError(message["internal_error"])
         else:
             outcomes[message.pop("index")] = message
-    ordered = []
-    for index in range(count):  # stop at the first missing outcome
-        if index not in outcomes:
-            break
-        ordered.append(outcomes[index])
-    return ordered, stage, True
+    return outcomes, stage, culprit, True, called
 
 
 def _timed_out(target: str, stage: str, timeout: float) -> dict[str, Any]:
@@ -410,19 +444,31 @@ def run_worker() -> None:
         os.chdir(request["cwd"])
         if request["cwd"] not in sys.path:
             sys.path.insert(0, request["cwd"])
+        targets = request["targets"]
         keys, indexes, called = [], [], []
-        for index, target in enumerate(request["targets"]):
-            send({"stage": f"importing and calling {target}"})
+        for index, target in enumerate(targets):
+            send({"stage": f"importing and calling {target}", "target": index})
             try:
                 key, was_called = load(target, call=request["call"])
                 keys.append(key)
                 indexes.append(index)
                 called.append(was_called)
+                send({"loaded": index, "called": was_called})
             except UsageError as error:
                 send({"index": index, "status": EXIT_TARGET, "error": str(error)})
-        send({"stage": "checking"})
-        reports = check_keys(
-            keys, new_process=request["new_process"], timeout=request["step_timeout"]
+
+        def pickling(position: int | None) -> None:
+            if position is None:
+                send({"stage": "checking"})
+            else:
+                index = indexes[position]
+                send({"stage": f"pickling {targets[index]}", "target": index})
+
+        reports = _check_keys(
+            keys,
+            new_process=request["new_process"],
+            timeout=request["step_timeout"],
+            pickling=pickling,
         )
         for index, report, was_called in zip(indexes, reports, called, strict=True):
             send({"index": index, "report": report.to_dict(), "called": was_called})

@@ -33,7 +33,10 @@ every hash), is a tag byte followed by a payload:
 - an object whose class has ``__stable_key__()``: the encoding of what that
   method returns (checked first, whatever else the object is; returning the
   object itself is refused).
-- a NumPy integer scalar: as the ``int`` it equals.
+- a NumPy scalar whose ``item()`` is a ``bool``, ``int``, ``float``, ``str`` or
+  ``bytes`` (``numpy.int64``, ``numpy.float64``, ``numpy.bool_``, ``numpy.str_``...):
+  as that value, which it equals. Other NumPy scalars (complex, ``longdouble``,
+  ``datetime64``) are refused.
 
 Lengths and counts are unsigned 8-byte big-endian. Subclasses of ``int``,
 ``float``, ``str``, ``bytes``, ``tuple`` and ``frozenset`` (``IntEnum``,
@@ -53,7 +56,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import math
-import operator
 import struct
 from typing import Protocol, runtime_checkable
 
@@ -117,11 +119,18 @@ def _own_equality(cls: type) -> type | None:
     return None
 
 
-def _is_numpy_integer(cls: type) -> bool:
-    return any(
-        c.__module__ == "numpy" and c.__name__ in ("integer", "signedinteger")
-        for c in cls.__mro__
-    )
+#: The types a NumPy scalar's ``item()`` may return for it to encode as that value.
+_NUMPY_ITEMS = (bool, int, float, str, bytes)
+
+
+def _numpy_item(key: object) -> object:
+    """The plain value a NumPy scalar equals, or ``None`` for anything else."""
+    if not any(
+        c.__module__ == "numpy" and c.__name__ == "generic" for c in type(key).__mro__
+    ):
+        return None
+    value = key.item()  # type: ignore[attr-defined]
+    return value if type(value) in _NUMPY_ITEMS else None
 
 
 def _encode(key: object, depth: int) -> bytes:
@@ -137,6 +146,9 @@ def _encode(key: object, depth: int) -> bytes:
                 "a supported value that names it (a str, an int, a tuple of these...)"
             )
         return _encode(named, depth - 1)
+    plain = _numpy_item(key)
+    if plain is not None:
+        return _encode(plain, depth - 1)
     overridden = _own_equality(cls)
     if overridden is not None:
         raise TypeError(
@@ -149,8 +161,6 @@ def _encode(key: object, depth: int) -> bytes:
         return b"N"
     if isinstance(key, int):  # bool, IntEnum and other int subclasses included
         return _encode_int(int.__index__(key))
-    if _is_numpy_integer(cls):
-        return _encode_int(operator.index(key))  # type: ignore[arg-type]
     if isinstance(key, float):
         value = float.__float__(key)
         if math.isfinite(value) and value.is_integer():

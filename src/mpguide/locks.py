@@ -18,10 +18,11 @@ blocks forever. ``KeyedLocks`` cannot tell a dead holder from a slow one.
 Pass ``timeout`` to :meth:`~mpguide.KeyedLocks.hold` and
 :meth:`~mpguide.KeyedLocks.hold_many` wherever a worker may die (a pool's
 worker retired by ``maxtasksperchild`` never dies holding a lock; one killed by
-the OOM killer or a signal can): a :exc:`~mpguide.LockTimeoutError` then says the stripe
-is stuck, and the remedy is to stop the workers and create a new
-``KeyedLocks``, since the stuck lock can be released only by a process that
-acquired it.
+the OOM killer or a signal can): a :exc:`~mpguide.LockTimeoutError` then says
+the stripe is stuck, and the remedy is to stop the workers and create a new
+``KeyedLocks``. Any process may release a ``multiprocessing.Lock``, but none
+can tell whether its holder is dead or merely slow: releasing it from another
+process could let two holders in.
 """
 
 from __future__ import annotations

@@ -7,32 +7,35 @@ them again to send them back. :func:`~mpguide.check_key` does the same trips on
 your object and reports what breaks, why, and how to fix it.
 
 In your process the key is only pickled, by separate calls, as the Manager's
-client pickles it; nothing else of its code runs there. Two fresh interpreters,
-started as ``spawn`` and ``forkserver`` start their children (the main module
-re-imported as ``__mp_main__``, the caller's interpreter flags) and each with
-another hash seed, do the rest: unpickle the copies (the class must be
-importable there), hash them in several threads, compare every copy with every
-other both ways, pickle a copy again and compare what comes back, and, in the
-second interpreter, compare with the copy the first one pickled, look for a
-cached hash and for public attributes that feed the hash. The object you pass is
-never hashed, compared, printed or changed, and your program's start method,
-threads and stack size are left as found.
+client pickles it, and, when that fails, its parts are pickled one by one to
+name the part that fails; nothing else of its code runs there (its containers
+are read with the base types' methods, its error's message only when a built-in
+class makes it from plain values). Two fresh interpreters, each started as
+``spawn`` starts a child (the main module re-imported as ``__mp_main__``, the
+caller's interpreter flags) and each with another hash seed, do the rest:
+unpickle the copies (the class must be importable there), hash them in several
+threads, compare every copy with every other both ways, pickle a copy again and
+compare what comes back; the second also compares them with the copy the first
+one pickled, looks for a cached hash, and looks for public attributes that feed
+the hash (with ``new_process=False`` the only interpreter does that last
+probe). The object you pass is never hashed, compared, printed or changed, and
+your program's start method, threads and stack size are left as found.
 
 Whatever the key's code raises, including :exc:`KeyboardInterrupt` and
 :exc:`SystemExit`, becomes a finding naming the step; so does a key that ends or
 hangs the interpreter examining it. A report is ok only when every step ran.
 ``timeout`` bounds each phase: the pickling in this process runs in a thread
 that is abandoned after ``timeout`` seconds, and an interpreter is killed (with
-every process it started) when it spends longer than that starting, or on one
-key. A thread cannot be interrupted while C code holds the GIL (a pickling that
-never returns in C): for a limit that holds whatever the key does, run
-``python -m mpguide check``, whose ``--timeout`` kills the process that runs the
-whole check.
+the processes it started that stayed in its process group) when it spends
+longer than that starting, or on one key. A thread cannot be interrupted while
+C code holds the GIL (a pickling that never returns in C): for a limit that
+holds whatever the key does, run ``python -m mpguide check``, whose
+``--timeout`` kills the process that runs the whole check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from mpguide.keycheck._child import type_name
 from mpguide.keycheck.fresh import (
@@ -71,10 +74,10 @@ def check_key(
         works on pickled copies only.
     :param new_process: examine the copies in a second fresh interpreter too,
         with another hash seed, comparing them with copies the first one pickled
-        (a few tens of milliseconds). Without it, a hash that differs between
+        (the cost of starting one more interpreter). Without it, a hash that differs between
         interpreters, a cached hash and a pickle that depends on the process that
         made it go unnoticed. The first interpreter runs either way: nothing but
-        pickling runs in your process.
+        pickling (of the key, and of its parts when it fails) runs in your process.
     :param timeout: seconds allowed for the pickling in this process, for each
         fresh interpreter to start, and for it to examine one key; ``None``
         waits forever. See the module's description for what it cannot cut off.
@@ -86,16 +89,34 @@ def check_key(
 def check_keys(
     objs: Iterable[object], *, new_process: bool = True, timeout: float | None = 30.0
 ) -> list[KeyReport]:
-    """:func:`check_key` for many objects, with one fresh interpreter for all of them.
+    """:func:`check_key` for many objects, sharing the fresh interpreters.
 
-    Returns one report per object, in order. Starting the interpreter is most of
-    a check's cost, so checking a hundred keys costs little more than one. A
-    key that hangs or crashes the fresh interpreter gets its own finding; the
-    keys after it are examined in a new one. ``timeout`` applies per key.
+    Returns one report per object, in order. The keys are examined in two fresh
+    interpreters (one with ``new_process=False``) shared by all of them:
+    starting interpreters is most of a check's cost, so checking a hundred keys
+    costs little more than one. A key that hangs or ends an interpreter gets its
+    own finding; the keys after it are examined in a new one. ``timeout``
+    applies per key.
     """
+    return _check_keys(objs, new_process=new_process, timeout=timeout)
+
+
+def _check_keys(
+    objs: Iterable[object],
+    *,
+    new_process: bool = True,
+    timeout: float | None = 30.0,
+    pickling: Callable[[int | None], None] | None = None,
+) -> list[KeyReport]:
+    """:func:`check_keys`, calling ``pickling(index)`` before the pickling of
+    each key in this process and ``pickling(None)`` once it is done for all."""
     trips = [Trip(obj) for obj in objs]
-    for trip in trips:
+    for index, trip in enumerate(trips):
+        if pickling is not None:
+            pickling(index)
         trip.run_here_within(timeout)
+    if pickling is not None:
+        pickling(None)
     pending = [t for t in trips if t.payloads and not t.timed_out and not t.failed]
     stages = [("copies", not new_process)]
     if new_process:

@@ -28,8 +28,10 @@ import json
 import os
 import pickle
 import reprlib
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from multiprocessing import spawn
 from multiprocessing.reduction import ForkingPickler
@@ -42,6 +44,10 @@ MAX_ATTRIBUTES = 32
 HASHING_THREADS = 2
 #: The stack of the threads that hash and compare here.
 THREAD_STACK_SIZE = 16 * 1024 * 1024
+#: The environment variable that names the process this one must not outlive.
+PARENT_VARIABLE = "MPGUIDE_CHECK_PARENT"
+#: Seconds between looks at whether that process still exists.
+WATCH_INTERVAL = 0.1
 
 
 class Marker:
@@ -72,13 +78,40 @@ def attempt(function: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
         return False, error
 
 
-def describe(error: BaseException) -> str:
-    ok, text = attempt(str, error)
+#: Values whose ``str`` and ``repr`` run no code but the interpreter's.
+PLAIN_TYPES = (str, bytes, int, float, bool, type(None))
+
+
+def describe(error: BaseException, *, run_its_code: bool = True) -> str:
+    """``Type: message``. Without ``run_its_code``, the message is read only
+    when that runs no code of the error's class or of its arguments."""
+    if run_its_code:
+        ok, text = attempt(str, error)
+    else:
+        ok, text = plain_message(error)
     message = text if ok and isinstance(text, str) else "(its message could not be read)"
     if len(message) > 300:
         message = message[:297] + "..."
     name = type(error).__name__
     return f"{name}: {message}" if message else name
+
+
+def plain_message(error: BaseException) -> tuple[bool, str]:
+    """``str(error)`` if a built-in class's ``__str__`` makes it from plain values."""
+    owner = next(k for k in type(error).__mro__ if "__str__" in k.__dict__)
+    args_of: Any = BaseException.__dict__["args"]  # not error.args: no __getattribute__
+    args = args_of.__get__(error)
+    if owner.__module__ != "builtins" or any(type(a) not in PLAIN_TYPES for a in args):
+        return False, ""
+    return attempt(str, error)
+
+
+def plain_repr(obj: object) -> str:
+    """``repr(obj)`` for plain values, else ``<module.Class object>``: runs no
+    code of ``obj``'s class."""
+    if type(obj) in PLAIN_TYPES:
+        return _short_repr.repr(obj)
+    return f"<{type_name(type(obj))} object>"
 
 
 def dumps(obj: object) -> bytes:
@@ -108,8 +141,9 @@ def safe_repr(obj: object) -> str:
 def instance_attributes(obj: object) -> Iterator[tuple[str, object]]:
     """The object's own attributes: its ``__dict__`` and filled ``__slots__``."""
     ok, namespace = attempt(object.__getattribute__, obj, "__dict__")
-    if ok and isinstance(namespace, dict):
-        yield from ((str(k), v) for k, v in list(namespace.items()))
+    if ok and issubclass(type(namespace), dict):  # the base type's methods: no code
+        items = list(dict.items(namespace))  # of a subclass runs
+        yield from ((k if type(k) is str else plain_repr(k), v) for k, v in items)
     for cls in type(obj).__mro__:
         slots = cls.__dict__.get("__slots__", ())
         for name in (slots,) if isinstance(slots, str) else slots:
@@ -422,8 +456,26 @@ def is_standard(cls: type) -> bool:
     return module.partition(".")[0] in sys.stdlib_module_names
 
 
+def end_with_parent(parent: int) -> None:
+    """End this process, and its process group when it leads one, once
+    ``parent`` (the process that started it) has ended. The parent ends this
+    group itself; this covers a parent killed before it could."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_INTERVAL)
+        if os.name == "posix" and os.getpgid(0) == os.getpid():
+            os.killpg(0, signal.SIGKILL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mpguide-watch-parent", daemon=True).start()
+
+
 def main() -> None:
     """Report on each key on the original stdout; send everything else to stderr."""
+    parent = os.environ.pop(PARENT_VARIABLE, "")
+    if parent.isdigit():  # before any code of the keys' or the main module's runs
+        end_with_parent(int(parent))
     results = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 

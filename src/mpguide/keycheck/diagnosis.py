@@ -9,6 +9,8 @@ from mpguide.keycheck._child import (
     attempt,
     dumps,
     instance_attributes,
+    plain_message,
+    plain_repr,
     safe_repr,
     type_name,
 )
@@ -35,8 +37,20 @@ def shorten(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+#: The containers whose items the check looks into, with the base type's iterator.
+CONTAINERS = (tuple, list, set, frozenset)
+
+
+def base_type(obj: object, kinds: tuple[type, ...]) -> Any:
+    """The first of ``kinds`` that ``type(obj)`` derives from, or ``None``. Unlike
+    ``isinstance``, runs no ``__class__`` property of ``obj``."""
+    return next((kind for kind in kinds if issubclass(type(obj), kind)), None)
+
+
 def nesting_depth(obj: object, limit: int) -> int:
-    """How deeply built-in containers nest in ``obj``, counted up to ``limit + 1``."""
+    """How deeply built-in containers nest in ``obj``, counted up to ``limit + 1``.
+
+    Only the base types' methods run: no code of ``obj`` or of its parts."""
     deepest = 0
     seen: set[int] = set()
     stack: list[tuple[object, int]] = [(obj, 0)]
@@ -47,28 +61,30 @@ def nesting_depth(obj: object, limit: int) -> int:
         deepest = max(deepest, depth)
         if id(item) in seen:
             continue
-        if isinstance(item, dict):
+        if issubclass(type(item), dict):
             seen.add(id(item))
-            children = (*dict.keys(item), *dict.values(item))
+            mapping: Any = item
+            children = (*dict.keys(mapping), *dict.values(mapping))
             stack.extend((child, depth + 1) for child in children)
-        elif isinstance(item, (tuple, list, set, frozenset)):
+        elif (base := base_type(item, CONTAINERS)) is not None:
             seen.add(id(item))  # the base type's iterator: no code of a subclass runs
-            kinds = (tuple, list, set, frozenset)
-            base: Any = next(kind for kind in kinds if isinstance(item, kind))
             stack.extend((child, depth + 1) for child in base.__iter__(item))
     return deepest
 
 
 def _parts(obj: object) -> Iterator[tuple[str, object]]:
-    """What pickling ``obj`` also pickles, as (path suffix, part), for common shapes."""
-    if isinstance(obj, (list, tuple)):
-        yield from ((f"[{i}]", item) for i, item in enumerate(obj))
-    elif isinstance(obj, dict):
-        for key, value in list(obj.items()):
-            yield f"[{safe_repr(key)}]", value
-            yield f" (key {safe_repr(key)})", key
-    elif isinstance(obj, (set, frozenset)):
-        yield from ((f" (item {safe_repr(item)})", item) for item in obj)
+    """What pickling ``obj`` also pickles, as (path suffix, part), for common
+    shapes. Only the base types' methods run: no code of ``obj`` or its parts."""
+    base = base_type(obj, (dict, *CONTAINERS))
+    if base in (list, tuple):
+        yield from ((f"[{i}]", item) for i, item in enumerate(base.__iter__(obj)))
+    elif base is dict:
+        mapping: Any = obj
+        for key, value in list(dict.items(mapping)):
+            yield f"[{plain_repr(key)}]", value
+            yield f" (key {plain_repr(key)})", key
+    elif base is not None:
+        yield from ((f" (item {plain_repr(item)})", item) for item in base.__iter__(obj))
     else:
         yield from ((f".{name}", value) for name, value in instance_attributes(obj))
 
@@ -79,7 +95,7 @@ def unpicklable_part(
     """Descend into ``obj`` to the innermost part that fails to pickle by itself."""
     path, part, budget = "", obj, MAX_PARTS
     while budget > 0:
-        if isinstance(error, RecursionError) or "through inheritance" in str(error):
+        if type(error) is RecursionError or "through inheritance" in message_of(error):
             break  # the nesting itself, or this multiprocessing object, is the problem
         for suffix, child in _parts(part):
             budget -= 1
@@ -94,11 +110,18 @@ def unpicklable_part(
     return path, part, error
 
 
+def message_of(error: BaseException) -> str:
+    """The error's message, read without running code of the key's (see
+    :func:`~mpguide.keycheck._child.plain_message`); empty if that cannot be."""
+    ok, message = plain_message(error)
+    return message if ok and type(message) is str else ""
+
+
 def pickling_diagnosis(part: object, error: BaseException) -> tuple[str, str, str]:
     """Say what kind of object ``part`` is, why it cannot travel, and what to do."""
-    message = str(error)
+    message = message_of(error)
     kind = type(part).__qualname__
-    if isinstance(error, RecursionError):
+    if type(error) is RecursionError:
         return (
             "It nests too deeply for pickle.",
             "Pickle recurses once per level of nesting and stops at the recursion limit.",

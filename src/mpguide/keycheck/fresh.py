@@ -4,7 +4,9 @@ Nothing here runs a key's code in the caller's process. The caller's
 multiprocessing context is left as found (``spawn.get_preparation_data`` sets
 it; the check unsets it again when it was unset), and every process started
 here runs in a process group of its own, ended (with whatever a key's module
-started in it, such as a Manager's server) once the results are in.
+started in it, such as a Manager's server) once the results are in. Should the
+caller end first (killed by ``--timeout``), each interpreter kills its own group
+(:func:`_child.end_with_parent`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from multiprocessing import spawn, util
 from pathlib import Path
 from typing import IO, Any
 
-from mpguide.keycheck._child import RESULT_MARKER, describe
+from mpguide.keycheck._child import PARENT_VARIABLE, RESULT_MARKER, describe
 
 #: Where ``_child.py`` is, run as a script (it must not import mpguide).
 SCRIPT = Path(__file__).resolve().parent / "_child.py"
@@ -98,7 +100,7 @@ def _run_interpreter(
     """Outcomes for a prefix of ``tasks`` (the last may be a failure), and
     whether the interpreter got as far as preparing itself."""
     request = pickle.dumps((preparation_data(), tasks))
-    env = {**os.environ, "PYTHONHASHSEED": seed}
+    env = {**os.environ, "PYTHONHASHSEED": seed, PARENT_VARIABLE: str(os.getpid())}
     lines: queue.Queue[str | None] = queue.Queue()
     errors: list[str] = []
     try:

@@ -1,7 +1,8 @@
 """The steps of a key's trip, and what each outcome means for a Manager dict key.
 
 In the caller's process the key is only pickled, several times by separate
-calls, as the Manager's client pickles it; the original is never hashed,
+calls, as the Manager's client pickles it (and, when that fails, its parts one
+by one, read with the base types' methods); the original is never hashed,
 compared, printed or changed, and no copy is unpickled there. Fresh
 interpreters unpickle, re-pickle, hash and compare the copies (see
 :mod:`mpguide.keycheck._child`).
@@ -116,7 +117,7 @@ class Trip:
         except Exception as error:  # a bug of the check's own: never a silent pass
             self.report_check_failure(f"while {self.step}: {describe(error)}")
         except BaseException as error:  # the key's code, in this thread only
-            self.report_abort(self.step, describe(error), where="")
+            self.report_abort(self.step, describe(error, run_its_code=False), where="")
 
     def report_check_failure(self, text: str) -> None:
         self.add(
@@ -135,8 +136,8 @@ class Trip:
             summary=f"Its own code raised {error} while {step}{where}.",
             why=f"{self.name}'s code raises an exception that is not an Exception "
             "(KeyboardInterrupt, SystemExit, GeneratorExit). In the Manager's server "
-            "it ends the thread serving the connection, or the server; in your "
-            "program it ends whatever touches the key.",
+            "it ends the thread serving that connection, which closes it (the client "
+            "gets EOFError); in your program it ends whatever touches the key.",
             fix="Raise an Exception subclass (or nothing) from __hash__, __eq__, "
             "__repr__ and pickling code.",
         )
@@ -220,7 +221,7 @@ class Trip:
             self.payloads.append(value)
         else:
             return
-        if not isinstance(value, Exception):
+        if not issubclass(type(value), Exception):
             self.payloads = []
             raise value
         self.payloads = []
@@ -235,7 +236,7 @@ class Trip:
         self.add(
             Problem.NOT_PICKLABLE,
             Severity.ERROR,
-            summary=f"It cannot be pickled{where}: {describe(error)}.",
+            summary=f"It cannot be pickled{where}: {describe(error, run_its_code=False)}.",
             why="Every key sent to a Manager, and every argument sent to a worker, is "
             f"pickled. {summary} {why}",
             fix=fix,
@@ -442,8 +443,8 @@ class Trip:
                     Problem.CHECK_FAILED,
                     Severity.ERROR,
                     summary=f"The fresh interpreter failed: {outcome['failed']}.",
-                    why="The check starts a Python interpreter the way spawn and "
-                    "forkserver start their children; it could not start one.",
+                    why="The check starts a Python interpreter the way spawn starts a "
+                    "child; it could not start one.",
                     fix="Run the check again; if it persists, start a process with the "
                     "spawn start method to see the whole error.",
                 )
@@ -568,10 +569,10 @@ class Trip:
         self.add(
             Problem.CACHED_HASH,
             Severity.WARNING,
-            summary=f"Its hash is cached lazily in {name!r}: {here} here, {there} in "
-            "another "
-            "process. Sent before anything hashes it, it works; a key hashed before it "
-            "is sent is not found by equal keys hashed elsewhere.",
+            summary=f"Its hash is cached lazily in {name!r}: {here} in one fresh "
+            f"interpreter, {there} in another. Sent before anything hashes it, it "
+            "works; a key hashed before it is sent is not found by equal keys hashed "
+            "elsewhere.",
             why="Pickling never calls __hash__: a key arrives unhashed and the server "
             "computes (and caches) its own hash. But a key hashed before it is sent "
             "(put in a dict or set, as manager.dict({key: value}) does) carries the "
@@ -623,7 +624,8 @@ class Trip:
         self.add(
             Problem.HASH_VARIES_BETWEEN_PROCESSES,
             Severity.NOTE,
-            summary=f"hash() differs in another interpreter: {here} here, {there} there.",
+            summary=f"hash() differs between interpreters: {here} in one fresh "
+            f"interpreter, {there} in another.",
             why=f"{SALTED} A Manager dict does not care: pickling never calls __hash__, "
             "and the server hashes every key it receives in its own process. It "
             "matters when one process computes hash(key) and another compares it: "
