@@ -28,6 +28,17 @@ from mpguide.sphinxext.interpreters import Interpreter, find_interpreters
 from mpguide.sphinxext.runs import run_bounded
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def page_source(target: str) -> Path:
+    """The source file of a ``{doc}`` target, or of a ``{ref}`` to a gallery page."""
+    if gallery := re.fullmatch(
+        r"sphx_glr_gallery_([a-z]+(?:_[a-z]+)*?)_(plot_\w+)\.py", target
+    ):
+        return ROOT / "examples" / gallery[1] / f"{gallery[2]}.py"
+    return ROOT / "docs" / f"{target.lstrip('/')}.md"
+
+
 # Every process the session starts inherits this marker. Under pytest-xdist the
 # controller makes it and hands it to its workers (pytest_configure_node), so
 # that the controller, which outlives them, finds what any worker left running.

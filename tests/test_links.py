@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, page_source
 
 import mpguide
 
@@ -23,15 +23,6 @@ EXAMPLES = ROOT / "examples"
 ERRORS_PAGE = DOCS / "reference" / "errors.md"
 ESSAYS = sorted((DOCS / "explanation").glob("*.md"))
 PITFALLS = sorted((EXAMPLES / "pitfalls").glob("plot_*.py"))
-
-
-def page_source(target: str) -> Path:
-    """The source file of a ``{doc}`` or ``{ref}`` target of the error index."""
-    if gallery := re.fullmatch(
-        r"sphx_glr_gallery_([a-z]+(?:_[a-z]+)*?)_(plot_\w+)\.py", target
-    ):
-        return EXAMPLES / gallery[1] / f"{gallery[2]}.py"
-    return DOCS / f"{target.lstrip('/')}.md"
 
 
 def error_sections() -> list[tuple[str, list[str]]]:

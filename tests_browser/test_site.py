@@ -67,6 +67,7 @@ def test_the_site_has_every_section() -> None:
         "gallery/tutorial/plot_01_reproduce.html",
         "gallery/pitfalls/plot_10_not_this_keyerror.html",
         *(f"gallery/{section}/index.html" for section in GALLERY_SECTIONS),
+        "find-your-problem.html",
         "explanation/start-method-matrix.html",
         "howto/recipes.html",
         "reference/api.html",
