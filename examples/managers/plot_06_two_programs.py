@@ -194,5 +194,17 @@ if __name__ == "__main__":
     )
     works = shared == expected
     print(f"fix works: {'yes' if works else 'no'} (one dict, a DictProxy: {shared})")
+    from mpguide.sphinxext.figures import Observation, draw_outcome
+
+    draw_outcome(
+        "Two programs, one dict",
+        [
+            Observation(
+                label="callable=dict", result=f"reader saw {empty}", ok=empty != "[]"
+            ),
+            Observation(label="no DictProxy", result="TypeError", ok=not not_subscriptable),
+            Observation(label="one dict, DictProxy", result=shared, ok=works),
+        ],
+    )
     assert empty == "[]" and not_subscriptable, (empty, auto_proxy)
     assert works and only_client == expected
