@@ -114,7 +114,7 @@ if __name__ == "__main__":
     refused = not mixed.startswith("received")
     print(
         f"failure reproduced: {'yes' if refused else 'no'} (a fork-context queue "
-        f"passed to a {method} process: {'refused' if refused else 'it worked'})"
+        f"passed to a {method} process: {mixed.split(':')[0] if refused else 'it worked'})"
     )
     fixed = same == "received 'hello', exit code 0"
     print(f"fix works: {'yes' if fixed else 'no'} (the queue from the same context)")
