@@ -100,7 +100,8 @@ def run_programs(server_source, client_source):
     """Start the server; run the producer, the consumer, then a reader of the
     results, each a program of its own. Return what the reader printed, or the
     last line of the first error."""
-    env = {**os.environ, "JOBS_KEY": secrets.token_hex(32)}
+    # Plain tracebacks, also in Jupyter, whose kernels set FORCE_COLOR.
+    env = {**os.environ, "JOBS_KEY": secrets.token_hex(32), "PYTHON_COLORS": "0"}
     with tempfile.TemporaryDirectory() as directory:
         server_file = Path(directory, "server.py")
         client_file = Path(directory, "client.py")
