@@ -83,12 +83,7 @@ def test_refuses_bad_input(observations: list[Observation], message: str) -> Non
     assert plt.get_fignums() == []
 
 
-def test_without_matplotlib_prints_why_and_draws_nothing() -> None:
-    program = (
-        "import sys; sys.modules['matplotlib'] = None\n"
-        "from mpguide.sphinxext.figures import Observation, draw_outcome\n"
-        "print(draw_outcome('Title', [Observation('label', 'result', True)]))\n"
-    )
+def run_program(program: str) -> list[str]:
     done = subprocess.run(
         [sys.executable, "-X", "dev", "-W", "error", "-c", program],
         capture_output=True,
@@ -97,6 +92,43 @@ def test_without_matplotlib_prints_why_and_draws_nothing() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert len(lines) == 2 and lines[1] == "None", lines
+    return done.stdout.splitlines()
+
+
+DRAW = (
+    "from mpguide.sphinxext.figures import Observation, draw_outcome\n"
+    "print(draw_outcome('Title', [Observation('label', 'result', True)]))\n"
+    "print('matplotlib imported:', 'matplotlib' in sys.modules)\n"
+)
+
+
+def test_a_script_on_its_own_draws_nothing_and_leaves_matplotlib_unimported() -> None:
+    assert run_program("import sys\n" + DRAW) == ["None", "matplotlib imported: False"]
+
+
+def test_a_program_that_imported_pyplot_gets_its_figure() -> None:
+    lines = run_program(
+        "import sys, matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot\n" + DRAW
+    )
+    assert lines[0].startswith("Figure(") and lines[1] == "matplotlib imported: True", lines
+
+
+def test_in_a_kernel_without_matplotlib_prints_why_and_draws_nothing() -> None:
+    lines = run_program(
+        "import sys, types\n"
+        "sys.modules['ipykernel'] = types.ModuleType('ipykernel')\n"
+        "sys.modules['matplotlib'] = None\n" + DRAW
+    )
+    assert len(lines) == 3 and lines[1:] == ["None", "matplotlib imported: True"], lines
     assert lines[0].startswith("figure not drawn:") and "matplotlib" in lines[0]
+
+
+def test_bad_input_is_refused_also_where_no_figure_is_seen() -> None:
+    program = (
+        "from mpguide.sphinxext.figures import Observation, draw_outcome\n"
+        "try:\n"
+        "    draw_outcome('Title', [])\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    assert run_program(program) == ["draw_outcome takes 1 to 4 observations, got 0"]

@@ -258,6 +258,21 @@ def test_an_examples_own_first_set_start_method_works(tmp_path: Path) -> None:
     assert "hello" in page(tmp_path)
 
 
+OUTCOME_CARD = """
+from mpguide.sphinxext.figures import Observation, draw_outcome
+
+if __name__ == "__main__":
+    draw_outcome("Outcome", [Observation("fix", "works", True)])
+"""
+
+
+def test_an_outcome_figure_is_drawn_in_the_build(tmp_path: Path) -> None:
+    result = build(make_project(tmp_path, OUTCOME_CARD), "spawn")
+    assert result.returncode == 0, result.stderr
+    images = tmp_path / "_build" / "_images"
+    assert (images / "sphx_glr_plot_example_001.png").is_file(), sorted(images.iterdir())
+
+
 # Starts processes at the top level, as joblib's galleries do with joblib, but
 # with multiprocessing: under spawn and forkserver each worker re-imports it.
 UNGUARDED = """

@@ -1,17 +1,41 @@
 """Figures for the documentation, drawn from what an example observed.
 
-Needs matplotlib (the ``gallery`` and ``docs`` extras). :func:`draw_outcome`
-draws nothing without it, and says so, so that an example still runs.
+Needs matplotlib (the ``gallery`` and ``docs`` extras). A figure is drawn only
+where someone sees it: in a sphinx-gallery build (which imports pyplot before it
+runs an example), in a Jupyter kernel, and in a program that imported pyplot
+itself. A script run on its own shows no figure, so there nothing is drawn and
+matplotlib is not imported. Where a figure would be seen but matplotlib is
+missing, the functions say so and draw nothing, so that an example still runs.
 """
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from collections.abc import Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+def figures_are_seen() -> bool:
+    """Whether a figure drawn now is seen: pyplot already imported, or a Jupyter kernel."""
+    return "matplotlib.pyplot" in sys.modules or "ipykernel" in sys.modules
+
+
+def _pyplot() -> ModuleType | None:
+    """pyplot where a figure is seen and matplotlib is installed, else ``None``;
+    says why when a figure would be seen but matplotlib is missing."""
+    if not figures_are_seen():
+        return None
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        print(f"figure not drawn: {error} (pip install 'mpguide[gallery]')")
+        return None
+    return plt
 
 
 class Hop(NamedTuple):
@@ -26,16 +50,22 @@ class Hop(NamedTuple):
     target_role: str = ""
 
 
-def draw_round_trip(processes: Sequence[str], hops: Sequence[Hop], title: str) -> Figure:
+def draw_round_trip(
+    processes: Sequence[str], hops: Sequence[Hop], title: str
+) -> Figure | None:
     """Draw processes as lanes and each pickled copy as an arrow between objects.
 
     Every object is a box with its role and address; time runs left to right.
+    Return the figure, or ``None`` where no figure is seen (see the module's text).
     """
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
+    if plt is None:
+        return None
     from matplotlib.patches import FancyBboxPatch
 
     step, half_width, half_height = 2.0, 0.72, 0.3
     lane_y = {name: 1.4 * (len(processes) - 1 - row) for row, name in enumerate(processes)}
+    fig: Figure
     fig, ax = plt.subplots(
         figsize=(max(10, 2.0 * len(hops) + 2), 1.0 + 1.5 * len(processes))
     )
@@ -124,23 +154,22 @@ def draw_outcome(title: str, observations: Sequence[Observation]) -> Figure | No
     and its bar. Return the figure, left open for sphinx-gallery to collect.
 
     The figure reads at gallery-card size (400 by 280 pixels): large type, at
-    most four rows, long text shortened. Without matplotlib, print one line
-    saying why nothing was drawn and return ``None``. Raise :class:`ValueError`
-    for no observations, more than four, or a fraction outside 0 to 1.
+    most four rows, long text shortened. Return ``None`` where no figure is seen
+    (see the module's text), and without matplotlib, after one line saying why.
+    Raise :class:`ValueError`, wherever it runs, for no observations, more than
+    four, or a fraction outside 0 to 1.
     """
     if not 1 <= len(observations) <= 4:
         raise ValueError(f"draw_outcome takes 1 to 4 observations, got {len(observations)}")
     for observation in observations:
         if observation.fraction is not None and not 0 <= observation.fraction <= 1:
             raise ValueError(f"fraction of {observation.label!r} is not between 0 and 1")
-    try:
-        import matplotlib.pyplot as plt
-        from matplotlib.patches import Rectangle
-    except ImportError as error:
-        print(f"figure not drawn: {error} (pip install 'mpguide[gallery]')")
+    plt = _pyplot()
+    if plt is None:
         return None
+    from matplotlib.patches import Rectangle
 
-    fig = plt.figure(figsize=(6.0, 4.2))
+    fig: Figure = plt.figure(figsize=(6.0, 4.2))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
