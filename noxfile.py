@@ -76,7 +76,8 @@ def tests(session: nox.Session) -> None:
     session.install(".[tests]", env=INSTALL_ENV)
     env = {**BUILD_ENV, "MPGUIDE_TESTING_INSTALLED_PACKAGE": "1"}
     parallel = ("-n", str(TEST_WORKERS))
-    session.run("pytest", *parallel, *session.posargs, env=env)
+    # The slowest tests, listed at the end: where CI's time goes.
+    session.run("pytest", *parallel, "--durations=25", *session.posargs, env=env)
 
 
 # sphinx-gallery versions the gallery extension is tested with: the oldest the

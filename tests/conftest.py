@@ -4,13 +4,17 @@ Every script runs under ``python -X dev -W error::ResourceWarning`` (or, for a
 script whose test asks, the warning and fault checks of that mode without
 asyncio's debug mode), and fails its test if it reports an unclosed resource or
 a leaked semaphore. The mode's debug allocator is left out: it checks how C
-code uses memory, which no example has, and costs about a fifth of a run's CPU. Every
-process started during the session carries a marker in its environment; when
-the session ends, any such process still running fails the session.
+code uses memory, which no example has, and costs about a fifth of a run's CPU.
+A docs build runs the start-method matrix's examples and the error index's
+producers the same way; a run it saved is read, not made again
+(:func:`run_example_ok`). Every process started during the session carries a
+marker in its environment; when the session ends, any such process still
+running fails the session.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -24,8 +28,15 @@ from typing import Any
 import pytest
 
 from mpguide.run import START_METHODS
-from mpguide.sphinxext.interpreters import Interpreter, find_interpreters
-from mpguide.sphinxext.runs import run_bounded
+from mpguide.sphinxext import error_index, start_method_matrix
+from mpguide.sphinxext.interpreters import Interpreter, find_interpreters, running
+from mpguide.sphinxext.runs import (
+    LEAK_SIGNS,
+    SCRIPT_FLAGS,
+    Job,
+    package_digest,
+    run_bounded,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,8 +55,6 @@ def page_source(target: str) -> Path:
 # that the controller, which outlives them, finds what any worker left running.
 SESSION_VARIABLE = "MPGUIDE_TEST_SESSION"
 SESSION_MARKER = f"{SESSION_VARIABLE}={uuid.uuid4().hex}"
-LEAK_SIGNS = ("ResourceWarning", "leaked semaphore", "leaked shared_memory")
-DEV_MODE = ("-X", "dev", "-W", "error::ResourceWarning")
 # Development mode's warning filter and fault handler, without its asyncio debug
 # mode (which only -X dev or PYTHONASYNCIODEBUG turn on, in
 # asyncio.coroutines._is_debug_mode, 3.11 to 3.13): for an event loop that
@@ -80,7 +89,7 @@ def run_script(
     env = {**base, "MPGUIDE_START_METHOD": start_method, "MPLBACKEND": "Agg"}
     env.setdefault("PYTHONMALLOC", "pymalloc")  # not -X dev's debug allocator
     if asyncio_debug:
-        command = [python, *DEV_MODE, str(path)]
+        command = [python, *SCRIPT_FLAGS, str(path)]
     else:
         command = [python, *DEV_MODE_WITHOUT_ASYNCIO_DEBUG, str(path)]
     try:
@@ -102,13 +111,39 @@ def run_example_ok(
     tolerated: re.Pattern[str] | None = None,
     asyncio_debug: bool = True,
 ) -> str:
-    """Run an example that must succeed and say which start method it used."""
+    """Run an example that must succeed and say which start method it used.
+
+    With no settings of its own, a run that a docs build saved on this CPython
+    version (the start-method matrix's, the error index's) is read instead of
+    made again: the build ran the same file and package under the same flags,
+    and failed on a non-zero exit or a leak, as this function does.
+    """
+    if env is None and tolerated is None and asyncio_debug:
+        saved = saved_build_output(path, start_method)
+        if saved is not None:
+            assert f"start method: {start_method}" in saved, saved
+            return saved
     result = run_script(
         path, start_method, env=env, tolerated=tolerated, asyncio_debug=asyncio_debug
     )
     assert result.returncode == 0, result.stderr
     assert f"start method: {start_method}" in result.stdout
     return result.stdout
+
+
+@functools.cache
+def this_package() -> str:
+    return package_digest()
+
+
+def saved_build_output(path: Path, start_method: str) -> str | None:
+    """What a docs build's run of ``path`` under ``start_method`` on this CPython
+    version printed, if the shared cache holds one."""
+    job = Job(path, running(), start_method)
+    for runner in (start_method_matrix.RUNNER, error_index.RUNNER):
+        if (saved := runner.saved_output(job, this_package())) is not None:
+            return saved
+    return None
 
 
 def line_after(label: str, output: str) -> str:

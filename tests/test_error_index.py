@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, other_interpreters, run_script
+from conftest import ROOT, other_interpreters, run_example_ok
 
 from mpguide.sphinxext.error_index import (
     Results,
@@ -272,11 +272,9 @@ PRODUCERS = sorted(
 
 @pytest.mark.parametrize("path", PRODUCERS, ids=[p.stem for p in PRODUCERS])
 def test_each_producer_runs_on_its_own_without_leaks(path: Path, start_method: str) -> None:
-    done = run_script(path, start_method, timeout=120)
-    assert done.returncode == 0, done.stderr
-    run = Run.parse(done.stdout)
-    assert f"start method: {start_method}" in done.stdout
-    assert run.messages or run.not_produced, done.stdout
+    output = run_example_ok(path, start_method)
+    run = Run.parse(output)
+    assert run.messages or run.not_produced, output
 
 
 REMOTE_TRACEBACK = """RemoteError:

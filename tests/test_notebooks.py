@@ -8,13 +8,12 @@ pitfall must print the same verdicts as its script run under the same start
 method on the same CPython (the start-method matrix's run of it, when a build
 made one). The reproduce notebook ends in the report's ``KeyError``, as its page does.
 
-On the oldest supported CPython every notebook runs under every start method;
-on a newer one, each notebook under one method, in turn (notebook *i* under
-method *i + minor version*, modulo 3), so that every notebook and every method
-still run on each CPython, and 3.12 and 3.13 give each notebook two methods.
-What a notebook adds to its script, the first cells that give new processes a
-main file to import, rests on ``multiprocessing/spawn.py``, which is the same
-file in CPython 3.11.7, 3.12.1 and 3.13.0 (``forkserver.py`` differs only in
+On each CPython, each notebook runs under one method, in turn (notebook *i* under
+method *i + minor version*, modulo 3), so that every notebook and every method run
+on each CPython, and the three CPythons together run each notebook under every
+method once. What a notebook adds to its script, the first cells that give new
+processes a main file to import, rests on ``multiprocessing/spawn.py``, which is the
+same file in CPython 3.11.7, 3.12.1 and 3.13.0 (``forkserver.py`` differs only in
 running a forked child's ``atexit`` handlers, from 3.13); each version's own
 behaviour under every method is what the tests of the scripts check.
 """
@@ -27,7 +26,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -37,13 +35,12 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import ROOT, START_METHODS, run_script
+from conftest import ROOT, START_METHODS, run_example_ok
 from filelock import FileLock
 from nbclient import NotebookClient
 from nbclient.util import run_sync
 
 from mpguide.bench import copy_site
-from mpguide.sphinxext.interpreters import running
 from mpguide.sphinxext.notebooks import (
     NotebookError,
     NotebookRewriter,
@@ -51,8 +48,7 @@ from mpguide.sphinxext.notebooks import (
     has_bootstrap,
     script_name,
 )
-from mpguide.sphinxext.runs import CACHE_VARIABLE, Job, load_cache, package_digest
-from mpguide.sphinxext.start_method_matrix import CACHE_NAME, RUNNER, Outcome
+from mpguide.sphinxext.start_method_matrix import Outcome
 
 EXAMPLES = ROOT / "examples"
 NOTEBOOKS = sorted(
@@ -62,17 +58,8 @@ NOTEBOOKS = sorted(
 ENDS_IN_ERROR = {"tutorial/plot_01_reproduce.ipynb": "KeyError"}
 
 
-def oldest_supported_python() -> tuple[int, int]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    found = re.fullmatch(r">=\s*(\d+)\.(\d+)", project["requires-python"])
-    assert found, project["requires-python"]
-    return int(found[1]), int(found[2])
-
-
 def notebook_runs(version: tuple[int, int]) -> list[tuple[str, str]]:
     """(start method, notebook) pairs to run on CPython ``version``."""
-    if version[:2] <= oldest_supported_python():
-        return [(method, name) for method in START_METHODS for name in NOTEBOOKS]
     minor = version[1]
     return [
         (START_METHODS[(index + minor) % len(START_METHODS)], name)
@@ -129,15 +116,15 @@ def test_each_cpython_runs_every_notebook_and_every_start_method(
     version: tuple[int, int],
 ) -> None:
     runs = notebook_runs(version)
-    times = len(START_METHODS) if version <= oldest_supported_python() else 1
-    assert Counter(name for _, name in runs) == dict.fromkeys(NOTEBOOKS, times)
+    assert Counter(name for _, name in runs) == dict.fromkeys(NOTEBOOKS, 1)
     assert {method for method, _ in runs} == set(START_METHODS)
 
 
-def test_the_newer_cpythons_run_each_notebook_under_two_start_methods() -> None:
-    newer = notebook_runs((3, 12)) + notebook_runs((3, 13))
-    for name in NOTEBOOKS:
-        assert len({method for method, run in newer if run == name}) == 2, name
+def test_the_supported_cpythons_together_run_each_notebook_under_every_method() -> None:
+    runs = Counter(run for minor in (11, 12, 13) for run in notebook_runs((3, minor)))
+    assert runs == Counter(
+        {(method, name) for method in START_METHODS for name in NOTEBOOKS}
+    )
 
 
 def test_every_download_writes_its_example_script(gallery: Path) -> None:
@@ -270,23 +257,13 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def outcome_as_script(name: str, start_method: str) -> Outcome:
-    """What the notebook's script reports under ``start_method`` on this interpreter.
-
-    The start-method matrix's shared cache holds it when a build ran the same
-    script with the same package on the same CPython (the first full build of a
-    test session runs every pitfall on every interpreter); otherwise the script
-    runs now.
-    """
+    """What the notebook's script reports under ``start_method`` on this interpreter:
+    the start-method matrix's run saved by a build, or a run made now."""
     path = (EXAMPLES / name).with_suffix(".py")
-    if cache_dir := os.environ.get(CACHE_VARIABLE):
-        key = RUNNER.key(Job(path, running(), start_method), package_digest())
-        cached = load_cache(Path(cache_dir) / CACHE_NAME).get(key)
-        if isinstance(cached, str):
-            return Outcome.parse(cached, name)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
-    script = run_script(path, start_method, env=env)
-    assert script.returncode == 0, script.stderr
-    return Outcome.parse(script.stdout, name)
+    env = None
+    if "PYTHONHASHSEED" in os.environ:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    return Outcome.parse(run_example_ok(path, start_method, env=env), name)
 
 
 @pytest.mark.parametrize(("method", "name"), NOTEBOOK_RUNS)

@@ -80,7 +80,7 @@ def test_the_engine_runs_every_job_reports_every_failure_and_keeps_the_rest(
     )
     (tmp_path / "fail").touch()
     broken.write_text(REPORTS.replace("{body}", fails_on_other))
-    runner = Runner("test: %d runs", ExtensionError, helpers="_*.py")
+    runner = Runner("test: %d runs", ExtensionError, "runs.json", helpers="_*.py")
     jobs = [Job(s, i, m) for s in (ok, broken) for i in interpreters for m in START_METHODS]
     cache_file = tmp_path / "cache" / "runs.json"
 
@@ -121,29 +121,55 @@ def test_the_engine_runs_every_job_reports_every_failure_and_keeps_the_rest(
     assert len(log.read_text().splitlines()) == 27
 
 
-def test_the_cache_key_holds_script_helpers_package_version_method_and_flags(
+def test_the_cache_key_holds_script_helpers_package_version_method_flags_and_signs(
     tmp_path: Path,
 ) -> None:
     script, helper = tmp_path / "a.py", tmp_path / "_h.py"
     script.write_text("print(1)\n")
     helper.write_text("X = 1\n")
     old, new = Interpreter("3.11.7", "a"), Interpreter("3.13.0", "a")
-    runner = Runner("%d", ExtensionError, helpers="_*.py")
+    runner = Runner("%d", ExtensionError, "runs.json", helpers="_*.py")
     keys = {
         runner.key(Job(script, old, "fork"), "package"),
         runner.key(Job(script, new, "fork"), "package"),
         runner.key(Job(script, old, "spawn"), "package"),
         runner.key(Job(script, old, "fork"), "changed package"),
-        Runner("%d", ExtensionError, ("-W", "error"), helpers="_*.py").key(
+        Runner("%d", ExtensionError, "runs.json", ("-W", "error"), helpers="_*.py").key(
+            Job(script, old, "fork"), "package"
+        ),
+        Runner("%d", ExtensionError, "runs.json", leak_signs=(), helpers="_*.py").key(
             Job(script, old, "fork"), "package"
         ),
     }
-    assert len(keys) == 5
+    assert len(keys) == 6
     helper.write_text("X = 2\n")
     keys.add(runner.key(Job(script, old, "fork"), "package"))
     script.write_text("print(2)\n")
     keys.add(runner.key(Job(script, old, "fork"), "package"))
-    assert len(keys) == 7
+    assert len(keys) == 8
+
+
+def test_a_saved_output_is_found_only_for_the_same_run_in_the_shared_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "a.py"
+    script.write_text("print('start method: fork')\n")
+    runner = Runner("test: %d runs", ExtensionError, "runs.json")
+    job = Job(script, running(), "fork")
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path / "cache"))
+    assert runner.saved_output(job, package_digest()) is None
+    run_jobs(
+        runner,
+        [job],
+        lambda output, job: output,
+        timeout=60,
+        cache_file=tmp_path / "cache" / "runs.json",
+    )
+    assert runner.saved_output(job, package_digest()) == "start method: fork\n"
+    assert runner.saved_output(Job(script, running(), "spawn"), package_digest()) is None
+    assert runner.saved_output(job, "another package") is None
+    monkeypatch.delenv(CACHE_VARIABLE)
+    assert runner.saved_output(job, package_digest()) is None
 
 
 def test_a_version_not_found_is_named_and_fails_under_ci(

@@ -57,6 +57,7 @@ from sphinx.util.docutils import SphinxDirective
 from mpguide.run import START_METHODS
 from mpguide.sphinxext.interpreters import Interpreter, by_version, version_key
 from mpguide.sphinxext.runs import (
+    LEAK_SIGNS,
     PYTHONS_SETTING,
     Job,
     Runner,
@@ -123,12 +124,12 @@ class ErrorIndexError(ExtensionError):
 
 
 # A producer's unclosed resource fails its run (the warning is an error, so it
-# reaches stderr), and so does what the resource tracker reports.
+# reaches stderr), and so does anything the resource tracker reports.
 RUNNER = Runner(
     "error index: %d producer runs",
     ErrorIndexError,
-    flags=("-W", "error::ResourceWarning"),
-    leak_signs=("ResourceWarning", "resource_tracker"),
+    CACHE_NAME,
+    leak_signs=(*LEAK_SIGNS, "resource_tracker"),
     helpers="_*.py",
 )
 

@@ -8,9 +8,12 @@ that takes every process it started; caches each output under a key of the
 script, its helper modules, the ``mpguide`` package, the interpreter's version,
 the start method and the interpreter's options (:meth:`Runner.key`); keeps every
 output that came, even when other runs failed; and reports every failure, not
-only the first. One setting, ``mpguide_pythons``, says which versions both
-extensions should run (:func:`interpreters_for`): one the build does not find is
-named on the page, or, with ``CI`` set, fails the build.
+only the first. Every script runs as the tests run one (:data:`SCRIPT_FLAGS`,
+:data:`LEAK_SIGNS`), so that the tests read what a build saved
+(:meth:`Runner.saved_output`) instead of running it again. One setting,
+``mpguide_pythons``, says which versions both extensions should run
+(:func:`interpreters_for`): one the build does not find is named on the page,
+or, with ``CI`` set, fails the build.
 """
 
 from __future__ import annotations
@@ -43,6 +46,12 @@ logger = logging.getLogger(__name__)
 
 CACHE_VARIABLE = "MPGUIDE_CACHE_DIR"
 KEPT_MPGUIDE_VARIABLES = ("MPGUIDE_START_METHOD",)
+#: How every script runs, in the build and in the tests: development mode's checks
+#: (its warnings shown, a fault handler), an unclosed resource an error.
+SCRIPT_FLAGS = ("-X", "dev", "-W", "error::ResourceWarning")
+#: A line of a run's stderr holding one of these fails the run: a resource left
+#: unclosed, or a semaphore or shared memory block that the resource tracker freed.
+LEAK_SIGNS = ("ResourceWarning", "leaked semaphore", "leaked shared_memory")
 PYTHONS_SETTING = "mpguide_pythons"
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")
 #: What an extension reads from a run's output (:func:`run_jobs`'s ``parse``).
@@ -64,6 +73,9 @@ def controlled_environment(base: Mapping[str, str], method: str) -> dict[str, st
     }
     env["MPGUIDE_START_METHOD"] = method
     env["MPLBACKEND"] = "Agg"
+    # Development mode without its debug allocator, which checks how C code uses
+    # memory (no example has any) at about a fifth of a run's CPU.
+    env["PYTHONMALLOC"] = "pymalloc"
     return env
 
 
@@ -160,6 +172,7 @@ class RunFailed(Exception):
 class Runner:
     """How an extension runs its scripts.
 
+    Outputs are saved in ``cache_name`` (in ``MPGUIDE_CACHE_DIR`` when set).
     ``flags`` go to the interpreter before the script; a line of the run's
     stderr holding one of ``leak_signs`` fails the run; ``helpers`` is a glob,
     beside each script, of the modules it imports, part of its cache key.
@@ -167,21 +180,31 @@ class Runner:
 
     what: str  # "error index: %d producer runs", for the log
     error: type[ExtensionError]
-    flags: tuple[str, ...] = ()
-    leak_signs: tuple[str, ...] = ()
+    cache_name: str
+    flags: tuple[str, ...] = SCRIPT_FLAGS
+    leak_signs: tuple[str, ...] = LEAK_SIGNS
     helpers: str | None = None
 
     def key(self, job: Job, package: str) -> str:
         """Changes whenever the script, a helper, ``package`` (a digest of mpguide),
-        the interpreter's version, the start method or the flags do."""
+        the interpreter's version, the start method, the flags or the leak signs do."""
         digest = hashlib.sha256()
         helpers = sorted(job.script.parent.glob(self.helpers)) if self.helpers else []
         for path in [job.script, *helpers]:
             data = path.read_bytes()
             digest.update(f"{path.name}\0{len(data)}\0".encode() + data)
-        fields = [package, job.interpreter.version, job.method, *self.flags]
-        digest.update("\0".join(fields).encode())
+        fields = [package, job.interpreter.version, job.method, *self.flags, "|"]
+        digest.update("\0".join([*fields, *self.leak_signs]).encode())
         return digest.hexdigest()
+
+    def saved_output(self, job: Job, package: str) -> str | None:
+        """What a build's successful run of ``job`` printed, as saved in the shared
+        cache (``MPGUIDE_CACHE_DIR``); ``None`` when no such run was saved."""
+        cache_dir = os.environ.get(CACHE_VARIABLE)
+        if not cache_dir:
+            return None
+        saved = load_cache(Path(cache_dir) / self.cache_name).get(self.key(job, package))
+        return saved if isinstance(saved, str) else None
 
     def run(self, job: Job, timeout: float, staged: Path) -> str:
         """Run ``job``'s script as a reader would; return what it printed.

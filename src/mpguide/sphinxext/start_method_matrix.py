@@ -69,7 +69,7 @@ class MatrixError(ExtensionError):
     """A pitfall example did not run as its page says."""
 
 
-RUNNER = Runner("start-method matrix: %d example runs", MatrixError)
+RUNNER = Runner("start-method matrix: %d example runs", MatrixError, CACHE_NAME)
 
 
 @dataclasses.dataclass(frozen=True)
