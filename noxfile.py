@@ -1,8 +1,10 @@
 """nox sessions: docs, docs_all, tests, lint, browser, linkcheck, bench.
 
-``tests`` and ``docs`` run once per supported CPython (``tests-3.12``,
-``docs-3.13``, ...). An interpreter that is not installed is skipped with a
-message; when ``CI`` is set, it is an error instead (nox's own rule).
+``tests`` runs once per supported CPython (``tests-3.12``, ...): an interpreter
+that is not installed is skipped with a message; when ``CI`` is set, it is an
+error instead (nox's own rule). ``docs`` builds the site once, with the Python
+that runs nox; its start-method matrix and error index run on every supported
+CPython found, and the tests build the whole site on each.
 """
 
 from __future__ import annotations
@@ -36,14 +38,17 @@ BUILD_ENV = {
 }
 
 
-@nox.session(python=PYTHONS)
+@nox.session
 def docs(session: nox.Session) -> None:
-    """Build the site with MPGUIDE_START_METHOD (default spawn), warnings as errors.
+    """Build the site with MPGUIDE_START_METHOD (default spawn), warnings as errors,
+    into docs/_build/html.
 
-    Each interpreter builds into docs/_build/<python>/html.
+    Once, with the Python that runs nox: the tests build the whole site on every
+    supported CPython under every start method, so CI need not build it here
+    once per version too.
     """
     session.install(".[docs]", env=INSTALL_ENV)
-    output = f"docs/_build/{session.python}/html"
+    output = "docs/_build/html"
     session.run(*SPHINX_BUILD, "docs", output, env=BUILD_ENV)
     session.log(f"The site is in {output}/index.html")
 
