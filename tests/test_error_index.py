@@ -20,7 +20,7 @@ from mpguide.sphinxext.error_index import (
     parse_versions,
     shorten,
 )
-from mpguide.sphinxext.interpreters import Interpreter, running
+from mpguide.sphinxext.interpreters import Interpreter, running, version_key
 
 PAGE = """\
 # Errors
@@ -93,6 +93,76 @@ def test_a_produced_message_is_shown_with_where_it_was_produced(tmp_path: Path) 
     again = build(root)  # unchanged: every run comes from the cache
     assert again.returncode == 0, again.stderr
     assert "producer runs" not in again.stdout
+
+
+QUOTED = """
+## `ValueError: cannot find context for 'fork'`
+
+:::{{error-quoted}} ValueError: cannot find context for 'fork'
+:platforms: Windows
+:module: multiprocessing.context
+:source-line: {line}
+:::
+"""
+RAISE_LINE = "raise ValueError('cannot find context for %r' % method) from None"
+
+
+def line_number(path: str, text: str) -> int:
+    lines = [line.strip() for line in Path(path).read_text().splitlines()]
+    return lines.index(text) + 1
+
+
+def test_a_quoted_message_is_marked_and_numbers_its_line_on_each_interpreter(
+    tmp_path: Path,
+) -> None:
+    other = other_interpreters()[0]
+    root = make_project(tmp_path, PRODUCES)
+    with (root / "index.md").open("a") as page:
+        page.write(QUOTED.format(line=RAISE_LINE))
+    done = build(root, other)
+    assert done.returncode == 0, done.stderr
+    text = page_text(root)
+    assert "ValueError: cannot find context for 'fork'" in text
+    assert "Quoted, not produced: only Windows print this message" in text
+    import multiprocessing.context
+
+    here = line_number(multiprocessing.context.__file__, RAISE_LINE)
+    there = subprocess.run(
+        [other.executable, "-c", "import multiprocessing.context as m; print(m.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    lines = {here: platform.python_version(), line_number(there, RAISE_LINE): other.version}
+    assert "multiprocessing/context.py" in text
+    for number, version in lines.items():
+        assert re.search(rf"line {number} in Python [^;.]*\b{re.escape(version)}\b", text)
+
+
+def test_a_quote_that_no_longer_matches_the_source_fails_the_build(tmp_path: Path) -> None:
+    root = make_project(tmp_path, PRODUCES)
+    with (root / "index.md").open("a") as page:
+        page.write(QUOTED.format(line="raise ValueError('no such context')"))
+    done = build(root)
+    assert done.returncode != 0
+    assert "has no line \"raise ValueError('no such context')\"" in done.stderr
+    assert "no longer matches" in done.stderr
+
+
+def test_a_quote_limited_to_versions_needs_its_line_there_and_nowhere_else(
+    tmp_path: Path,
+) -> None:
+    other = other_interpreters()[0]
+    minors = sorted({running().minor, other.minor}, key=version_key)
+    root = make_project(tmp_path, PRODUCES)
+    quoted = QUOTED.format(line=RAISE_LINE)
+    with (root / "index.md").open("a") as page:
+        page.write(quoted.replace(":::\n", f":versions: {minors[0]}\n:::\n", 1))
+    done = build(root, other)
+    assert done.returncode != 0
+    assert f"has the line {RAISE_LINE!r} too" in done.stderr
+    assert f"is not limited to Python {minors[0]}" in done.stderr
 
 
 def test_a_producer_that_stops_producing_its_message_fails_the_build(

@@ -8,8 +8,8 @@ At ``builder-inited`` this extension runs every producer matched by
 ``mpguide_error_scripts`` under ``fork``, ``spawn`` and ``forkserver``, on every
 CPython the build finds (:mod:`mpguide.sphinxext.interpreters`), in parallel,
 each with a time limit and the environment the matrix's runs get
-(:func:`mpguide.sphinxext.runs.controlled_environment`), with
-``-W error::ResourceWarning``. The runs and their cache are
+(:func:`mpguide.sphinxext.runs.controlled_environment`), as the tests run
+scripts (:data:`mpguide.sphinxext.runs.SCRIPT_FLAGS`). The runs and their cache are
 :mod:`mpguide.sphinxext.runs`'s, shared with the matrix: a producer's helper
 modules (``_*.py`` beside it) are part of its cache key, so an unchanged
 rebuild runs nothing.
@@ -32,6 +32,17 @@ that ran. ``:versions:`` (``3.12+``, ``3.11-3.12`` or ``3.13``, several
 separated by spaces) marks a message as belonging to those Python versions: on
 others it is not required. The ``error-runs`` directive says which interpreters
 ran and which of ``mpguide_pythons`` this build could not run.
+
+A message that only another platform prints is quoted, never shown as produced::
+
+    :::{error-quoted} ValueError: cannot find context for 'fork'
+    :platforms: Windows
+    :module: multiprocessing.context
+    :source-line: raise ValueError('cannot find context for %r' % method) from None
+    :::
+
+The build finds ``:source-line:`` in ``:module:``'s file in every interpreter's
+own standard library and gives its line numbers, or fails when one lacks it.
 """
 
 from __future__ import annotations
@@ -39,7 +50,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
 import re
+import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -325,6 +338,111 @@ class ErrorMessageDirective(SphinxDirective):
         return section
 
 
+def standard_library_source(interpreter: Interpreter, module: str) -> tuple[str, str]:
+    """The file of ``module`` in ``interpreter``'s own standard library, as a path
+    below ``Lib/`` (``multiprocessing/context.py``), and its text.
+
+    :raises ErrorIndexError: when the interpreter does not find the module.
+    """
+    finder = (
+        "import importlib.util, sys, sysconfig; "
+        "spec = importlib.util.find_spec(sys.argv[1]); "
+        "print(spec.origin); print(sysconfig.get_path('stdlib'))"
+    )
+    done = subprocess.run(
+        [interpreter.executable, "-I", "-c", finder, module],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or len(lines) != 2:
+        raise ErrorIndexError(
+            f"Python {interpreter.version} does not find {module}: {done.stderr.strip()}"
+        )
+    origin, stdlib = (Path(line) for line in lines)
+    return origin.relative_to(stdlib).as_posix(), origin.read_text(encoding="utf-8")
+
+
+class ErrorQuotedDirective(SphinxDirective):
+    """A message that only another platform prints, quoted, not produced: shown
+    with the line of the standard library behind it, which the build finds in
+    each interpreter's own source and numbers, so that a quote that no longer
+    matches CPython fails the build."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    option_spec: ClassVar[dict[str, Callable[[str], Any]]] = {
+        "platforms": directives.unchanged_required,
+        "module": directives.unchanged_required,
+        "source-line": directives.unchanged_required,
+        "versions": directives.unchanged,
+    }
+
+    def run(self) -> list[nodes.Node]:
+        results: Results = getattr(self.env.app, RESULTS)
+        message = self.arguments[0]
+        versions_text = self.options.get("versions")
+        try:
+            belongs = parse_versions(versions_text) if versions_text else (lambda _: True)
+        except ValueError as error:
+            raise self.error(f"{message}: {error}") from None
+        required = ("platforms", "module", "source-line")
+        missing = [option for option in required if option not in self.options]
+        if missing:
+            raise self.error(f"{message}: :{': and :'.join(missing)}: required")
+        module, wanted = self.options["module"], self.options["source-line"].strip()
+        numbers: dict[str, list[str]] = {}
+        without: list[str] = []
+        path = ""
+        for interpreter in by_version(results.interpreters):
+            path, text = standard_library_source(interpreter, module)
+            found = [
+                number
+                for number, line in enumerate(text.splitlines(), start=1)
+                if line.strip() == wanted
+            ]
+            source_at = f"{self.env.docname}: {path} of Python {interpreter.version}"
+            if belongs(interpreter.minor) and not found:
+                raise ErrorIndexError(
+                    f"{source_at} has no line {wanted!r}: the quote of {message!r} no "
+                    "longer matches"
+                )
+            if not belongs(interpreter.minor):
+                if found:
+                    raise ErrorIndexError(
+                        f"{source_at} has the line {wanted!r} too: {message!r} is not "
+                        f"limited to Python {versions_text}"
+                    )
+                without.append(interpreter.version)
+                continue
+            numbers.setdefault(f"line {found[0]}", []).append(interpreter.version)
+        block = nodes.literal_block(message, message, classes=["error-message"])
+        block["language"] = "none"
+        where = "; ".join(
+            f"{line} in Python {', '.join(versions)}" for line, versions in numbers.items()
+        )
+        line = nodes.paragraph(
+            "",
+            f"Quoted, not produced: only {self.options['platforms']} print this message, "
+            f"and this build ran on {platform.system()}. The line of the standard "
+            "library behind it, ",
+        )
+        line += nodes.literal(wanted, wanted)
+        line += nodes.Text(" in ")
+        line += nodes.literal(path, path)
+        line += nodes.Text(
+            f", was found by this build in each interpreter's own source: {where}."
+        )
+        if without:
+            line += nodes.Text(
+                f" Python {', '.join(without)} has no such line: this message belongs "
+                f"to Python {versions_text} only."
+            )
+        return [block, line]
+
+
 class IndexEachMessage(SphinxTransform):
     """Put the first line of each message a section shows in the index, with the
     section's address: the search looks a pasted query up among index entries
@@ -443,6 +561,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     add_pythons_setting(app)
     app.add_directive("error-message", ErrorMessageDirective)
     app.add_directive("error-runs", ErrorRunsDirective)
+    app.add_directive("error-quoted", ErrorQuotedDirective)
     app.add_js_file(None, body=search_normaliser())
     app.add_transform(IndexEachMessage)
     app.connect("builder-inited", run_producers)
