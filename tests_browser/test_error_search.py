@@ -66,10 +66,10 @@ def pasted_last_lines() -> list[tuple[str, str]]:
 PASTED = pasted_last_lines() if (SITE / "reference" / "errors.html").is_file() else []
 
 
-def test_every_produced_message_is_searched_for_as_pasted() -> None:
-    assert len({section for section, _ in PASTED}) == PAGE.read_text().count(
-        ":::{error-message}"
-    )
+def test_every_produced_or_quoted_message_is_searched_for_as_pasted() -> None:
+    text = PAGE.read_text()
+    shown = text.count(":::{error-message}") + text.count(":::{error-quoted}")
+    assert len({section for section, _ in PASTED}) == shown
 
 
 @pytest.mark.parametrize(("section", "line"), PASTED)
