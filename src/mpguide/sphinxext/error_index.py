@@ -50,7 +50,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import re
 import subprocess
 from collections.abc import Callable, Iterable
@@ -425,9 +424,8 @@ class ErrorQuotedDirective(SphinxDirective):
         )
         line = nodes.paragraph(
             "",
-            f"Quoted, not produced: only {self.options['platforms']} print this message, "
-            f"and this build ran on {platform.system()}. The line of the standard "
-            "library behind it, ",
+            f"Quoted, not produced: only {self.options['platforms']} print this "
+            "message. The line of the standard library behind it, ",
         )
         line += nodes.literal(wanted, wanted)
         line += nodes.Text(" in ")
