@@ -123,7 +123,7 @@ def test_a_quoted_message_is_marked_and_numbers_its_line_on_each_interpreter(
     assert done.returncode == 0, done.stderr
     text = page_text(root)
     assert "ValueError: cannot find context for 'fork'" in text
-    assert "Quoted, not produced: only Windows print this message" in text
+    assert "Quoted, not produced: this message appears only on Windows." in text
     import multiprocessing.context
 
     here = line_number(multiprocessing.context.__file__, RAISE_LINE)

@@ -424,8 +424,8 @@ class ErrorQuotedDirective(SphinxDirective):
         )
         line = nodes.paragraph(
             "",
-            f"Quoted, not produced: only {self.options['platforms']} print this "
-            "message. The line of the standard library behind it, ",
+            f"Quoted, not produced: this message appears only on "
+            f"{self.options['platforms']}. The line of the standard library behind it, ",
         )
         line += nodes.literal(wanted, wanted)
         line += nodes.Text(" in ")
