@@ -52,6 +52,7 @@ from typing import Any, ClassVar
 
 from mpguide.locks import KeyedLocks
 from mpguide.registry import KeyRegistry
+from mpguide.run import START_METHODS, StartMethodError, check_start_method
 
 __all__ = ["Measurement", "Report", "Target", "main", "run"]
 
@@ -824,7 +825,7 @@ def main(
     )
     parser.add_argument(
         "--start-method",
-        choices=multiprocessing.get_all_start_methods(),
+        choices=START_METHODS,
         default=os.environ.get("MPGUIDE_START_METHOD") or None,
         help="default: MPGUIDE_START_METHOD, else the platform's default",
     )
@@ -843,6 +844,11 @@ def main(
         "flake8_python", metavar="PYTHON", help="an interpreter with flake8 and no plugin"
     )
     args = parser.parse_args(argv)
+    if args.start_method is not None:
+        try:
+            check_start_method(args.start_method)
+        except StartMethodError as error:
+            parser.error(str(error))
     if args.command == "check-keys":
         print_batch_check_ratio()
         return 0
