@@ -114,7 +114,7 @@ def extension(session: nox.Session, sphinx_gallery: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check) on everything; mypy --strict on src/."""
+    """ruff (lint and format check) on everything; mypy --strict on src/ and docs/_ext/."""
     session.install(".[lint,docs]", env=INSTALL_ENV)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
