@@ -119,7 +119,7 @@ def extension(session: nox.Session, sphinx_gallery: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check) on everything; mypy --strict on src/."""
+    """ruff (lint and format check) on everything; mypy --strict on src/ and docs/_ext/."""
     session.install(".[lint,docs]", env=INSTALL_ENV)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -160,36 +160,26 @@ def bench(session: nox.Session) -> None:
     """Time each fix, recipe and the docs build; print a table, write bench-results.json.
 
     Uses MPGUIDE_START_METHOD (default spawn, as the docs build does); extra
-    arguments go to ``python -m mpguide.bench`` (``nox -s bench -- --quick``).
+    arguments go to ``python -m mpguide.bench`` through ``benchmarks/docs_build.py``
+    (``nox -s bench -- --quick``).
     """
     session.install(".[docs]", env=INSTALL_ENV)
     method = os.environ.get("MPGUIDE_START_METHOD") or "spawn"
     session.run(
         "python",
-        "-m",
-        "mpguide.bench",
+        "benchmarks/docs_build.py",
         "--start-method",
         method,
-        "--docs",
-        "docs",
         "--json",
         "bench-results.json",
         *session.posargs,
         env={"MPLBACKEND": "Agg"},
     )
-    session.run(
-        "python",
-        "-c",
-        "from mpguide.bench import print_batch_check_ratio; print_batch_check_ratio()",
-    )
+    session.run("python", "-m", "mpguide.bench", "check-keys")
     # flake8 with no plugin (mpguide's own would run inside it), in an environment
     # of its own, against python -m mpguide lint on the same files.
     flake8_env = Path(session.create_tmp()) / "flake8-only"
     session.run(sys.executable, "-m", "venv", "--clear", str(flake8_env), external=True)
     flake8_python = str(flake8_env / ("Scripts" if os.name == "nt" else "bin") / "python")
     session.run(flake8_python, "-m", "pip", "install", "-q", "flake8", external=True)
-    session.run(
-        "python",
-        "-c",
-        f"from mpguide.bench import print_lint_speed; print_lint_speed({flake8_python!r})",
-    )
+    session.run("python", "-m", "mpguide.bench", "lint-speed", flake8_python)

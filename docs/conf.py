@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +16,7 @@ copyright = "2026, mpguide developers"
 release = version = mpguide.__version__
 
 here = Path(__file__).parent
+sys.path.insert(0, str(here / "_ext"))  # the site's own extensions
 
 # -- Start method -------------------------------------------------------------
 # MPGUIDE_START_METHOD chooses how the examples start processes (default
@@ -38,6 +37,7 @@ extensions = [
     "mpguide.sphinxext.start_method_matrix",
     "mpguide.sphinxext.error_index",
     "mpguide.sphinxext.notebooks",
+    "generated_files",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "**/_generated"]
@@ -156,57 +156,20 @@ if not os.environ.get("READTHEDOCS"):
     notfound_urls_prefix = "/"
 
 
-# -- Generated pages -------------------------------------------------------------------
-def write_cli_help() -> None:
-    """Write the installed command's --help output for reference/cli.md."""
-    generated = here / "reference" / "_generated"
-    generated.mkdir(exist_ok=True)
-    env = {**os.environ, "COLUMNS": "80"}
-    commands = {
-        "cli-help.txt": ["--help"],
-        "cli-check-help.txt": ["check", "--help"],
-        "cli-run-help.txt": ["run", "--help"],
-        "cli-lint-help.txt": ["lint", "--help"],
-    }
-    for name, args in commands.items():
-        text = subprocess.run(
-            [sys.executable, "-m", "mpguide", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        ).stdout
-        path = generated / name
-        if not path.exists() or path.read_text() != text:  # keep rebuilds incremental
-            path.write_text(text)
-
-
-# The report's program and the recipes that fix it: each recipe page shows the
-# lines its recipe changes, as a diff the build computes from the two files.
-REPORT_PROGRAM = here / "howto" / "recipes" / "report" / "keyed_by_user.py"
-FIXED_PROGRAMS = ("key_by_id", "key_by_value", "key_by_token")
-
-
-def write_recipe_diffs() -> None:
-    """Write howto/_generated/<recipe>.diff: the report's program against each fix."""
-    generated = here / "howto" / "_generated"
-    generated.mkdir(exist_ok=True)
-    report = REPORT_PROGRAM.read_text().splitlines(keepends=True)
-    for name in FIXED_PROGRAMS:
-        fixed = (here / "howto" / "recipes" / f"{name}.py").read_text()
-        diff = difflib.unified_diff(
-            report,
-            fixed.splitlines(keepends=True),
-            fromfile=f"report/{REPORT_PROGRAM.name}",
-            tofile=f"{name}.py",
-            n=1,
-        )
-        text = "".join(diff)
-        path = generated / f"{name}.diff"
-        if not path.exists() or path.read_text() != text:  # keep rebuilds incremental
-            path.write_text(text)
-
-
-def setup(app: object) -> None:
-    write_cli_help()
-    write_recipe_diffs()
+# -- Generated files ---------------------------------------------------------------
+# Written by docs/_ext/generated_files.py before the pages that include them are
+# read: the command's --help texts, and the lines each recipe changes in the
+# report's program, as a diff computed from the two files.
+generated_command_help = {
+    "reference/_generated/cli-help.txt": ["--help"],
+    "reference/_generated/cli-check-help.txt": ["check", "--help"],
+    "reference/_generated/cli-run-help.txt": ["run", "--help"],
+    "reference/_generated/cli-lint-help.txt": ["lint", "--help"],
+}
+generated_diffs = {
+    f"howto/_generated/{name}.diff": (
+        "howto/recipes/report/keyed_by_user.py",
+        f"howto/recipes/{name}.py",
+    )
+    for name in ("key_by_id", "key_by_value", "key_by_token")
+}

@@ -14,6 +14,14 @@ from conftest import ROOT
 from mpguide import bench
 
 
+class WorkersFailBeforeTheOwnerHearsFromThem(bench.QueueOwner):
+    """Its workers end before they tell the owner they are done."""
+
+    @staticmethod
+    def count(shared: object, users: list[int]) -> None:
+        raise SystemExit(3)
+
+
 @pytest.fixture(scope="module")
 def report() -> bench.Report:
     return bench.run("spawn", quick=True)
@@ -152,3 +160,50 @@ def test_filelock_is_a_bench_dependency_only() -> None:
     assert not any(d.startswith("filelock") for d in project["dependencies"])
     assert [d for d in extras["bench"] if d.startswith("filelock")]
     assert "mpguide[bench]" in extras["docs"]
+
+
+def test_a_failed_alternative_leaves_no_process_behind() -> None:
+    """The owner process waits for every worker: when they fail, the run ends it."""
+    context = bench.multiprocessing.get_context("spawn")
+    runner = bench.Bench(context, quick=True)
+    kind = WorkersFailBeforeTheOwnerHearsFromThem
+    with pytest.raises(RuntimeError, match=r"a process failed \(exit code 3\)"):
+        runner.run_alternative(kind, manager=None, workers=2, updates=5)
+    assert bench.multiprocessing.active_children() == []
+
+
+def test_each_alternative_is_one_class_with_a_name_of_its_own() -> None:
+    for kind in bench.ALTERNATIVE_KINDS:
+        assert "name" in vars(kind), f"{kind.__name__} takes its parent's name"
+    assert len(set(bench.ALTERNATIVES)) == len(bench.ALTERNATIVE_KINDS)
+
+
+def test_a_docs_build_is_timed_cold_then_again() -> None:
+    builds: list[str] = []
+    fake = bench.Bench(bench.multiprocessing.get_context("spawn"), quick=True)
+    fake.docs_build(lambda: builds.append("build"))
+    assert builds == ["build", "build"]
+    assert [(m.name, m.baseline, m.unit) for m in fake.measurements] == [
+        ("cold build", "cold build", "s/build"),
+        ("rebuild, nothing changed", "cold build", "s/build"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "called"),
+    [
+        (["check-keys"], ("print_batch_check_ratio",)),
+        (["lint-speed", "flake8-python"], ("print_lint_speed", "flake8-python")),
+    ],
+)
+def test_the_commands_print_what_they_time(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], called: tuple[str, ...]
+) -> None:
+    calls: list[tuple[str, ...]] = []
+    for name in ("print_batch_check_ratio", "print_lint_speed"):
+        monkeypatch.setattr(
+            bench, name, lambda *args, name=name: calls.append((name, *args))
+        )
+    monkeypatch.setattr(bench, "run", lambda *args, **kwargs: pytest.fail("ran the table"))
+    assert bench.main(argv) == 0
+    assert calls == [called]

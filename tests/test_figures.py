@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import matplotlib
 import pytest
 
-from mpguide.sphinxext.figures import Observation, draw_outcome
+from mpguide.figures import Observation, draw_outcome
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -96,7 +96,7 @@ def run_program(program: str) -> list[str]:
 
 
 DRAW = (
-    "from mpguide.sphinxext.figures import Observation, draw_outcome\n"
+    "from mpguide.figures import Observation, draw_outcome\n"
     "print(draw_outcome('Title', [Observation('label', 'result', True)]))\n"
     "print('matplotlib imported:', 'matplotlib' in sys.modules)\n"
 )
@@ -125,7 +125,7 @@ def test_in_a_kernel_without_matplotlib_prints_why_and_draws_nothing() -> None:
 
 def test_bad_input_is_refused_also_where_no_figure_is_seen() -> None:
     program = (
-        "from mpguide.sphinxext.figures import Observation, draw_outcome\n"
+        "from mpguide.figures import Observation, draw_outcome\n"
         "try:\n"
         "    draw_outcome('Title', [])\n"
         "except ValueError as error:\n"

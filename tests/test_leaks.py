@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, assert_no_leaks, processes_with_marker, run_script
+from docs_site import build_site, copy_site
 from filelock import FileLock
 from test_gallery_cards import check_cards
 
-from mpguide.bench import build_site, copy_site
 from mpguide.sphinxext.error_index import CACHE_NAME as ERROR_INDEX_CACHE
 from mpguide.sphinxext.runs import CACHE_VARIABLE
 

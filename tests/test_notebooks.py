@@ -36,11 +36,11 @@ from typing import Any
 import nbformat
 import pytest
 from conftest import ROOT, START_METHODS, run_example_ok
+from docs_site import copy_site
 from filelock import FileLock
 from nbclient import NotebookClient
 from nbclient.util import run_sync
 
-from mpguide.bench import copy_site
 from mpguide.sphinxext.notebooks import (
     NotebookError,
     NotebookRewriter,

@@ -1,10 +1,11 @@
 """Fixes shown as changed lines: the report's program, and the diffs against it.
 
 The recipe page and the tutorial's fix pages show each fix as a diff that the
-build computes between the report's program and the recipe (docs/conf.py), so
-the lines shown cannot drift from the code. What a test can still get wrong is
-the premise: the report's program must fail as the report did, and each recipe
-must be that program with a few lines changed, not a rewrite.
+build computes between the report's program and the recipe
+(docs/_ext/generated_files.py), so the lines shown cannot drift from the code.
+What a test can still get wrong is the premise: the report's program must fail
+as the report did, and each recipe must be that program with a few lines
+changed, not a rewrite.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import assert_no_leaks
 
-from mpguide import run
+from mpguide import bench, run
+from mpguide.sphinxext.gallery_processes import validate_start_method
 
 # A program that reports what its default start method is and what it does.
 REPORTER = """
@@ -183,6 +184,35 @@ def test_a_method_the_platform_lacks_is_refused_before_the_program_runs(
     (line,) = capsys.readouterr().err.splitlines()
     assert "start method 'fork' is not available on this platform" in line
     assert multiprocessing.get_start_method(allow_none=True) == before  # left as it was
+
+
+@pytest.mark.parametrize("method", ["fork-exec", "fork"])
+def test_the_gallery_refuses_a_start_method_as_the_command_does(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """One check: unknown ('fork-exec') and missing here ('fork') alike."""
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    with pytest.raises(run.StartMethodError) as command:
+        run.check_start_method(method)
+    with pytest.raises(run.StartMethodError) as gallery:
+        validate_start_method(method)
+    assert str(gallery.value) == (
+        f"{command.value} (from mpguide_start_method or MPGUIDE_START_METHOD)"
+    )
+    assert validate_start_method(None) == "spawn"
+
+
+def test_the_benchmark_refuses_a_start_method_the_platform_lacks(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    monkeypatch.setattr(bench, "run", lambda *args, **kwargs: pytest.fail("it ran"))
+    with pytest.raises(SystemExit) as exited:
+        bench.main(["--start-method", "fork"])
+    assert exited.value.code == 2
+    assert "start method 'fork' is not available on this platform" in (
+        capsys.readouterr().err
+    )
 
 
 def test_the_program_starts_after_our_options_only() -> None:

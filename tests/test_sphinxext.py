@@ -259,7 +259,7 @@ def test_an_examples_own_first_set_start_method_works(tmp_path: Path) -> None:
 
 
 OUTCOME_CARD = """
-from mpguide.sphinxext.figures import Observation, draw_outcome
+from mpguide.figures import Observation, draw_outcome
 
 if __name__ == "__main__":
     draw_outcome("Outcome", [Observation("fix", "works", True)])

@@ -240,7 +240,7 @@ if __name__ == "__main__":
     # - **Lifetime is yours.** Close every handle and view in every process;
     #   unlink once. Name the block's owner in your design. On Windows the block
     #   disappears when the last handle closes, and there is no tracker.
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "A block another program used",

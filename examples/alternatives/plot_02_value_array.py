@@ -154,7 +154,7 @@ if __name__ == "__main__":
         except RuntimeError as error:
             passed_as_argument = "RuntimeError"
             print("as a task argument: RuntimeError:", error)
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Value with its own lock",

@@ -128,7 +128,7 @@ if __name__ == "__main__":
     merged = sum(partial_counts, collections.Counter())
     print("one worker's counts:", dict(partial_counts[0]))
     print("merged:", dict(merged))
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     expected = WORKERS * QUERIES
     draw_outcome(

@@ -168,7 +168,7 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     lost = sorted(statement for statement, arrived in kept.items() if not arrived)
     print("lost:", len(lost), "of", len(kept))
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Changes made in a worker",

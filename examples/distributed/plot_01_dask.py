@@ -255,7 +255,7 @@ if __name__ == "__main__":
 # -------------
 
 if __name__ == "__main__":
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     total = INCREMENTS * len(workers)
     draw_outcome(

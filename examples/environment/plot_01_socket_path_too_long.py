@@ -208,7 +208,7 @@ if __name__ == "__main__":
     )
     fixed = all(outcome == "ok" for outcome in short.values())
     print(f"fix works: {'yes' if fixed else 'no'} (a short TMPDIR: everything started)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"A TMPDIR of {len(str(long_tmpdir))} characters",

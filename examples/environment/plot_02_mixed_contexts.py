@@ -123,7 +123,7 @@ if __name__ == "__main__":
         "forkserver child must open it by a name that a fork-context semaphore no "
         "longer has"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "A queue made in one context, a process started in another",

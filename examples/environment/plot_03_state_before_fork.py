@@ -180,7 +180,7 @@ if __name__ == "__main__":
         "thread pool without its threads (and, from 3.13.8 and 3.14.1, a forkserver "
         "worker, a copy of the forkserver's)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "A thread pool set up before the workers started",

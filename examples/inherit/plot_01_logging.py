@@ -318,7 +318,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} (QueueHandler: {expected} of {expected} "
         "records, whole, once, in order)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"Logging from {method} workers",

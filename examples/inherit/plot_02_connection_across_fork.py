@@ -424,7 +424,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} (a connection per process: every "
         "answer reached the process that asked)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"One connection, {len(shared)} processes",

@@ -219,7 +219,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed else 'no'} ({len(received)} of {ITEMS} received, "
         f"then join returned)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"A child put {ITEMS} items on a Queue",

@@ -23,7 +23,7 @@ import pickle
 import threading
 from multiprocessing.managers import BaseManager, RemoteError
 
-from mpguide.sphinxext.figures import Hop, draw_round_trip
+from mpguide.figures import Hop, draw_round_trip
 
 if __name__ == "__main__":
     context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))

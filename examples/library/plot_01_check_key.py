@@ -192,7 +192,7 @@ if __name__ == "__main__":
     print("$ python -m mpguide check accounts:sample_user")
     print(done.stdout, end="")
     print("exit status:", done.returncode)
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     # The report's last line: "1 error, 0 warnings, 0 notes. Does not work ..."
     tally = done.stdout.strip().splitlines()[-1].strip().partition(". ")[0]

@@ -183,7 +183,7 @@ if __name__ == "__main__":
         via_store, direct = pool.submit(in_a_worker, shared, record).result(timeout=120)
     print("in a worker, shared.record('alice'):", via_store)
     print("in a worker, a proxy to the record itself:", direct)
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "A registered class in a worker",

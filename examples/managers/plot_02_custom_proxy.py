@@ -201,7 +201,7 @@ if __name__ == "__main__":
     )
     print(f"with a lock in the counter: expected {expected}, counted {locked}")
     server.shutdown()
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"{CLIENTS} clients, {expected} increments",

@@ -145,7 +145,7 @@ if __name__ == "__main__":
 # of pool.
 
 if __name__ == "__main__":
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "A worker dies mid-task",

@@ -220,7 +220,7 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     server_frames = "".join(noted.__notes__)
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "A proxied call fails",

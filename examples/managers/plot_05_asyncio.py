@@ -149,7 +149,7 @@ if __name__ == "__main__":
 # heartbeat opens the gate.
 
 if __name__ == "__main__":
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Heartbeats during a blocking call",

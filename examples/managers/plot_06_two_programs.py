@@ -195,7 +195,7 @@ if __name__ == "__main__":
     )
     works = shared == expected
     print(f"fix works: {'yes' if works else 'no'} (one dict, a DictProxy: {shared})")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Two programs, one dict",

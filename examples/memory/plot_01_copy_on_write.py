@@ -393,7 +393,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed else 'no'} (flat arrays in shared memory: "
         f"{about(max(shared_private))} of the records private per worker)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     private_after = [a + r for a, r in zip(arrived, by_reading, strict=True)]
     flat_private = max(a + r for a, r in zip(flat_arrived, flat_reading, strict=True))

@@ -420,7 +420,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed else 'no'} (shared memory: results correct, "
         f"under 1 KB sent per task)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"{TASKS} tasks over a {samples.nbytes // 10**6} MB array ({method})",

@@ -225,7 +225,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed else 'no'} (the default chunksize: "
         f"{default_messages} messages, faster than chunksize=1)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"x * x over {ITEMS} items",

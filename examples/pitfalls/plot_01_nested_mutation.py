@@ -134,7 +134,7 @@ if __name__ == "__main__":
         f"failure reproduced: {'yes' if reproduced else 'no'} (4 appends, {lost_kept} kept)"
     )
     print(f"fix works: {'yes' if fixed else 'no'} (write-back and nested list kept 4 of 4)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Appending inside a managed dict",

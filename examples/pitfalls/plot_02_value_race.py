@@ -180,7 +180,7 @@ if __name__ == "__main__":
     lost = expected - counted
     print(f"failure reproduced: {'yes' if lost > 0 else 'no'} (lost {lost} of {expected})")
     print(f"fix works: {'yes' if locked == expected else 'no'} ({locked} of {expected})")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"{WORKERS} workers, {expected} increments",

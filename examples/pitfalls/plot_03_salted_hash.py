@@ -184,7 +184,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed_found == len(USERS) else 'no'} "
         f"({fixed_found} of {len(USERS)} found)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     users = len(USERS)
     draw_outcome(

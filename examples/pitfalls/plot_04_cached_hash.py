@@ -158,7 +158,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed_failures == 0 else 'no'} "
         f"({3 - fixed_failures} of 3 lookups found)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     lookups = 3  # look_up_everyone asks for the three users
     draw_outcome(

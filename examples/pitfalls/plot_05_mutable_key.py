@@ -106,7 +106,7 @@ if __name__ == "__main__":
         "answers to no name; the Manager's to the old name only)"
     )
     print(f"fix works: {'yes' if fixed else 'no'} (frozen key refused the change)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     yes_no = {True: "yes", False: "no"}
     draw_outcome(

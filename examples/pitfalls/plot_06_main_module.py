@@ -209,7 +209,7 @@ if __name__ == "__main__":
     refused_locally = re.match(
         r"\w*(Attribute|Pickling)Error: Can't (pickle|get) local", local_line
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"A class in __main__ under {method}",

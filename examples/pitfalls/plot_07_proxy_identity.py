@@ -138,7 +138,7 @@ if __name__ == "__main__":
         "(manager.list([1]) == [1] is False)"
     )
     print(f"fix works: {'yes' if fixed else 'no'} (copies compare as values)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Comparing proxies",

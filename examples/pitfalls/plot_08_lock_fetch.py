@@ -179,7 +179,7 @@ if __name__ == "__main__":
     )
     ratio = results["fetch_every_time"][1] / results["fetch_once"][1]
     print(f"fetching every time took {ratio:.0f}x as long per use, in this run")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     least = min(every_time, *kept)
     draw_outcome(

@@ -115,7 +115,7 @@ if __name__ == "__main__":
     errors = sorted({outcome.split(":")[0] for outcome in seen.values()})
     print(f"failure reproduced: {'yes' if reproduced else 'no'} ({', '.join(errors)})")
     print(f"fix works: {'yes' if fixed else 'no'} (both queries recorded)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Workers after the Manager stopped",

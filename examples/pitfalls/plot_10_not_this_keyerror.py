@@ -119,7 +119,7 @@ if __name__ == "__main__":
         "(RemoteError wrapping the server's KeyError on a referent id)"
     )
     print(f"fix works: {'yes' if kept == ['q1'] else 'no'} (a live proxy kept it)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Two KeyErrors told apart",

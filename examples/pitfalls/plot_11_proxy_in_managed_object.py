@@ -156,7 +156,7 @@ if __name__ == "__main__":
         f"(server tables unchanged: the dict, and {after['kept only as stored proxies']} "
         "objects kept as stored proxies)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     stored = "kept only as stored proxies"
     draw_outcome(

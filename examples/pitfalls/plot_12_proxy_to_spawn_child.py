@@ -136,7 +136,7 @@ if __name__ == "__main__":
         "incref), while fork and forkserver children count them before the target runs"
     )
     expected_failure = context.get_start_method() == "spawn"
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"A proxy in a {context.get_start_method()} child",

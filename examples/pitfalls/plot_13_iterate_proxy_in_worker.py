@@ -134,7 +134,7 @@ if __name__ == "__main__":
     )
     fixed = fixed_keys == ["alice", "bob"] and after_fix == before_fix
     print(f"fix works: {'yes' if fixed else 'no'} (keys() returned a list; nothing left)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "A worker loops over a managed dict",

@@ -442,7 +442,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if clean else 'no'} (waits with a timeout, Pool with SIG_IGN "
         "and executor with SIG_DFL workers: both exited, nothing left)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     def stopped(facts):
         return "stopped" if facts["exited"] else "still running"

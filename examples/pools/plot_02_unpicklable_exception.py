@@ -284,7 +284,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed else 'no'} ({len(received)} of 4: the exception "
         "itself, with query and code)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "A worker raises QueryError",

@@ -371,7 +371,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed else 'no'} (gather: 1 of 5 failed; the child's "
         "LookupError raised in the parent; guarded callbacks: every result)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Where a worker's exception went",

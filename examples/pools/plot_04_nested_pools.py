@@ -245,7 +245,7 @@ if __name__ == "__main__":
     fixed = flat == [square(x) for x in range(OUTER * INNER)]
     print(f"failure reproduced: {'yes' if reproduced else 'no'} ({nested})")
     print(f"fix works: {'yes' if fixed else 'no'} (one flat pool: {len(flat)} results)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "A pool inside a pool",

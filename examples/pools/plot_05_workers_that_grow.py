@@ -328,7 +328,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed else 'no'} (maxtasksperchild={LIMIT}: "
         f"no worker ran more than {most_tasks} tasks)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"{TASKS} tasks keeping {LEAK_MB} MB each",

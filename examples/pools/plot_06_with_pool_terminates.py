@@ -144,7 +144,7 @@ if __name__ == "__main__":
     )
     fixed = inside == joined == executor_results == expected
     print(f"fix works: {'yes' if fixed else 'no'} (every result, read in time or joined)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Results read after `with Pool()`",

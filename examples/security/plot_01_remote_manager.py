@@ -150,7 +150,7 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     print("bound to loopback:", host == "127.0.0.1")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "A Manager served on the network",

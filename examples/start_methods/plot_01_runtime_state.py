@@ -125,7 +125,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if settings_arrive else 'no'} "
         f"(with an initializer a {method} worker sees mode={fixed['mode']!r})"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Settings made at run time",

@@ -227,7 +227,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"({ran} of {len(fixes)} replacements ran under {method})"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     ran_under = {
         start: sum(pair[index] == "ran" for pair in outcomes.values())

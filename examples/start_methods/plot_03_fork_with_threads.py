@@ -129,7 +129,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"({fix_method} child took the lock, no warning)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Fork while a thread holds a lock",

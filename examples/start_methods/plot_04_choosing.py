@@ -204,7 +204,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"(a context gives {expected_class} workers to Pool, ProcessPoolExecutor, Manager)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Choosing the start method",

@@ -147,7 +147,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if works else 'no'} "
         f"(imported from a module, it runs under {' and '.join(sorted(fixed))})"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "python -m package",

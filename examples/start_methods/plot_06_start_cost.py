@@ -300,7 +300,7 @@ if __name__ == "__main__":
         print("fix works: no (no forkserver on this platform)")
 
 if __name__ == "__main__":
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     rows = dict(per_child)
     if "forkserver" in methods:

@@ -175,7 +175,7 @@ if __name__ == "__main__":
     )
     works = fixed == ("exit code 0", "[2, 4]")
     print(f"fix works: {'yes' if works else 'no'} (a function and the data it needs)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "pool.map(self.fetch, ...)",

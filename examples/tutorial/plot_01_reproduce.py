@@ -55,7 +55,7 @@ if __name__ == "__main__":
     user_locks = manager.dict({user: manager.Lock() for user in users_list})
     print("user_locks", user_locks)
     print("users_list", users_list)
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     # sphinx_gallery_failing_thumbnail = False
     # (the page ends with the report's KeyError; its card shows this figure)

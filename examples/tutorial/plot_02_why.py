@@ -22,7 +22,7 @@ import os
 import pickle
 import struct
 
-from mpguide.sphinxext.figures import Hop, draw_round_trip
+from mpguide.figures import Hop, draw_round_trip
 
 
 class User:

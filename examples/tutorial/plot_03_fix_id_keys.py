@@ -87,7 +87,7 @@ if __name__ == "__main__":
     print("answered by:", sorted(answered_by))
     assert query_times.value == len(queries)
     assert dict(queries_per_user) == Counter(queries)
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     per_user = Counter(queries)
     draw_outcome(

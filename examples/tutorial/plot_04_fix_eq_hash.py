@@ -141,7 +141,7 @@ if __name__ == "__main__":
         assert dict(queries_per_user) == Counter(queries)
     print("query_times:", query_times.value)
     assert query_times.value == 2 * len(queries)
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Equal users find their lock",

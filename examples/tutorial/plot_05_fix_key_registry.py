@@ -132,7 +132,7 @@ if __name__ == "__main__":
     assert session_tokens == list(
         range(len(users_list) + 1, len(users_list) + 1 + len(queries))
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     per_token = Counter(token for token, _ in queries)
     draw_outcome(

@@ -38,22 +38,21 @@ import collections
 import dataclasses
 import json
 import multiprocessing
-import multiprocessing.queues
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing import shared_memory
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from mpguide.locks import KeyedLocks
 from mpguide.registry import KeyRegistry
+from mpguide.run import START_METHODS, StartMethodError, check_start_method
 
 __all__ = ["Measurement", "Report", "Target", "main", "run"]
 
@@ -66,21 +65,13 @@ FETCH_EVERY_USE = "manager locks, fetched every use"
 FETCH_ONCE = "manager locks, fetched once"
 KEYED = "KeyedLocks"
 GLOBAL = "one global lock"
-#: The alternatives to a Manager, in the order the performance page plots them.
+#: The alternatives to a Manager (``ALTERNATIVES``).
 MANAGER_LOCKS = "Manager dict + Manager locks"
 MANAGER_KEYED = "Manager dict + KeyedLocks"
 SHAREABLE_KEYED = "ShareableList + KeyedLocks"
 ARRAY_LOCK = "Array + get_lock()"
 QUEUE_OWNER = "one owner fed by a Queue"
 MERGED = "results returned and merged"
-ALTERNATIVES = (
-    MANAGER_LOCKS,
-    MANAGER_KEYED,
-    SHAREABLE_KEYED,
-    ARRAY_LOCK,
-    QUEUE_OWNER,
-    MERGED,
-)
 FILELOCK = "filelock, one file per key"
 LOCAL_COPY = "local dict copy"
 TABLE_READS = (LOCAL_COPY, "Manager dict lookup", "ShareableList index")
@@ -253,41 +244,13 @@ def update_counters(
 
 
 def alternative_worker(
-    approach: str, shared: Any, updates: int, ready: Any, spans: Any, worker: int
+    kind: type[Alternative], shared: Any, updates: int, ready: Any, spans: Any, worker: int
 ) -> None:
-    """Count ``updates`` per-user updates the way ``approach`` does; record the span."""
+    """Count ``updates`` per-user updates the way ``kind`` does; record the span."""
     users = [(worker + step) % USERS for step in range(updates)]
     ready.wait()
     spans[2 * worker] = time.monotonic()
-    if approach == MANAGER_LOCKS:
-        counters, user_locks = shared
-        for user in users:
-            with user_locks[user]:
-                counters[user] += 1
-    elif approach == MANAGER_KEYED:
-        counters, keyed = shared
-        for user in users:
-            with keyed.hold(user):
-                counters[user] += 1
-    elif approach == SHAREABLE_KEYED:
-        name, keyed = shared
-        table: Any = shared_memory.ShareableList(name=name)  # untyped items
-        try:
-            for user in users:
-                with keyed.hold(user):
-                    table[user] += 1
-        finally:
-            table.shm.close()
-    elif approach == ARRAY_LOCK:
-        for user in users:
-            with shared.get_lock():
-                shared[user] += 1
-    elif approach == QUEUE_OWNER:
-        for user in users:
-            shared.put(user)
-        shared.put(None)
-    else:  # MERGED
-        shared.put(collections.Counter(users))
+    kind.count(shared, users)
     spans[2 * worker + 1] = time.monotonic()
 
 
@@ -303,6 +266,206 @@ def owner_of_counters(updates: Any, workers: int, counters: Any, spans: Any) -> 
             counts[user] += 1
     counters[:] = counts
     spans[-1] = time.monotonic()
+
+
+# -- the alternatives to a Manager, one class each -----------------------------------
+
+
+class Alternative:
+    """One way for several workers to count per-user updates.
+
+    An instance holds one run's shared state in the benchmark's process; the
+    workers get :attr:`shared` and run :meth:`count`, a static method, so that
+    only the class is pickled by reference.
+    """
+
+    name: ClassVar[str]
+    #: Updates per worker in a full run.
+    full_updates: ClassVar[int] = 10_000
+
+    def __init__(self, context: Any, manager: Any, workers: int, spans: Any) -> None:
+        self.context = context
+        self.manager = manager
+        self.workers = workers
+        self.spans = spans
+        #: Processes besides the workers that the run needs, started first.
+        self.helpers: list[Any] = []
+        self.shared = self.share()
+
+    def share(self) -> Any:
+        """What every worker gets."""
+        raise NotImplementedError
+
+    @staticmethod
+    def count(shared: Any, users: list[int]) -> None:
+        """In a worker: count one update for each user in ``users``."""
+        raise NotImplementedError
+
+    def gather(self) -> None:
+        """While the workers run: collect what they send, if anything."""
+
+    def counts(self) -> list[int]:
+        """Once every process has ended: the count of each user."""
+        raise NotImplementedError
+
+    def last_count_at(self) -> float:
+        """When the last count was in place: by default, when the last worker ended."""
+        return float(max(self.spans[1 : 2 * self.workers : 2]))
+
+    def close(self) -> None:
+        """Release what :meth:`share` made."""
+
+
+class ManagerLocks(Alternative):
+    """The report's pattern: a Manager dict of counters and one Manager lock per user."""
+
+    name = MANAGER_LOCKS
+    full_updates = 1_000  # Manager calls take milliseconds: fewer keep the run short.
+
+    def share(self) -> Any:
+        locks = self.manager.dict({n: self.manager.Lock() for n in range(USERS)})
+        return self.manager.dict(dict.fromkeys(range(USERS), 0)), locks
+
+    @staticmethod
+    def count(shared: Any, users: list[int]) -> None:
+        counters, user_locks = shared
+        for user in users:
+            with user_locks[user]:
+                counters[user] += 1
+
+    def counts(self) -> list[int]:
+        return list(self.shared[0].values())
+
+
+class ManagerKeyed(ManagerLocks):
+    """A Manager dict of counters, locked with :class:`~mpguide.KeyedLocks`."""
+
+    name = MANAGER_KEYED
+
+    def share(self) -> Any:
+        counters = self.manager.dict(dict.fromkeys(range(USERS), 0))
+        return counters, KeyedLocks(64, context=self.context)
+
+    @staticmethod
+    def count(shared: Any, users: list[int]) -> None:
+        counters, keyed = shared
+        for user in users:
+            with keyed.hold(user):
+                counters[user] += 1
+
+
+class ShareableKeyed(Alternative):
+    """A ``ShareableList`` of counters, locked with :class:`~mpguide.KeyedLocks`."""
+
+    name = SHAREABLE_KEYED
+
+    def share(self) -> Any:
+        self.table: Any = shared_memory.ShareableList([0] * USERS)  # untyped items
+        return self.table.shm.name, KeyedLocks(64, context=self.context)
+
+    @staticmethod
+    def count(shared: Any, users: list[int]) -> None:
+        name, keyed = shared
+        table: Any = shared_memory.ShareableList(name=name)
+        try:
+            for user in users:
+                with keyed.hold(user):
+                    table[user] += 1
+        finally:
+            table.shm.close()
+
+    def counts(self) -> list[int]:
+        return list(self.table)
+
+    def close(self) -> None:
+        self.table.shm.close()
+        self.table.shm.unlink()
+
+
+class ArrayLock(Alternative):
+    """An ``Array`` of counters and its one lock."""
+
+    name = ARRAY_LOCK
+
+    def share(self) -> Any:
+        return self.context.Array("q", USERS)
+
+    @staticmethod
+    def count(shared: Any, users: list[int]) -> None:
+        for user in users:
+            with shared.get_lock():
+                shared[user] += 1
+
+    def counts(self) -> list[int]:
+        return list(self.shared)
+
+
+class QueueOwner(Alternative):
+    """One owner process applies the updates the workers put on a ``Queue``."""
+
+    name = QUEUE_OWNER
+
+    def share(self) -> Any:
+        updates = self.context.Queue()
+        self.owned = self.context.Array("q", USERS, lock=False)
+        self.helpers.append(
+            self.context.Process(
+                target=owner_of_counters,
+                args=(updates, self.workers, self.owned, self.spans),
+            )
+        )
+        return updates
+
+    @staticmethod
+    def count(shared: Any, users: list[int]) -> None:
+        for user in users:
+            shared.put(user)
+        shared.put(None)
+
+    def counts(self) -> list[int]:
+        return list(self.owned)
+
+    def last_count_at(self) -> float:
+        return float(self.spans[-1])  # set by the owner
+
+    def close(self) -> None:
+        self.shared.close()
+        self.shared.join_thread()
+
+
+class Merged(QueueOwner):
+    """Each worker counts alone and returns its counts; the benchmark merges them."""
+
+    name = MERGED
+
+    def share(self) -> Any:
+        self.merged: collections.Counter[int] = collections.Counter()
+        return self.context.Queue()
+
+    @staticmethod
+    def count(shared: Any, users: list[int]) -> None:
+        shared.put(collections.Counter(users))
+
+    def gather(self) -> None:
+        for _ in range(self.workers):
+            self.merged.update(self.shared.get(timeout=600))
+        self.spans[-1] = time.monotonic()
+
+    def counts(self) -> list[int]:
+        return [self.merged[n] for n in range(USERS)]
+
+
+#: One class per alternative, in the order of ``ALTERNATIVES``.
+ALTERNATIVE_KINDS: tuple[type[Alternative], ...] = (
+    ManagerLocks,
+    ManagerKeyed,
+    ShareableKeyed,
+    ArrayLock,
+    QueueOwner,
+    Merged,
+)
+#: Their names, in the order the performance page plots them.
+ALTERNATIVES = tuple(kind.name for kind in ALTERNATIVE_KINDS)
 
 
 # -- the measurements ------------------------------------------------------------------
@@ -462,101 +625,58 @@ class Bench:
         """The same per-user counting done each way, with 1, 2 and 4 workers."""
         for workers in WORKER_COUNTS:
             group = f"alternatives, {workers} worker{'s' if workers > 1 else ''}"
-            for approach in ALTERNATIVES:
-                # Manager calls take milliseconds: fewer of them keep the run short.
-                full = 1_000 if approach in (MANAGER_LOCKS, MANAGER_KEYED) else 10_000
-                seconds = self.run_alternative(approach, manager, workers, self.count(full))
+            for kind in ALTERNATIVE_KINDS:
+                updates = self.count(kind.full_updates)
+                seconds = self.run_alternative(kind, manager, workers, updates)
                 self.add(
                     group,
-                    f"{approach} x{workers}",
+                    f"{kind.name} x{workers}",
                     seconds=seconds,
                     baseline=f"{MANAGER_LOCKS} x{workers}",
                     unit="s/update",
                 )
 
     def run_alternative(
-        self, approach: str, manager: Any, workers: int, updates: int
+        self, kind: type[Alternative], manager: Any, workers: int, updates: int
     ) -> float:
-        """Seconds per update: first worker's start to the last count in place."""
-        context = self.context
-        spans = context.Array("d", 2 * workers + 1, lock=False)
-        ready = context.Barrier(workers)
-        counts: list[int] = []
-        table: Any = None
-        owner = None
-        if approach in (MANAGER_LOCKS, MANAGER_KEYED):
-            counters = manager.dict(dict.fromkeys(range(USERS), 0))
-            locks = (
-                manager.dict({n: manager.Lock() for n in range(USERS)})
-                if approach == MANAGER_LOCKS
-                else KeyedLocks(64, context=context)
-            )
-            shared: Any = (counters, locks)
-        elif approach == SHAREABLE_KEYED:
-            table = shared_memory.ShareableList([0] * USERS)
-            shared = (table.shm.name, KeyedLocks(64, context=context))
-        elif approach == ARRAY_LOCK:
-            shared = context.Array("q", USERS)
-        else:
-            shared = context.Queue()
-        if approach == QUEUE_OWNER:
-            owned = context.Array("q", USERS, lock=False)
-            owner = context.Process(
-                target=owner_of_counters, args=(shared, workers, owned, spans)
-            )
-            owner.start()
-        processes = [
-            context.Process(
+        """Seconds per update: first worker's start to the last count in place.
+
+        Every process it started has ended when it returns or raises.
+        """
+        spans = self.context.Array("d", 2 * workers + 1, lock=False)
+        ready = self.context.Barrier(workers)
+        alternative = kind(self.context, manager, workers, spans)
+        counting = [
+            self.context.Process(
                 target=alternative_worker,
-                args=(approach, shared, updates, ready, spans, worker),
+                args=(kind, alternative.shared, updates, ready, spans, worker),
             )
             for worker in range(workers)
         ]
+        processes = [*counting, *alternative.helpers]  # joined in this order
         try:
-            for process in processes:
+            for process in [*alternative.helpers, *counting]:
                 process.start()
-            if approach == MERGED:
-                merged: collections.Counter[int] = collections.Counter()
-                for _ in processes:
-                    merged.update(shared.get(timeout=600))
-                spans[-1] = time.monotonic()
-                counts = [merged[n] for n in range(USERS)]
-            for process in [*processes, *([owner] if owner else [])]:
+            alternative.gather()
+            for process in processes:
                 process.join(timeout=600)
                 if process.exitcode != 0:
                     raise RuntimeError(
-                        f"{approach}: a process failed (exit code {process.exitcode})"
+                        f"{kind.name}: a process failed (exit code {process.exitcode})"
                     )
-            if approach == QUEUE_OWNER:
-                counts = list(owned)
-            elif approach in (MANAGER_LOCKS, MANAGER_KEYED):
-                counts = list(shared[0].values())
-            elif approach == SHAREABLE_KEYED and table is not None:
-                counts = list(table)
-            elif approach == ARRAY_LOCK:
-                counts = list(shared)
+            counts = alternative.counts()
         finally:
             for process in processes:
                 if process.is_alive():
                     process.terminate()
                     process.join(timeout=30)
-            if table is not None:
-                table.shm.close()
-                table.shm.unlink()
-            if isinstance(shared, multiprocessing.queues.Queue):
-                shared.close()
-                shared.join_thread()
+            alternative.close()
         if sum(counts) != workers * updates:
             raise RuntimeError(
-                f"{approach}: lost updates ({sum(counts)} of {workers * updates})"
+                f"{kind.name}: lost updates ({sum(counts)} of {workers * updates})"
             )
-        ends = (
-            spans[-1]
-            if approach in (QUEUE_OWNER, MERGED)
-            else max(spans[1 : 2 * workers : 2])
-        )
-        elapsed: float = ends - min(spans[0 : 2 * workers : 2])
-        return elapsed / (workers * updates)
+        elapsed = alternative.last_count_at() - min(spans[0 : 2 * workers : 2])
+        return float(elapsed) / (workers * updates)
 
     def per_key_locking(self) -> None:
         """``filelock`` with one lock file per key, against a bare lock (if installed)."""
@@ -600,16 +720,13 @@ class Bench:
         for name in TABLE_READS:
             self.add("shared table read", name, seconds=seconds[name], baseline=LOCAL_COPY)
 
-    def docs_build(self, source: Path) -> None:
-        """A cold build of a copy of the site, then a rebuild with nothing changed."""
-        with tempfile.TemporaryDirectory() as scratch:
-            root = Path(scratch)
-            docs = copy_site(source, root)
-            timings = []
-            for _ in range(2):
-                started = time.perf_counter()
-                build_site(docs, self.context.get_start_method()).check_returncode()
-                timings.append(time.perf_counter() - started)
+    def docs_build(self, build: Callable[[], object]) -> None:
+        """Time ``build`` twice: a cold build, then a rebuild with nothing changed."""
+        timings = []
+        for _ in range(2):
+            started = time.perf_counter()
+            build()
+            timings.append(time.perf_counter() - started)
         cold, rebuild = timings
         self.add(
             "docs build", "cold build", seconds=cold, baseline="cold build", unit="s/build"
@@ -621,39 +738,6 @@ class Bench:
             baseline="cold build",
             unit="s/build",
         )
-
-
-def copy_site(docs: Path, root: Path) -> Path:
-    """Copy the site's sources (``docs`` and the sibling ``examples``) under ``root``.
-
-    Generated files stay behind, so that building the copy is a cold build.
-    Returns the copy's docs directory.
-    """
-    ignore = shutil.ignore_patterns("_build", "gallery", "_generated", "*.md5")
-    shutil.copytree(docs, root / "docs", ignore=ignore)
-    shutil.copytree(docs.parent / "examples", root / "examples")
-    return root / "docs"
-
-
-def build_site(
-    docs: Path,
-    start_method: str,
-    *,
-    env: dict[str, str] | None = None,
-    settings: Mapping[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Build the site in ``docs`` as ``nox -s docs`` does, into ``docs/_build/html``.
-
-    ``settings`` override values of ``conf.py`` (Sphinx's ``-D name=value``).
-    """
-    overrides = [f"-D{name}={value}" for name, value in (settings or {}).items()]
-    command = [
-        sys.executable, "-m", "sphinx", "-q", "-n", "-W", "-b", "html", *overrides,
-        str(docs), str(docs / "_build" / "html"),
-    ]  # fmt: skip
-    env = {**(os.environ if env is None else env), "MPGUIDE_START_METHOD": start_method}
-    env["MPLBACKEND"] = "Agg"
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
 
 
 def targets(bench: Bench) -> tuple[Target, ...]:
@@ -696,9 +780,13 @@ def targets(bench: Bench) -> tuple[Target, ...]:
 
 
 def run(
-    start_method: str | None = None, *, quick: bool = False, docs: Path | None = None
+    start_method: str | None = None,
+    *,
+    quick: bool = False,
+    build_docs: Callable[[str], object] | None = None,
 ) -> Report:
-    """Measure everything; ``docs`` (the site's source directory) adds the build."""
+    """Measure everything; ``build_docs`` (one build of a site, given the start
+    method, raising if it fails) adds a cold build and a rebuild."""
     context = multiprocessing.get_context(start_method)
     bench = Bench(context, quick)
     with context.Manager() as manager:
@@ -707,8 +795,8 @@ def run(
         bench.alternatives(manager)
         bench.table_reads(manager)
     bench.per_key_locking()
-    if docs is not None:
-        bench.docs_build(docs)
+    if build_docs is not None:
+        bench.docs_build(lambda: build_docs(context.get_start_method()))
     machine = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -722,14 +810,22 @@ def run(
     return Report(machine, tuple(bench.measurements), targets(bench))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mpguide.bench``: print the table, optionally write JSON."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    build_docs: Callable[[str], object] | None = None,
+) -> int:
+    """``python -m mpguide.bench``: print the table, optionally write JSON; its
+    commands ``check-keys`` and ``lint-speed`` time the key checker and the linter.
+
+    ``build_docs`` is passed on to :func:`run`.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m mpguide.bench", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "--start-method",
-        choices=multiprocessing.get_all_start_methods(),
+        choices=START_METHODS,
         default=os.environ.get("MPGUIDE_START_METHOD") or None,
         help="default: MPGUIDE_START_METHOD, else the platform's default",
     )
@@ -737,20 +833,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--json", type=Path, metavar="PATH", help="also write the results here"
     )
-    parser.add_argument(
-        "--docs", type=Path, metavar="DIR", help="also time building the site in DIR"
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "check-keys", help=f"check_keys on {BATCH_KEYS} keys against one key"
+    )
+    lint = commands.add_parser(
+        "lint-speed", help="python -m mpguide lint against flake8, on the same files"
+    )
+    lint.add_argument(
+        "flake8_python", metavar="PYTHON", help="an interpreter with flake8 and no plugin"
     )
     args = parser.parse_args(argv)
-    report = run(args.start_method, quick=args.quick, docs=args.docs)
+    if args.start_method is not None:
+        try:
+            check_start_method(args.start_method)
+        except StartMethodError as error:
+            parser.error(str(error))
+    if args.command == "check-keys":
+        print_batch_check_ratio()
+        return 0
+    if args.command == "lint-speed":
+        print_lint_speed(args.flake8_python)
+        return 0
+    report = run(args.start_method, quick=args.quick, build_docs=build_docs)
     print(report.table())
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 # -- check_keys: a batch against one key ---------------------------------------------
@@ -782,7 +892,7 @@ def batch_check_ratio(count: int = BATCH_KEYS, repeats: int = 3) -> dict[str, fl
 
 
 def print_batch_check_ratio() -> None:
-    """Print :func:`batch_check_ratio` (``python -c`` entry for ``nox -s bench``)."""
+    """Print :func:`batch_check_ratio` (``python -m mpguide.bench check-keys``)."""
     result = batch_check_ratio()
     print(
         f"check_keys: {result['keys']:g} keys take {format_ratio(result['ratio'])} the "
@@ -835,10 +945,14 @@ def sysconfig_stdlib() -> str:
 
 
 def print_lint_speed(flake8_python: str) -> None:
-    """Print :func:`lint_speed` (``python -c`` entry for ``nox -s bench``)."""
+    """Print :func:`lint_speed` (``python -m mpguide.bench lint-speed PYTHON``)."""
     result = lint_speed(flake8_python)
     print(
         f"mpguide lint: {result['lint_lines_per_s']:,.0f} lines/s, flake8 without "
         f"plugins: {result['flake8_lines_per_s']:,.0f} lines/s, on the same "
         f"{result['lines']:,.0f} lines: {format_ratio(result['ratio'])} flake8's speed"
     )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

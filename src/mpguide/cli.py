@@ -42,8 +42,6 @@ EXIT_USAGE = 2
 EXIT_TARGET = 3
 EXIT_TIMEOUT = 4
 EXIT_INTERNAL = 5
-#: The old name of :data:`EXIT_BAD_KEY`.
-EXIT_PROBLEMS = EXIT_BAD_KEY
 #: The share of ``--timeout`` given to each step inside the check, so that a
 #: step that hangs in Python code is named before the whole check is killed.
 STEP_SHARE = 0.5

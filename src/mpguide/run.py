@@ -67,7 +67,7 @@ one-line "run: error: ..." message on standard error.
 """
 
 
-class StartMethodError(Exception):
+class StartMethodError(ValueError):
     """The start method is unknown, or this platform or Python lacks it."""
 
 

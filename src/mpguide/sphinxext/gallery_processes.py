@@ -85,6 +85,8 @@ from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
 from mpguide.run import (
+    StartMethodError,
+    check_start_method,
     restore_start_methods,
     start_methods_now,
     use_as_default_start_method,
@@ -416,21 +418,25 @@ class ResetHook:
 def start_method_from_environment() -> str:
     """The start method named by ``MPGUIDE_START_METHOD``, or the default.
 
-    :raises ValueError: if the variable names no start method of this platform.
+    :raises StartMethodError: (a ``ValueError``) if the variable names no start
+        method of this platform.
     """
     return validate_start_method(os.environ.get(START_METHOD_VARIABLE) or None)
 
 
 def validate_start_method(method: str | None) -> str:
-    """Return ``method`` (or the default for ``None``) if this platform has it."""
+    """Return ``method`` (or the default for ``None``) if this platform has it.
+
+    :raises StartMethodError: (a ``ValueError``) from
+        ``mpguide.run.check_start_method``, naming where the method came from.
+    """
     chosen = DEFAULT_START_METHOD if method is None else method
-    available = multiprocessing.get_all_start_methods()
-    if chosen not in available:
-        raise ValueError(
-            f"start method {chosen!r} (from mpguide_start_method or "
-            f"{START_METHOD_VARIABLE}) is not available here; choose one of "
-            f"{', '.join(available)}"
-        )
+    try:
+        check_start_method(chosen)
+    except StartMethodError as error:
+        raise StartMethodError(
+            f"{error} (from mpguide_start_method or {START_METHOD_VARIABLE})"
+        ) from None
     return chosen
 
 
