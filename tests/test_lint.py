@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mpguide.lint import RULES, analyse
+from mpguide.lint import RULES, analyse, lint_snippet
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -723,6 +723,35 @@ def test_examples_flag_the_broken_snippets_and_not_the_fixes() -> None:
         text = (ROOT / path).read_text(encoding="utf-8").splitlines()[int(number) - 1]
         found.add((path.removeprefix("examples/"), code, text.strip()))
     assert found == EXPECTED_IN_EXAMPLES
+
+
+def test_lint_snippet_prints_what_the_command_prints(tmp_path: Path) -> None:
+    (tmp_path / "snippet.py").write_text(BROKEN, encoding="utf-8")
+    command = mpguide_lint("snippet.py", cwd=tmp_path)
+    assert lint_snippet(textwrap.indent(BROKEN, "    ")) == command.stdout.splitlines()
+    assert len(command.stdout.splitlines()) > 1
+
+
+#: A page that shows what the linter prints for its broken code asserts the code.
+SHOWN_CODE = re.compile(r'all\(" (MPG\d{3}) " in line for line in lint_broken\)')
+
+
+def test_pitfall_pages_show_their_rule() -> None:
+    """Each rule whose page is in the gallery is shown, by the build, on a page of
+    that page's section, flagging the broken snippet and not the fix."""
+    shown: dict[str, str] = {}
+    for path in sorted(EXAMPLES.glob("*/plot_*.py")):
+        text = path.read_text(encoding="utf-8")
+        for code in SHOWN_CODE.findall(text):
+            assert "assert lint_fixed == []" in text, path
+            shown[code] = path.parent.name
+    in_gallery = {
+        code: rule.page.split("/")[1]
+        for code, rule in RULES.items()
+        if rule.page.startswith("gallery/")
+    }
+    assert {code: shown.get(code) for code in in_gallery} == in_gallery
+    assert "MPG001" in shown  # its page is in the error index; the gallery shows it too
 
 
 # -- the reference page --------------------------------------------------------------
