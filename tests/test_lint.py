@@ -73,6 +73,16 @@ FIRES = {
             ctx.Process(target=Job).start()
         """,
     ),
+    "MPG001 lambda to a fork context's pool": (
+        "MPG001",
+        """
+        import multiprocessing
+        def main():
+            fork = multiprocessing.get_context("fork")
+            fork.Pool(2).map(lambda x: x, range(3))
+            multiprocessing.get_context("spawn").Process(target=lambda: None).start()
+        """,
+    ),
     "MPG002 pool at module level": (
         "MPG002",
         """
@@ -289,6 +299,21 @@ NEAR_MISSES = {
             with multiprocessing.Pool(2) as pool:
                 pool.map(double, range(3))
             multiprocessing.Process(target=double, args=(1,)).start()
+        """,
+    "a lambda as a fork context's Process target (not pickled)": """
+        import multiprocessing
+        def main():
+            fork = multiprocessing.get_context("fork")
+            fork.Process(target=lambda: None).start()
+        """,
+    "a lambda given to multiprocess, which pickles with dill": """
+        import multiprocess as mp
+        from multiprocess import Process
+        def main():
+            with mp.Pool(2) as pool:
+                pool.map(lambda x: x, range(3))
+            mp.get_context("spawn").Process(target=lambda: None).start()
+            Process(target=lambda: None).start()
         """,
     "a lambda given to a thread pool": """
         from concurrent.futures import ThreadPoolExecutor

@@ -29,6 +29,8 @@ MP_MODULES = frozenset(
         "multiprocess",
     }
 )
+#: Modules that pickle with dill, which sends a lambda or a nested function by value.
+BY_VALUE_MODULES = frozenset({"multiprocess"})
 FUTURES_MODULES = frozenset({"concurrent.futures", "concurrent.futures.process"})
 SYNC_NAMES = frozenset(
     {"Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier"}
@@ -74,6 +76,8 @@ QUEUE_NON_READS = frozenset({"close", "join_thread", "cancel_join_thread", "put"
 # What a name holds.
 MANAGER = "manager"
 CONTEXT = "context"
+FORK_CONTEXT = "fork context"  # get_context("fork"): a Process target is not pickled
+CONTEXTS = (CONTEXT, FORK_CONTEXT)
 MDICT = "managed dict"
 MLIST = "managed list"
 MNS = "managed Namespace"
@@ -155,6 +159,14 @@ def dotted(node: ast.expr) -> str | None:
     return None
 
 
+def root_name(node: ast.expr) -> str | None:
+    """The name an attribute chain starts from, through calls: ``mp`` in
+    ``mp.get_context("spawn").Process``."""
+    while isinstance(node, ast.Attribute | ast.Call):
+        node = node.value if isinstance(node, ast.Attribute) else node.func
+    return node.id if isinstance(node, ast.Name) else None
+
+
 @dataclass
 class ClassInfo:
     name: str
@@ -204,6 +216,8 @@ class Analyser(ast.NodeVisitor):
         self.mp_modules: set[str] = set()  # local names of multiprocessing modules
         self.futures_modules: set[str] = set()
         self.mp_names: dict[str, str] = {}  # local name -> name in multiprocessing
+        #: Local names of, or imported from, a module that pickles by value (dill).
+        self.by_value_names: set[str] = set()
         self.uses_processes = facts.uses_processes
         self.classes = facts.classes
         self.scopes: list[Scope] = [Scope(None)]
@@ -276,13 +290,13 @@ class Analyser(ast.NodeVisitor):
             receiver = func.value
             if isinstance(receiver, ast.Name) and (
                 receiver.id in self.mp_modules
-                or self.scope.names.get(receiver.id) == CONTEXT
+                or self.scope.names.get(receiver.id) in CONTEXTS
                 or (receiver.id in CONTEXT_PARAMETERS and receiver.id in self.scope.params)
             ):
                 return func.attr
             if dotted(receiver) in MP_MODULES:
                 return func.attr
-            if isinstance(receiver, ast.Call) and self.call_kind(receiver) == CONTEXT:
+            if isinstance(receiver, ast.Call) and self.call_kind(receiver) in CONTEXTS:
                 return func.attr
         return None
 
@@ -303,6 +317,9 @@ class Analyser(ast.NodeVisitor):
         ):
             return POOL
         if self.is_mp(func, frozenset({"get_context"})):
+            method = call.args[0] if call.args else None
+            if isinstance(method, ast.Constant) and method.value == "fork":
+                return FORK_CONTEXT
             return CONTEXT
         if self.is_mp(func, frozenset({"Manager"})) or name == "SyncManager":
             return MANAGER
@@ -369,6 +386,8 @@ class Analyser(ast.NodeVisitor):
             if alias.name in MP_MODULES:
                 self.uses_processes = True
                 self.mp_modules.add(alias.asname or alias.name.partition(".")[0])
+                if alias.name.partition(".")[0] in BY_VALUE_MODULES:
+                    self.by_value_names.add(alias.asname or alias.name.partition(".")[0])
             if alias.name in FUTURES_MODULES:
                 self.uses_processes = True
                 self.futures_modules.add(alias.asname or alias.name)
@@ -380,6 +399,8 @@ class Analyser(ast.NodeVisitor):
             if module in MP_MODULES or module in FUTURES_MODULES:
                 self.uses_processes = True
                 self.mp_names[local] = alias.name
+                if module.partition(".")[0] in BY_VALUE_MODULES:
+                    self.by_value_names.add(local)
             full = f"{module}.{alias.name}"
             if full in MP_MODULES:
                 self.uses_processes = True
@@ -532,6 +553,12 @@ class Analyser(ast.NodeVisitor):
             return
         kind = self.expr_kind(value)
         self.bind(target, kind)
+        if (
+            isinstance(target, ast.Name)
+            and isinstance(value, ast.Call)
+            and root_name(value.func) in self.by_value_names
+        ):
+            self.by_value_names.add(target.id)  # a pool or context of multiprocess
         if kind == PROCESS and isinstance(target, ast.Name) and isinstance(value, ast.Call):
             self.link(target.id, [*value.args, *(k.value for k in value.keywords)])
 
@@ -720,9 +747,19 @@ class Analyser(ast.NodeVisitor):
                         literal_kwargs(keywords.get("kwds")),
                     )
             self.check_task_arguments(node, func.attr, keywords)
+        # A lambda pickles by value with dill, and a fork context's Process target is
+        # not pickled at all (popen_fork.py runs it in the forked copy).
+        by_value = root_name(func) in self.by_value_names
+        forked = (
+            kind == PROCESS
+            and isinstance(func, ast.Attribute)
+            and self.kind(func.value) == FORK_CONTEXT
+        )
         for target in callables:
             if isinstance(target, ast.Name):
                 self.target_names.add(target.id)
+            if by_value or forked:
+                continue
             detail = self.unpicklable(target)
             if detail is not None:
                 self.report(target, "MPG001", detail)
