@@ -608,7 +608,12 @@ class Bench:
             timings = []
             for _ in range(2):
                 started = time.perf_counter()
-                build_site(docs, self.context.get_start_method()).check_returncode()
+                built = build_site(docs, self.context.get_start_method())
+                if built.returncode != 0:  # say why: Sphinx's own output
+                    raise RuntimeError(
+                        f"the docs build failed (exit {built.returncode}):\n"
+                        f"{built.stdout[-5000:]}{built.stderr[-5000:]}"
+                    )
                 timings.append(time.perf_counter() - started)
         cold, rebuild = timings
         self.add(
