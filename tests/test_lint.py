@@ -179,6 +179,16 @@ FIRES = {
             multiprocessing.Process(target=producer, args=(namespace,)).start()
         """,
     ),
+    "MPG005 list in a managed list": (
+        "MPG005",
+        """
+        import multiprocessing
+        def main():
+            manager = multiprocessing.Manager()
+            results = manager.list([[], []])
+            results[0].append(1)
+        """,
+    ),
     "MPG008 lock dict submitted by keyword": (
         "MPG008",
         """
@@ -422,6 +432,21 @@ NEAR_MISSES = {
             scores["a"]["ids"] = manager.list()
             scores["b"] = manager.list()
             multiprocessing.Process(target=fill, args=(scores, "b")).start()
+        """,
+    "Manager containers in a managed list or Namespace": """
+        import multiprocessing
+        def work(ns, results, appended):
+            ns.items.append(1)
+            results[0].append(2)
+            appended[0].append(3)
+        if __name__ == "__main__":
+            manager = multiprocessing.Manager()
+            ns = manager.Namespace()
+            ns.items = manager.list()
+            results = manager.list([manager.list() for _ in range(2)])
+            appended = manager.list()
+            appended.append(manager.list())
+            multiprocessing.Process(target=work, args=(ns, results, appended)).start()
         """,
     "a plain dict of lists": """
         import multiprocessing

@@ -81,7 +81,8 @@ CONTEXTS = (CONTEXT, FORK_CONTEXT)
 MDICT = "managed dict"
 MLIST = "managed list"
 MNS = "managed Namespace"
-PROXY_VALUES = "managed dict of proxies"
+PROXY_VALUES = "managed dict or list of proxies"
+PROXY_NAMESPACE = "managed Namespace of proxies"
 MVALUE = "managed Value"
 VALUE = "Value"
 ARRAY = "Array"
@@ -338,27 +339,37 @@ class Analyser(ast.NodeVisitor):
         if isinstance(func, ast.Attribute) and self.kind(func.value) == MANAGER:
             if name == "dict":
                 return PROXY_VALUES if self.proxy_values(call) else MDICT
+            if name == "list" and self.proxy_values(call):
+                return PROXY_VALUES
             return {"list": MLIST, "Namespace": MNS, "Value": MVALUE}.get(name)
         if isinstance(func, ast.Name) and self.classes.get(func.id) is not None:
             return INSTANCE + func.id
         return None
 
     def proxy_values(self, call: ast.Call) -> bool:
-        """Whether ``manager.dict(...)`` starts with values that are proxies."""
+        """Whether ``manager.dict(...)`` or ``manager.list(...)`` starts with values
+        that are proxies."""
         for arg in call.args[:1]:
             values: list[ast.expr] = []
             if isinstance(arg, ast.Dict):
                 values = list(arg.values)
             elif isinstance(arg, ast.DictComp):
                 values = [arg.value]
-            for value in values:
-                if (
-                    isinstance(value, ast.Call)
-                    and isinstance(value.func, ast.Attribute)
-                    and self.kind(value.func.value) == MANAGER
-                ):
-                    return True
+            elif isinstance(arg, ast.List | ast.Tuple):
+                values = list(arg.elts)
+            elif isinstance(arg, ast.ListComp):
+                values = [arg.elt]
+            if any(self.made_by_manager(value) for value in values):
+                return True
         return False
+
+    def made_by_manager(self, value: ast.expr) -> bool:
+        """``manager.list()``, ``manager.dict()``...: a proxy."""
+        return (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Attribute)
+            and self.kind(value.func.value) == MANAGER
+        )
 
     def expr_kind(self, node: ast.expr) -> str | None:
         if isinstance(node, ast.Call):
@@ -518,16 +529,19 @@ class Analyser(ast.NodeVisitor):
             self.note_proxy_value(target, node.value)
 
     def note_proxy_value(self, target: ast.expr, value: ast.expr) -> None:
-        """``d[k] = manager.list()``: d's values are proxies, changed in place rightly."""
-        if (
-            isinstance(target, ast.Subscript)
+        """``d[k] = manager.list()``, ``ns.items = manager.list()``: the container's
+        values are proxies, changed in place rightly."""
+        if not (
+            isinstance(target, ast.Subscript | ast.Attribute)
             and isinstance(target.value, ast.Name)
-            and self.kind(target.value) == MDICT
-            and isinstance(value, ast.Call)
-            and isinstance(value.func, ast.Attribute)
-            and self.kind(value.func.value) == MANAGER
+            and self.made_by_manager(value)
         ):
+            return
+        kind = self.kind(target.value)
+        if isinstance(target, ast.Subscript) and kind in (MDICT, MLIST):
             self.scope.names[target.value.id] = PROXY_VALUES
+        elif isinstance(target, ast.Attribute) and kind == MNS:
+            self.scope.names[target.value.id] = PROXY_NAMESPACE
 
     def bind_value(self, target: ast.expr, value: ast.expr) -> None:
         if isinstance(target, ast.Tuple | ast.List) and isinstance(value, ast.Call):
@@ -697,6 +711,14 @@ class Analyser(ast.NodeVisitor):
                 self.report(node, "MPG002", f"{ast.unparse(func)}()")
             if name == "set_start_method":
                 self.report(node, "MPG003")
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in ("append", "insert")
+            and isinstance(func.value, ast.Name)
+            and self.kind(func.value) == MLIST
+            and self.made_by_manager(node.args[-1] if node.args else func)
+        ):
+            self.scope.names[func.value.id] = PROXY_VALUES  # results.append(manager.list())
         if isinstance(func, ast.Attribute) and func.attr in MUTATORS:
             copy = self.managed_copy(func.value)
             if copy is not None:
