@@ -25,7 +25,10 @@ def main() -> int:
         def build(start_method: str) -> None:
             result = build_site(docs, start_method)
             if result.returncode != 0:
-                raise RuntimeError(f"the docs build failed:\n{result.stderr}")
+                raise RuntimeError(  # say why: Sphinx's own output
+                    f"the docs build failed (exit {result.returncode}):\n"
+                    f"{result.stdout[-5000:]}{result.stderr[-5000:]}"
+                )
 
         return bench.main(build_docs=build)
 

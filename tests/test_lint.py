@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mpguide.lint import RULES, analyse
+from mpguide.lint import RULES, analyse, lint_snippet
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -71,6 +71,16 @@ FIRES = {
                     pass
             ctx = mp.get_context("spawn")
             ctx.Process(target=Job).start()
+        """,
+    ),
+    "MPG001 lambda to a fork context's pool": (
+        "MPG001",
+        """
+        import multiprocessing
+        def main():
+            fork = multiprocessing.get_context("fork")
+            fork.Pool(2).map(lambda x: x, range(3))
+            multiprocessing.get_context("spawn").Process(target=lambda: None).start()
         """,
     ),
     "MPG002 pool at module level": (
@@ -167,6 +177,16 @@ FIRES = {
             namespace = manager.Namespace()
             namespace.items = []
             multiprocessing.Process(target=producer, args=(namespace,)).start()
+        """,
+    ),
+    "MPG005 list in a managed list": (
+        "MPG005",
+        """
+        import multiprocessing
+        def main():
+            manager = multiprocessing.Manager()
+            results = manager.list([[], []])
+            results[0].append(1)
         """,
     ),
     "MPG008 lock dict submitted by keyword": (
@@ -290,6 +310,21 @@ NEAR_MISSES = {
                 pool.map(double, range(3))
             multiprocessing.Process(target=double, args=(1,)).start()
         """,
+    "a lambda as a fork context's Process target (not pickled)": """
+        import multiprocessing
+        def main():
+            fork = multiprocessing.get_context("fork")
+            fork.Process(target=lambda: None).start()
+        """,
+    "a lambda given to multiprocess, which pickles with dill": """
+        import multiprocess as mp
+        from multiprocess import Process
+        def main():
+            with mp.Pool(2) as pool:
+                pool.map(lambda x: x, range(3))
+            mp.get_context("spawn").Process(target=lambda: None).start()
+            Process(target=lambda: None).start()
+        """,
     "a lambda given to a thread pool": """
         from concurrent.futures import ThreadPoolExecutor
         def main():
@@ -397,6 +432,21 @@ NEAR_MISSES = {
             scores["a"]["ids"] = manager.list()
             scores["b"] = manager.list()
             multiprocessing.Process(target=fill, args=(scores, "b")).start()
+        """,
+    "Manager containers in a managed list or Namespace": """
+        import multiprocessing
+        def work(ns, results, appended):
+            ns.items.append(1)
+            results[0].append(2)
+            appended[0].append(3)
+        if __name__ == "__main__":
+            manager = multiprocessing.Manager()
+            ns = manager.Namespace()
+            ns.items = manager.list()
+            results = manager.list([manager.list() for _ in range(2)])
+            appended = manager.list()
+            appended.append(manager.list())
+            multiprocessing.Process(target=work, args=(ns, results, appended)).start()
         """,
     "a plain dict of lists": """
         import multiprocessing
@@ -723,6 +773,35 @@ def test_examples_flag_the_broken_snippets_and_not_the_fixes() -> None:
         text = (ROOT / path).read_text(encoding="utf-8").splitlines()[int(number) - 1]
         found.add((path.removeprefix("examples/"), code, text.strip()))
     assert found == EXPECTED_IN_EXAMPLES
+
+
+def test_lint_snippet_prints_what_the_command_prints(tmp_path: Path) -> None:
+    (tmp_path / "snippet.py").write_text(BROKEN, encoding="utf-8")
+    command = mpguide_lint("snippet.py", cwd=tmp_path)
+    assert lint_snippet(textwrap.indent(BROKEN, "    ")) == command.stdout.splitlines()
+    assert len(command.stdout.splitlines()) > 1
+
+
+#: A page that shows what the linter prints for its broken code asserts the code.
+SHOWN_CODE = re.compile(r'all\(" (MPG\d{3}) " in line for line in lint_broken\)')
+
+
+def test_pitfall_pages_show_their_rule() -> None:
+    """Each rule whose page is in the gallery is shown, by the build, on a page of
+    that page's section, flagging the broken snippet and not the fix."""
+    shown: dict[str, str] = {}
+    for path in sorted(EXAMPLES.glob("*/plot_*.py")):
+        text = path.read_text(encoding="utf-8")
+        for code in SHOWN_CODE.findall(text):
+            assert "assert lint_fixed == []" in text, path
+            shown[code] = path.parent.name
+    in_gallery = {
+        code: rule.page.split("/")[1]
+        for code, rule in RULES.items()
+        if rule.page.startswith("gallery/")
+    }
+    assert {code: shown.get(code) for code in in_gallery} == in_gallery
+    assert "MPG001" in shown  # its page is in the error index; the gallery shows it too
 
 
 # -- the reference page --------------------------------------------------------------

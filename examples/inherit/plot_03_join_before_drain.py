@@ -173,6 +173,50 @@ if __name__ == "__main__":
     close(results)
 
 # %%
+# ``python -m mpguide lint`` finds the join before the queue is drained without running
+# it (rule MPG010, :doc:`/reference/lint`), and prints nothing for the join after it:
+
+from mpguide.lint import lint_snippet
+
+BROKEN = """\
+import multiprocessing
+
+
+def produce(results):
+    results.put(b"x" * 1_000_000)
+
+
+if __name__ == "__main__":
+    results = multiprocessing.Queue()
+    child = multiprocessing.Process(target=produce, args=(results,))
+    child.start()
+    child.join()
+    print(len(results.get()))
+"""
+FIXED = """\
+import multiprocessing
+
+
+def produce(results):
+    results.put(b"x" * 1_000_000)
+
+
+if __name__ == "__main__":
+    results = multiprocessing.Queue()
+    child = multiprocessing.Process(target=produce, args=(results,))
+    child.start()
+    print(len(results.get()))
+    child.join()
+"""
+
+if __name__ == "__main__":
+    lint_broken, lint_fixed = lint_snippet(BROKEN), lint_snippet(FIXED)
+    print(*lint_broken, sep="\n")
+    print("for the fix:", lint_fixed or "nothing")
+    assert len(lint_broken) == 1 and all(" MPG010 " in line for line in lint_broken)
+    assert lint_fixed == []
+
+# %%
 # ``cancel_join_thread()``: the exit no longer waits, and the rest is lost
 # ------------------------------------------------------------------------
 # Called in the child, it removes the queue's finalizer, so the child exits

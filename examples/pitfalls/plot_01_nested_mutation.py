@@ -123,6 +123,36 @@ if __name__ == "__main__":
     manager.shutdown()
 
 # %%
+# ``python -m mpguide lint`` finds the lost append without running it (rule MPG005,
+# :doc:`/reference/lint`), and prints nothing for the write-back:
+
+from mpguide.lint import lint_snippet
+
+BROKEN = """\
+import multiprocessing
+
+if __name__ == "__main__":
+    queries = multiprocessing.Manager().dict({"alice": []})
+    queries["alice"].append("q0")
+"""
+FIXED = """\
+import multiprocessing
+
+if __name__ == "__main__":
+    queries = multiprocessing.Manager().dict({"alice": []})
+    items = queries["alice"]
+    items.append("q0")
+    queries["alice"] = items
+"""
+
+if __name__ == "__main__":
+    lint_broken, lint_fixed = lint_snippet(BROKEN), lint_snippet(FIXED)
+    print(*lint_broken, sep="\n")
+    print("for the fix:", lint_fixed or "nothing")
+    assert len(lint_broken) == 1 and all(" MPG005 " in line for line in lint_broken)
+    assert lint_fixed == []
+
+# %%
 # What happened
 # -------------
 

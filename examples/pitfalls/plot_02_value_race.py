@@ -173,6 +173,45 @@ if __name__ == "__main__":
     manager.shutdown()
 
 # %%
+# ``python -m mpguide lint`` finds the unlocked ``+=`` in a worker without running it
+# (rule MPG006, :doc:`/reference/lint`), and prints nothing for the locked one:
+
+from mpguide.lint import lint_snippet
+
+BROKEN = """\
+import multiprocessing
+
+
+def count(counter):
+    counter.value += 1
+
+
+if __name__ == "__main__":
+    counter = multiprocessing.Value("i", 0)
+    multiprocessing.Process(target=count, args=(counter,)).start()
+"""
+FIXED = """\
+import multiprocessing
+
+
+def count(counter):
+    with counter.get_lock():
+        counter.value += 1
+
+
+if __name__ == "__main__":
+    counter = multiprocessing.Value("i", 0)
+    multiprocessing.Process(target=count, args=(counter,)).start()
+"""
+
+if __name__ == "__main__":
+    lint_broken, lint_fixed = lint_snippet(BROKEN), lint_snippet(FIXED)
+    print(*lint_broken, sep="\n")
+    print("for the fix:", lint_fixed or "nothing")
+    assert len(lint_broken) == 1 and all(" MPG006 " in line for line in lint_broken)
+    assert lint_fixed == []
+
+# %%
 # What happened
 # -------------
 

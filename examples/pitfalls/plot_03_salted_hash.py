@@ -170,6 +170,37 @@ if __name__ == "__main__":
     manager.shutdown()
 
 # %%
+# ``python -m mpguide lint`` finds ``hash() % n`` in a module that uses processes
+# without running it (rule MPG007, :doc:`/reference/lint`), and prints nothing for the
+# stable hash:
+
+from mpguide.lint import lint_snippet
+
+BROKEN = """\
+import multiprocessing
+
+
+def salted_shard(name):
+    return hash(name) % 8
+"""
+FIXED = """\
+import multiprocessing
+
+from mpguide import stable_hash
+
+
+def fixed_shard(name):
+    return stable_hash(name) % 8
+"""
+
+if __name__ == "__main__":
+    lint_broken, lint_fixed = lint_snippet(BROKEN), lint_snippet(FIXED)
+    print(*lint_broken, sep="\n")
+    print("for the fix:", lint_fixed or "nothing")
+    assert len(lint_broken) == 1 and all(" MPG007 " in line for line in lint_broken)
+    assert lint_fixed == []
+
+# %%
 # What happened
 # -------------
 

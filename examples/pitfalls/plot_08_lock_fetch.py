@@ -163,6 +163,47 @@ if __name__ == "__main__":
 # asserted; :doc:`/explanation/index` links the measured costs.
 
 # %%
+# ``python -m mpguide lint`` finds the fetch on every use without running it (rule
+# MPG008, :doc:`/reference/lint`), and prints nothing for the fetch kept:
+
+from mpguide.lint import lint_snippet
+
+BROKEN = """\
+import multiprocessing
+
+
+def fetch_every_time(user_locks, user_id):
+    for _ in range(50):
+        with user_locks[user_id]:
+            pass
+
+
+if __name__ == "__main__":
+    user_locks = multiprocessing.Manager().dict({1: multiprocessing.Manager().Lock()})
+"""
+FIXED = """\
+import multiprocessing
+
+
+def fetch_once(user_locks, user_id):
+    lock = user_locks[user_id]
+    for _ in range(50):
+        with lock:
+            pass
+
+
+if __name__ == "__main__":
+    user_locks = multiprocessing.Manager().dict({1: multiprocessing.Manager().Lock()})
+"""
+
+if __name__ == "__main__":
+    lint_broken, lint_fixed = lint_snippet(BROKEN), lint_snippet(FIXED)
+    print(*lint_broken, sep="\n")
+    print("for the fix:", lint_fixed or "nothing")
+    assert len(lint_broken) == 1 and all(" MPG008 " in line for line in lint_broken)
+    assert lint_fixed == []
+
+# %%
 # What happened
 # -------------
 

@@ -207,6 +207,43 @@ if __name__ == "__main__":
     workspace.cleanup()
 
 # %%
+# ``python -m mpguide lint`` finds a lambda and a nested function given to a process
+# without running it (rule MPG001, :doc:`/reference/lint`), and prints nothing for a
+# top-level function:
+
+from mpguide.lint import lint_snippet
+
+BROKEN = """\
+import multiprocessing
+
+
+def main():
+    def greet():
+        print("hello")
+
+    multiprocessing.Process(target=greet).start()
+    multiprocessing.Process(target=lambda: print("hello")).start()
+"""
+FIXED = """\
+import multiprocessing
+
+
+def greet():
+    print("hello")
+
+
+def main():
+    multiprocessing.Process(target=greet).start()
+"""
+
+if __name__ == "__main__":
+    lint_broken, lint_fixed = lint_snippet(BROKEN), lint_snippet(FIXED)
+    print(*lint_broken, sep="\n")
+    print("for the fix:", lint_fixed or "nothing")
+    assert len(lint_broken) == 2 and all(" MPG001 " in line for line in lint_broken)
+    assert lint_fixed == []
+
+# %%
 # In the error index: :ref:`error-not-the-same-object`, :ref:`error-generator`,
 # :ref:`error-class-defined-again`.
 

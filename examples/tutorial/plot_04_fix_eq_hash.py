@@ -84,6 +84,51 @@ if __name__ == "__main__":
         )
 
 # %%
+# ``python -m mpguide lint`` finds the report's key class without running it (rule
+# MPG004, :doc:`/reference/lint`), and prints nothing for the frozen dataclass:
+
+from mpguide.lint import lint_snippet
+
+BROKEN = """\
+import multiprocessing
+
+
+class User:
+    def __init__(self, id, name):
+        self.id = id
+        self.name = name
+
+
+if __name__ == "__main__":
+    manager = multiprocessing.Manager()
+    users = [User(1, "alice"), User(2, "bob")]
+    user_locks = manager.dict({user: manager.Lock() for user in users})
+"""
+FIXED = """\
+import dataclasses
+import multiprocessing
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+
+
+if __name__ == "__main__":
+    manager = multiprocessing.Manager()
+    users = [User(1, "alice"), User(2, "bob")]
+    user_locks = manager.dict({user: manager.Lock() for user in users})
+"""
+
+if __name__ == "__main__":
+    lint_broken, lint_fixed = lint_snippet(BROKEN), lint_snippet(FIXED)
+    print(*lint_broken, sep="\n")
+    print("for the fix:", lint_fixed or "nothing")
+    assert len(lint_broken) == 1 and all(" MPG004 " in line for line in lint_broken)
+    assert lint_fixed == []
+
+# %%
 # The report's lookup works, with the objects as keys
 # ---------------------------------------------------
 
@@ -104,7 +149,8 @@ if __name__ == "__main__":
 # %%
 # The workload, in worker processes
 # ---------------------------------
-# Workers receive copies of the users and use them directly as keys.
+# Workers receive copies of the users and use them directly as keys. As on
+# :doc:`plot_03_fix_id_keys`, each use fetches the lock again (MPG008).
 
 
 def handle_query(user, user_locks, queries_per_user, query_times, counter_lock):

@@ -79,7 +79,8 @@ if __name__ == "__main__":
 # ---------------------------------
 # Each task gets the token with the user. Workers also create objects of their
 # own (a ``Session`` per query) and register them in the shared registry, all
-# at once: no token is handed out twice and none is skipped.
+# at once: no token is handed out twice and none is skipped. As on
+# :doc:`plot_03_fix_id_keys`, each use fetches the lock again (MPG008).
 
 
 class Session:

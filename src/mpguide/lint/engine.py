@@ -29,6 +29,8 @@ MP_MODULES = frozenset(
         "multiprocess",
     }
 )
+#: Modules that pickle with dill, which sends a lambda or a nested function by value.
+BY_VALUE_MODULES = frozenset({"multiprocess"})
 FUTURES_MODULES = frozenset({"concurrent.futures", "concurrent.futures.process"})
 SYNC_NAMES = frozenset(
     {"Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier"}
@@ -74,10 +76,13 @@ QUEUE_NON_READS = frozenset({"close", "join_thread", "cancel_join_thread", "put"
 # What a name holds.
 MANAGER = "manager"
 CONTEXT = "context"
+FORK_CONTEXT = "fork context"  # get_context("fork"): a Process target is not pickled
+CONTEXTS = (CONTEXT, FORK_CONTEXT)
 MDICT = "managed dict"
 MLIST = "managed list"
 MNS = "managed Namespace"
-PROXY_VALUES = "managed dict of proxies"
+PROXY_VALUES = "managed dict or list of proxies"
+PROXY_NAMESPACE = "managed Namespace of proxies"
 MVALUE = "managed Value"
 VALUE = "Value"
 ARRAY = "Array"
@@ -155,6 +160,14 @@ def dotted(node: ast.expr) -> str | None:
     return None
 
 
+def root_name(node: ast.expr) -> str | None:
+    """The name an attribute chain starts from, through calls: ``mp`` in
+    ``mp.get_context("spawn").Process``."""
+    while isinstance(node, ast.Attribute | ast.Call):
+        node = node.value if isinstance(node, ast.Attribute) else node.func
+    return node.id if isinstance(node, ast.Name) else None
+
+
 @dataclass
 class ClassInfo:
     name: str
@@ -204,6 +217,8 @@ class Analyser(ast.NodeVisitor):
         self.mp_modules: set[str] = set()  # local names of multiprocessing modules
         self.futures_modules: set[str] = set()
         self.mp_names: dict[str, str] = {}  # local name -> name in multiprocessing
+        #: Local names of, or imported from, a module that pickles by value (dill).
+        self.by_value_names: set[str] = set()
         self.uses_processes = facts.uses_processes
         self.classes = facts.classes
         self.scopes: list[Scope] = [Scope(None)]
@@ -276,13 +291,13 @@ class Analyser(ast.NodeVisitor):
             receiver = func.value
             if isinstance(receiver, ast.Name) and (
                 receiver.id in self.mp_modules
-                or self.scope.names.get(receiver.id) == CONTEXT
+                or self.scope.names.get(receiver.id) in CONTEXTS
                 or (receiver.id in CONTEXT_PARAMETERS and receiver.id in self.scope.params)
             ):
                 return func.attr
             if dotted(receiver) in MP_MODULES:
                 return func.attr
-            if isinstance(receiver, ast.Call) and self.call_kind(receiver) == CONTEXT:
+            if isinstance(receiver, ast.Call) and self.call_kind(receiver) in CONTEXTS:
                 return func.attr
         return None
 
@@ -303,6 +318,9 @@ class Analyser(ast.NodeVisitor):
         ):
             return POOL
         if self.is_mp(func, frozenset({"get_context"})):
+            method = call.args[0] if call.args else None
+            if isinstance(method, ast.Constant) and method.value == "fork":
+                return FORK_CONTEXT
             return CONTEXT
         if self.is_mp(func, frozenset({"Manager"})) or name == "SyncManager":
             return MANAGER
@@ -321,27 +339,37 @@ class Analyser(ast.NodeVisitor):
         if isinstance(func, ast.Attribute) and self.kind(func.value) == MANAGER:
             if name == "dict":
                 return PROXY_VALUES if self.proxy_values(call) else MDICT
+            if name == "list" and self.proxy_values(call):
+                return PROXY_VALUES
             return {"list": MLIST, "Namespace": MNS, "Value": MVALUE}.get(name)
         if isinstance(func, ast.Name) and self.classes.get(func.id) is not None:
             return INSTANCE + func.id
         return None
 
     def proxy_values(self, call: ast.Call) -> bool:
-        """Whether ``manager.dict(...)`` starts with values that are proxies."""
+        """Whether ``manager.dict(...)`` or ``manager.list(...)`` starts with values
+        that are proxies."""
         for arg in call.args[:1]:
             values: list[ast.expr] = []
             if isinstance(arg, ast.Dict):
                 values = list(arg.values)
             elif isinstance(arg, ast.DictComp):
                 values = [arg.value]
-            for value in values:
-                if (
-                    isinstance(value, ast.Call)
-                    and isinstance(value.func, ast.Attribute)
-                    and self.kind(value.func.value) == MANAGER
-                ):
-                    return True
+            elif isinstance(arg, ast.List | ast.Tuple):
+                values = list(arg.elts)
+            elif isinstance(arg, ast.ListComp):
+                values = [arg.elt]
+            if any(self.made_by_manager(value) for value in values):
+                return True
         return False
+
+    def made_by_manager(self, value: ast.expr) -> bool:
+        """``manager.list()``, ``manager.dict()``...: a proxy."""
+        return (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Attribute)
+            and self.kind(value.func.value) == MANAGER
+        )
 
     def expr_kind(self, node: ast.expr) -> str | None:
         if isinstance(node, ast.Call):
@@ -369,6 +397,8 @@ class Analyser(ast.NodeVisitor):
             if alias.name in MP_MODULES:
                 self.uses_processes = True
                 self.mp_modules.add(alias.asname or alias.name.partition(".")[0])
+                if alias.name.partition(".")[0] in BY_VALUE_MODULES:
+                    self.by_value_names.add(alias.asname or alias.name.partition(".")[0])
             if alias.name in FUTURES_MODULES:
                 self.uses_processes = True
                 self.futures_modules.add(alias.asname or alias.name)
@@ -380,6 +410,8 @@ class Analyser(ast.NodeVisitor):
             if module in MP_MODULES or module in FUTURES_MODULES:
                 self.uses_processes = True
                 self.mp_names[local] = alias.name
+                if module.partition(".")[0] in BY_VALUE_MODULES:
+                    self.by_value_names.add(local)
             full = f"{module}.{alias.name}"
             if full in MP_MODULES:
                 self.uses_processes = True
@@ -497,16 +529,19 @@ class Analyser(ast.NodeVisitor):
             self.note_proxy_value(target, node.value)
 
     def note_proxy_value(self, target: ast.expr, value: ast.expr) -> None:
-        """``d[k] = manager.list()``: d's values are proxies, changed in place rightly."""
-        if (
-            isinstance(target, ast.Subscript)
+        """``d[k] = manager.list()``, ``ns.items = manager.list()``: the container's
+        values are proxies, changed in place rightly."""
+        if not (
+            isinstance(target, ast.Subscript | ast.Attribute)
             and isinstance(target.value, ast.Name)
-            and self.kind(target.value) == MDICT
-            and isinstance(value, ast.Call)
-            and isinstance(value.func, ast.Attribute)
-            and self.kind(value.func.value) == MANAGER
+            and self.made_by_manager(value)
         ):
+            return
+        kind = self.kind(target.value)
+        if isinstance(target, ast.Subscript) and kind in (MDICT, MLIST):
             self.scope.names[target.value.id] = PROXY_VALUES
+        elif isinstance(target, ast.Attribute) and kind == MNS:
+            self.scope.names[target.value.id] = PROXY_NAMESPACE
 
     def bind_value(self, target: ast.expr, value: ast.expr) -> None:
         if isinstance(target, ast.Tuple | ast.List) and isinstance(value, ast.Call):
@@ -532,6 +567,12 @@ class Analyser(ast.NodeVisitor):
             return
         kind = self.expr_kind(value)
         self.bind(target, kind)
+        if (
+            isinstance(target, ast.Name)
+            and isinstance(value, ast.Call)
+            and root_name(value.func) in self.by_value_names
+        ):
+            self.by_value_names.add(target.id)  # a pool or context of multiprocess
         if kind == PROCESS and isinstance(target, ast.Name) and isinstance(value, ast.Call):
             self.link(target.id, [*value.args, *(k.value for k in value.keywords)])
 
@@ -670,6 +711,14 @@ class Analyser(ast.NodeVisitor):
                 self.report(node, "MPG002", f"{ast.unparse(func)}()")
             if name == "set_start_method":
                 self.report(node, "MPG003")
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in ("append", "insert")
+            and isinstance(func.value, ast.Name)
+            and self.kind(func.value) == MLIST
+            and self.made_by_manager(node.args[-1] if node.args else func)
+        ):
+            self.scope.names[func.value.id] = PROXY_VALUES  # results.append(manager.list())
         if isinstance(func, ast.Attribute) and func.attr in MUTATORS:
             copy = self.managed_copy(func.value)
             if copy is not None:
@@ -720,9 +769,19 @@ class Analyser(ast.NodeVisitor):
                         literal_kwargs(keywords.get("kwds")),
                     )
             self.check_task_arguments(node, func.attr, keywords)
+        # A lambda pickles by value with dill, and a fork context's Process target is
+        # not pickled at all (popen_fork.py runs it in the forked copy).
+        by_value = root_name(func) in self.by_value_names
+        forked = (
+            kind == PROCESS
+            and isinstance(func, ast.Attribute)
+            and self.kind(func.value) == FORK_CONTEXT
+        )
         for target in callables:
             if isinstance(target, ast.Name):
                 self.target_names.add(target.id)
+            if by_value or forked:
+                continue
             detail = self.unpicklable(target)
             if detail is not None:
                 self.report(target, "MPG001", detail)
