@@ -226,6 +226,9 @@ if __name__ == "__main__":
     print(f"FlatNode, a Process argument, {NODES} nodes:", flat_process)
 
 # %%
+# In the error index: :ref:`error-pickling-recursion`.
+
+# %%
 # What happened
 # -------------
 
