@@ -13,6 +13,9 @@ failure reach the code that can handle it: pickle in the caller, or use a
 """
 
 # %%
+# Why it happens in general: :doc:`/explanation/copies-not-references`.
+
+# %%
 # Reproduce
 # ---------
 # The worker's standard error is replaced by a writer that notes which thread
