@@ -93,8 +93,8 @@ if __name__ == "__main__":
 # (``Queue.put`` and ``Queue._start_thread`` in ``multiprocessing/queues.py``,
 # 3.11 to 3.13). The feeder thread pickles each object with
 # ``_ForkingPickler.dumps(obj)`` and writes the bytes to the pipe, in
-# ``Queue._feed``. By then ``put()`` has long returned, so an exception there
-# has nobody to reach: ``_feed`` catches it, releases the queue's size
+# ``Queue._feed``. ``put()`` does not wait for that, so an exception there has
+# nobody to reach: ``_feed`` catches it, releases the queue's size
 # semaphore ("as if the object had been silently removed from the queue") and
 # calls ``Queue._on_queue_feeder_error``, whose whole body is
 # ``traceback.print_exc()``. The traceback goes to the putting process's
@@ -114,7 +114,8 @@ if __name__ == "__main__":
 # pickling of each item. A ``SimpleQueue`` has no feeder thread: its ``put()``
 # calls ``_ForkingPickler.dumps(obj)`` itself and then writes to the pipe
 # (``SimpleQueue.put``, 3.11 to 3.13), so the ``TypeError`` is raised by
-# ``put()``, in the caller.
+# ``put()``, in the caller. The price: with no buffer in between, its
+# ``put()`` blocks while the pipe is full, until the consumer reads.
 
 from multiprocessing.reduction import ForkingPickler
 

@@ -148,9 +148,9 @@ if __name__ == "__main__":
 # the worker forked holds a copy of that write end, so the sentinel stays open
 # until the helper ends too: ``join(timeout)`` and
 # ``multiprocessing.connection.wait`` on the sentinel wait out their timeout
-# (the sentinel's state is printed above); a
-# ``join()`` with no timeout waits for the worker's pid instead, and returns. A
-# program started with ``subprocess`` holds no copy: ``Popen`` closes inherited
+# (the sentinel's state is printed above); a ``join()`` with no timeout waits
+# for the worker's pid instead, and returns. A program started with
+# ``subprocess`` holds no copy: ``Popen`` closes inherited
 # file descriptors by default. Under spawn the helper is a new program that
 # gets only the descriptors it needs, and under forkserver the sentinel is a
 # socket on which the server writes the worker's exit code
@@ -167,8 +167,11 @@ if __name__ == "__main__":
 # --------------------------------------
 # The worker first makes itself the leader of a new process group
 # (``os.setpgid(0, 0)``); everything it starts then joins that group, and the
-# parent signals the group, ``os.killpg(worker.pid, signal.SIGTERM)``. This
-# works even when the worker cannot run a handler. (``subprocess.Popen``'s
+# parent signals the group, ``os.killpg(worker.pid, signal.SIGTERM)``. Under
+# forkserver too: a worker that starts a process starts a forkserver of its
+# own (it holds no connection to the server it came from), and that server, in
+# the worker's group, forks the helper into it. This works even when the
+# worker cannot run a handler. (``subprocess.Popen``'s
 # ``process_group=0`` or ``start_new_session=True`` do the same for one
 # program and its own children.)
 
