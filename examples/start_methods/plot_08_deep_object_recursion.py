@@ -73,16 +73,17 @@ def in_a_pool(context, head):
 
 
 def in_a_process(context, head):
-    results = context.SimpleQueue()
+    results = context.Queue()
     worker = context.Process(target=report_count, args=(head, results))
     try:
         worker.start()
     except RecursionError as error:
         outcome = f"start() raised {error_line(error)}"
     else:
+        outcome = f"{results.get(timeout=WAIT)} nodes"
         worker.join(WAIT)
-        outcome = f"{results.get()} nodes" if not results.empty() else "nothing"
     results.close()
+    results.join_thread()
     return outcome
 
 
