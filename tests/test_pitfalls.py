@@ -11,7 +11,13 @@ import re
 import sys
 
 import pytest
-from conftest import ROOT, none_moves_between_runs, run_example_ok, run_script
+from conftest import (
+    ROOT,
+    line_after,
+    none_moves_between_runs,
+    run_example_ok,
+    run_script,
+)
 
 from mpguide.sphinxext.start_method_matrix import Outcome
 
@@ -243,6 +249,29 @@ def test_a_workers_loop_over_a_dict_proxy_fails_and_leaves_iterators_in_the_serv
     fixed = "objects in the server: 1 before, 1 after"
     assert f"in a worker, shared.keys(): ['alice', 'bob']; {fixed}" in output
     assert outcome.reproduced
+    assert_fixed(outcome)
+
+
+def test_an_unpicklable_put_returns_and_only_the_feeder_thread_knows(
+    start_method: str,
+) -> None:
+    output, outcome = run_pitfall("plot_14_queue_put_unpicklable.py", start_method)
+    unpicklable = "TypeError: cannot pickle '_thread.RLock' object"
+    assert re.fullmatch(
+        r"nothing after [\d.]+ s \(queue\.Empty\)",
+        line_after("the consumer's get():", output),
+    )
+    assert line_after("in the worker:", output) == "put() returned; its exit code: 0"
+    by_thread = re.findall(r"^  (\S+): (.+)$", output, re.M)
+    assert by_thread == [
+        ("QueueFeederThread", "Traceback (most recent call last):"),
+        ("QueueFeederThread", unpicklable),
+    ]
+    assert line_after("pickled first, the consumer got:", output) == unpicklable
+    assert line_after("with a SimpleQueue, the consumer got:", output) == (
+        f"put() raised {unpicklable}"
+    )
+    assert outcome.reproduced and outcome.reason is None
     assert_fixed(outcome)
 
 

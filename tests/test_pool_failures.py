@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 from conftest import ROOT, line_after, run_example_ok
 
@@ -210,3 +211,34 @@ def test_a_with_block_terminates_the_pool_and_its_pending_results(
     assert line_after("get() inside the block:", output) == squares
     assert line_after("close() and join() before the block ends:", output) == squares
     assert outcome.reproduced and outcome.fixed
+
+
+def pid_is_running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not ended, not a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_terminate_leaves_the_workers_children_and_both_fixes_stop_them(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_10_terminate_leaves_grandchildren.py", start_method)
+    assert line_after("the worker's exit code after terminate():", output) == "-15"
+    pids = line_after("the program and the helper, by pid:", output).split(", ")
+    assert len(pids) == 2 and all(pid.isdigit() for pid in pids)
+    assert line_after("still running 1 s later:", output).split(", ") == pids
+    assert line_after("the worker's sentinel ready within 2 s:", output) == str(
+        start_method != "fork"  # a forked helper holds the sentinel pipe open
+    )
+    assert line_after("still running after the clean-up:", output) == "none"
+    assert not [pid for pid in pids if pid_is_running(int(pid))]
+    assert line_after("stopped on SIGTERM:", output) == (
+        "the worker's exit code 143, sentinel ready: True, children still running: none"
+    )
+    assert line_after("stopped as a group:", output) == (
+        "the worker's exit code -15, sentinel ready: True, children still running: none"
+    )
+    assert outcome.reproduced and outcome.fixed and outcome.reason is None

@@ -143,3 +143,27 @@ def test_chunksize_sets_the_number_of_messages(start_method: str) -> None:
     assert outcome.fixed and outcome.fixed_detail == (
         "the default chunksize: 8 messages, faster than chunksize=1"
     )
+
+
+def test_executor_map_reads_every_item_first_and_a_bounded_loop_reads_ahead_a_few(
+    start_method: str,
+) -> None:
+    output, outcome = run_page(POOLS / "plot_09_executor_map_eager.py", start_method)
+    items = 10_000
+    assert line_after("Executor.map:", output) == (
+        f"{items} items taken when map() returned, {items} when the first result (0) came"
+    )
+    assert line_after("Executor.map, chunksize=100:", output) == (
+        f"{items} items taken by map()"
+    )
+    read_ahead = re.fullmatch(
+        r"(\d+) items taken when the first result came", line_after("Pool.imap:", output)
+    )
+    assert read_ahead and 2 < int(read_ahead.group(1)) < items  # bounded by the pipe
+    assert line_after("bounded_map, 4 in flight:", output) == (
+        "4 items taken when the first result (0) came, 7 after 3 more"
+    )
+    assert line_after("bounded_map over 1000000000000 items:", output) == (
+        "[0, 1, 4, 9, 16, 25], 9 items taken"
+    )
+    assert outcome.reproduced and outcome.fixed

@@ -227,3 +227,35 @@ def test_a_method_as_target_sends_its_object_and_each_held_resource_fails_its_wa
     assert line_after("a function and the factor:", output) == (
         "Process: exit code 0; Pool.starmap: [2, 4]"
     )
+
+
+def test_a_deeply_linked_argument_exceeds_the_picklers_recursion_limit(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_08_deep_object_recursion.py", start_method)
+    too_deep = re.compile(
+        r"RecursionError: maximum recursion depth exceeded while "
+        r"(pickling an object|calling a Python object)"
+    )
+    assert too_deep.fullmatch(line_after("a Pool task, 20000 nodes:", output))
+    in_process = line_after("a Process argument, 20000 nodes:", output)
+    if start_method in FRESH_INTERPRETER:
+        assert in_process.startswith("start() raised ")
+        assert too_deep.fullmatch(in_process.removeprefix("start() raised "))
+    else:
+        assert in_process == "20000 nodes"
+    deepest = re.search(r"the longest chain that pickles has (\d+) nodes", output)
+    raised = re.search(r"with the limit raised to 3000: (\d+) nodes", output)
+    assert deepest and raised and 0 < int(deepest.group(1)) < 20000
+    crash = line_after("100000 nodes, recursion limit 1000000:", output)
+    if sys.version_info < (3, 12):  # the interpreter's limit, which can pass the C stack
+        assert int(raised.group(1)) > 2 * int(deepest.group(1))
+        assert crash == "killed by SIGSEGV"
+    else:  # a C recursion limit that setrecursionlimit does not move
+        assert raised.group(1) == deepest.group(1)
+        assert crash == "RecursionError"
+    assert line_after("FlatNode, a Pool task, 20000 nodes:", output) == "20000 nodes"
+    assert line_after("FlatNode, a Process argument, 20000 nodes:", output) == (
+        "20000 nodes"
+    )
+    assert outcome and outcome.reason is None
