@@ -187,7 +187,7 @@ if __name__ == "__main__":
     )
     fixed = checked == message and simple == f"put() raised {message}"
     print(f"fix works: {'yes' if fixed else 'no'} (the consumer got the error both ways)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Queue.put() of an unpicklable object",

@@ -177,7 +177,7 @@ if __name__ == "__main__":
         f"fix works: {'yes' if fixed else 'no'} (bounded_map took {bounded_at_first} "
         "items before its first result)"
     )
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Items read before the first result",

@@ -198,7 +198,7 @@ if __name__ == "__main__":
         survivors == [] and sentinel for _, sentinel, _, survivors in fixes.values()
     )
     print(f"fix works: {'yes' if fixed else 'no'} (both fixes left no child running)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         "Children of a terminated worker",

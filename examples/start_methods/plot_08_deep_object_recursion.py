@@ -243,7 +243,7 @@ if __name__ == "__main__":
     )
     fixed = flat_pool == flat_process == f"{NODES} nodes"
     print(f"fix works: {'yes' if fixed else 'no'} (FlatNode: {NODES} nodes arrived)")
-    from mpguide.sphinxext.figures import Observation, draw_outcome
+    from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
         f"Sending a chain of {NODES} nodes",
