@@ -210,3 +210,27 @@ def test_a_with_block_terminates_the_pool_and_its_pending_results(
     assert line_after("get() inside the block:", output) == squares
     assert line_after("close() and join() before the block ends:", output) == squares
     assert outcome.reproduced and outcome.fixed
+
+
+def test_kept_pools_run_out_of_descriptors_closed_or_not_and_the_fixes_do_not(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_07_too_many_open_files.py", start_method)
+    for workers in (1, 2, 4):
+        held = 6 + 2 * workers
+        assert line_after(f"a pool of {workers}:", output) == (
+            f"{held} descriptors running, {held} after close() and join(), 0 once dropped"
+        )
+    too_many = "OSError: [Errno 24] Too many open files"
+    kept = re.search(r"^pools kept, a limit of \d+ open files: (.*)$", output, re.M)
+    assert kept and kept.group(1) == f"3 of 12 iterations, then {too_many}"
+    assert line_after("closed and joined but kept:", output) == (
+        f"3 of 12 iterations, then {too_many}"
+    )
+    for mode in ("with block, results kept:", "one pool reused:"):
+        assert re.fullmatch(
+            r"12 of 12 iterations, \d+ descriptors open at the end, error: none",
+            line_after(mode, output),
+        )
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.reason is None and outcome.version_reason is None
