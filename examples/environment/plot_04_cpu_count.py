@@ -93,7 +93,7 @@ if __name__ == "__main__":
 # ``ProcessPoolExecutor()`` without ``max_workers``
 # (``concurrent/futures/process.py``). Python 3.13 added
 # ``os.process_cpu_count()``, the affinity's size, and both pools use it (as
-# does ``ThreadPoolExecutor``'s default of ``process_cpu_count() + 4``, in
+# does ``ThreadPoolExecutor``'s default, ``min(32, process_cpu_count() + 4)``, in
 # ``concurrent/futures/thread.py``). ``multiprocessing.cpu_count()`` is still
 # ``os.cpu_count()`` on 3.13 (``multiprocessing/context.py``).
 #
@@ -102,10 +102,11 @@ if __name__ == "__main__":
 # for only a share of the time (cgroup v2's ``cpu.max``). The affinity is the
 # whole machine, so no count above sees the quota, on any version: ``Pool()``
 # still starts a worker per CPU of the host, and the kernel throttles them.
-# This page cannot set a quota (it needs a container or root); the Python
-# discussions are cpython issue 80235, closed by adding
-# ``os.process_cpu_count()`` in 3.13, and issue 149452 (opened in 2026, still
-# open), which asks that it read the cgroup quota.
+# This page cannot set a quota (it needs a container or root). CPython's
+# discussions: issue 80235 asked ``os.cpu_count()`` to read the quota, and is
+# closed; 3.13 added ``os.process_cpu_count()`` instead (gh-109649) and made the
+# pools use it; issue 149452 (opened in 2026, open when this page was written)
+# asks that it read the cgroup quota.
 #
 # Fix: give the pool the number of usable CPUs
 # --------------------------------------------
