@@ -234,3 +234,25 @@ def test_kept_pools_run_out_of_descriptors_closed_or_not_and_the_fixes_do_not(
         )
     assert outcome.reproduced and outcome.fixed
     assert outcome.reason is None and outcome.version_reason is None
+
+
+def test_children_outlive_a_killed_parent_and_a_sentinel_watch_ends_them(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_08_orphan_workers.py", start_method)
+    processes = "Process, daemonic Process"
+    left = {
+        "fork": f"Pool worker, Pool worker, {processes}",
+        "spawn": f"{processes}, resource tracker",
+        "forkserver": f"{processes}, forkserver, resource tracker",
+    }[start_method]
+    assert line_after("started:", output) == f"Pool worker, Pool worker, {processes}"
+    assert line_after("running after the parent's SIGKILL:", output) == left
+    assert line_after("a Pool alone, running after the parent's SIGKILL:", output) == "none"
+    for fix in ("parent-death signal", "getppid() polled"):
+        assert line_after(f"with {fix}, running after the SIGKILL:", output) == (
+            left if start_method == "forkserver" else "none"
+        )
+    assert line_after("with parent sentinel, running after the SIGKILL:", output) == "none"
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.reason is None and outcome.version_reason is None
