@@ -19,7 +19,8 @@ from the Linux kernel, or a thread that watches for the parent to go.
 # program with ``SIGKILL``, waits ``SETTLE`` seconds, and lists every process
 # the program started that is still running: they are all in the session it
 # was started in (``start_new_session=True``). Then the page kills those by
-# their pids, so that nothing is left.
+# their pids, so that nothing is left. (Each of its processes also ends by
+# itself after a minute, ``LIFETIME``, in case the page is stopped half-way.)
 
 import contextlib
 import json
@@ -41,6 +42,7 @@ import ctypes, json, os, signal, sys, threading, time
 import multiprocessing, multiprocessing.connection
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+LIFETIME = 60  # seconds: no process here outlives a page stopped half-way
 
 
 def exit_with_parent_signal():
@@ -88,13 +90,16 @@ FIXES = {
 
 
 def set_up(fix, ready):
+    lifetime = threading.Timer(LIFETIME, os._exit, (0,))
+    lifetime.daemon = True
+    lifetime.start()
     FIXES[fix]()
     ready.put(os.getpid())
 
 
 def sleep_guarded(fix, ready):
     set_up(fix, ready)
-    time.sleep(600)
+    time.sleep(LIFETIME)
 
 
 if __name__ == "__main__":
@@ -112,7 +117,7 @@ if __name__ == "__main__":
         roles |= {daemonic.pid: "daemonic Process", plain.pid: "Process"}
     assert {ready.get() for _ in roles} == set(roles)  # every guard is set up
     print(json.dumps(roles), flush=True)
-    time.sleep(600)
+    time.sleep(LIFETIME)
 """
 
 
