@@ -1,6 +1,6 @@
 """
 ``Pool()`` starts a worker per CPU of the machine, not of the process
-====================================================================
+=====================================================================
 
 In a container limited to two CPUs on a 64-CPU host, or a batch job given four
 cores of a node, ``Pool()`` starts 64 workers: they share the few CPUs the
