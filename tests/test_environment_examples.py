@@ -4,6 +4,7 @@ shows what it says, and its producers give the error index's messages."""
 from __future__ import annotations
 
 import ast
+import re
 import sys
 
 from conftest import ROOT, line_after, run_example_ok
@@ -76,3 +77,29 @@ def test_a_thread_pool_set_up_before_fork_never_runs_a_forked_workers_task(
     assert per_worker == [0, 1, 4, 9]
     assert outcome.reproduced == (start_method == "fork")
     assert outcome.reason is not None
+
+
+def test_pool_counts_the_machines_cpus_before_3_13_and_the_usable_ones_from_3_13(
+    start_method: str,
+) -> None:
+    name = "plot_04_cpu_count.py"
+    output = run_example_ok(PAGES / name, start_method)
+    outcome = Outcome.parse(output, name)
+    machine = int(line_after("this machine:", output).split()[0])
+    pinned = {
+        label: value for label, value in re.findall(r"^  (.+?): (\S+)$", output, re.M)
+    }
+    assert pinned["os.cpu_count()"] == str(machine)
+    assert pinned["len(os.sched_getaffinity(0))"] == "1"
+    counts_process = sys.version_info >= (3, 13)
+    started = "1" if counts_process else str(machine)
+    assert pinned["Pool() workers"] == pinned["ProcessPoolExecutor() workers"] == started
+    assert pinned["Pool(usable_cpus()) workers"] == "1"
+    assert pinned["os.process_cpu_count()"] == ("1" if counts_process else "absent")
+    option = line_after(
+        "python -X cpu_count=1: os.cpu_count(), os.process_cpu_count():", output
+    )
+    assert option == ("1 1" if counts_process else f"{machine} absent")
+    assert outcome.reproduced == (machine > 1 and not counts_process)
+    assert outcome.fixed and outcome.reason is None
+    assert (outcome.version_reason is not None) == (machine > 1)

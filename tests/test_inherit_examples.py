@@ -8,6 +8,7 @@ the parser the start-method matrix uses.
 
 from __future__ import annotations
 
+import ast
 import collections
 import re
 
@@ -115,6 +116,28 @@ def test_join_waits_for_the_feeder_until_the_parent_reads(start_method: str) -> 
     kept, lost = int(cancelled.group(1)), int(cancelled.group(2))
     assert kept <= int(fit.group(1)) and kept + lost == 200
     assert outcome.fixed_detail == "200 of 200 received, then join returned"
+
+
+def test_fork_workers_repeat_inherited_generators_and_per_task_seeds_differ(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_04_same_random_numbers.py", start_method)
+    inherited = 1 if start_method == "fork" else 3
+    assert line_after("random.random():", output) == "3 different numbers in 3 workers"
+    for name in ("np.random.rand():", "RNG made at import:"):
+        assert line_after(name, output) == f"{inherited} different numbers in 3 workers"
+    assert line_after("Generator passed by the parent:", output) == (
+        "1 different numbers in 3 workers"
+    )
+    first, second = ast.literal_eval(
+        line_after("seeded from SEED = 20250601, two runs:", output)
+    )
+    assert first == second and len(set(first)) == 3
+    reseeded = ast.literal_eval(
+        line_after("np.random.seed() in the initializer, two runs:", output)
+    )
+    assert reseeded[0] != reseeded[1] and all(len(set(run)) == 3 for run in reseeded)
+    assert outcome.reproduced_detail.endswith("Generator passed by the parent")
 
 
 def test_the_logging_recipe_writes_every_record_once_from_the_workers(

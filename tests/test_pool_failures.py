@@ -242,3 +242,49 @@ def test_terminate_leaves_the_workers_children_and_both_fixes_stop_them(
         "the worker's exit code -15, sentinel ready: True, children still running: none"
     )
     assert outcome.reproduced and outcome.fixed and outcome.reason is None
+
+
+def test_kept_pools_run_out_of_descriptors_closed_or_not_and_the_fixes_do_not(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_07_too_many_open_files.py", start_method)
+    for workers in (1, 2, 4):
+        held = 6 + 2 * workers
+        assert line_after(f"a pool of {workers}:", output) == (
+            f"{held} descriptors running, {held} after close() and join(), 0 once dropped"
+        )
+    too_many = "OSError: [Errno 24] Too many open files"
+    kept = re.search(r"^pools kept, a limit of \d+ open files: (.*)$", output, re.M)
+    assert kept and kept.group(1) == f"3 of 12 iterations, then {too_many}"
+    assert line_after("closed and joined but kept:", output) == (
+        f"3 of 12 iterations, then {too_many}"
+    )
+    for mode in ("with block, results kept:", "one pool reused:"):
+        assert re.fullmatch(
+            r"12 of 12 iterations, \d+ descriptors open at the end, error: none",
+            line_after(mode, output),
+        )
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.reason is None and outcome.version_reason is None
+
+
+def test_children_outlive_a_killed_parent_and_a_sentinel_watch_ends_them(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_08_orphan_workers.py", start_method)
+    processes = "Process, daemonic Process"
+    left = {
+        "fork": f"Pool worker, Pool worker, {processes}",
+        "spawn": f"{processes}, resource tracker",
+        "forkserver": f"{processes}, forkserver, resource tracker",
+    }[start_method]
+    assert line_after("started:", output) == f"Pool worker, Pool worker, {processes}"
+    assert line_after("running after the parent's SIGKILL:", output) == left
+    assert line_after("a Pool alone, running after the parent's SIGKILL:", output) == "none"
+    for fix in ("parent-death signal", "getppid() polled"):
+        assert line_after(f"with {fix}, running after the SIGKILL:", output) == (
+            left if start_method == "forkserver" else "none"
+        )
+    assert line_after("with parent sentinel, running after the SIGKILL:", output) == "none"
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.reason is None and outcome.version_reason is None
