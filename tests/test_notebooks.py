@@ -266,6 +266,9 @@ def outcome_as_script(name: str, start_method: str) -> Outcome:
     return Outcome.parse(run_example_ok(path, start_method, env=env), name)
 
 
+# The first test on each worker also waits for the session's site build (shared
+# by every worker, a few minutes on a busy machine); each cell has its own limit.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize(("method", "name"), NOTEBOOK_RUNS)
 def test_notebook_runs_as_its_script(
     method: str, name: str, gallery: Path, kernels: KernelPerMethod
