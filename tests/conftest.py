@@ -4,7 +4,7 @@ Every script runs under ``python -X dev -W error::ResourceWarning`` (or, for a
 script whose test asks, the warning and fault checks of that mode without
 asyncio's debug mode), and fails its test if it reports an unclosed resource or
 a leaked semaphore. The mode's debug allocator is left out: it checks how C
-code uses memory, which no example has, and costs about a fifth of a run's CPU.
+code uses memory, which no example has, and adds 15-20 % to a run's CPU time.
 A docs build runs the start-method matrix's examples and the error index's
 producers the same way; a run it saved is read, not made again
 (:func:`run_example_ok`). Every process started during the session carries a

@@ -96,7 +96,7 @@ if __name__ == "__main__":
 # ``Queue._feed``. ``put()`` does not wait for that, so an exception there has
 # nobody to reach: ``_feed`` catches it, releases the queue's size
 # semaphore ("as if the object had been silently removed from the queue") and
-# calls ``Queue._on_queue_feeder_error``, whose whole body is
+# calls ``Queue._on_queue_feeder_error``, which only calls
 # ``traceback.print_exc()``. The traceback goes to the putting process's
 # standard error, from the feeder thread, as printed above; nothing was written
 # to the pipe, so the consumer's ``get()`` has nothing to read. The same code

@@ -10,8 +10,8 @@ someone finds them. Under ``fork`` the parent's ``join(timeout)`` waits for
 them too. This page reproduces it, finds the survivors by their pids and ends
 them, and fixes it twice: the worker stops its children when it gets
 ``SIGTERM``, or the parent kills the worker's whole process group. POSIX
-only: on Windows ``terminate()`` runs no handler and there are no process
-groups.
+only: on Windows ``terminate()`` runs no handler and there is no
+``os.killpg``.
 """
 
 # %%

@@ -118,8 +118,9 @@ if __name__ == "__main__":
 # Python 3.12 ``fork()`` warns, as above (a ``DeprecationWarning``, which
 # Python's default filters hide outside ``python -X dev``): see
 # :ref:`sphx_glr_gallery_start_methods_plot_03_fork_with_threads.py`. A
-# program that already runs threads, as a Jupyter kernel does, gets the warning
-# from every fork.
+# program that already runs threads, as a Jupyter kernel does, triggers the
+# warning at every fork (this page records them all); where it is shown, as
+# under ``-X dev``, it is printed once, at the first.
 #
 # The same happens to an object that holds an open file, a socket, a database
 # connection or a GUI widget: see :doc:`/reference/errors` for each message.

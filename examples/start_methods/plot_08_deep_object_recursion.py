@@ -158,7 +158,7 @@ if __name__ == "__main__":
 # From 3.12, C code has a recursion counter of its own, set from a constant
 # compiled into the interpreter (``C_RECURSION_LIMIT`` in
 # ``Include/cpython/pystate.h``: 1500 in 3.12.0 and 3.12.1; in 3.13.0,
-# ``Py_C_RECURSION_LIMIT``, 10000 on Linux and macOS, 3000 on Windows), and
+# ``Py_C_RECURSION_LIMIT``, 10000 on Linux and macOS, 3000 on Windows x64), and
 # ``sys.setrecursionlimit`` no longer moves it: the two numbers above are equal
 # on 3.12 and 3.13, and a chain fits or not whatever the limit. Later 3.12
 # releases raised the constant; cpython issue 128590 tracks

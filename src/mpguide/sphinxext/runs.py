@@ -74,7 +74,7 @@ def controlled_environment(base: Mapping[str, str], method: str) -> dict[str, st
     env["MPGUIDE_START_METHOD"] = method
     env["MPLBACKEND"] = "Agg"
     # Development mode without its debug allocator, which checks how C code uses
-    # memory (no example has any) at about a fifth of a run's CPU.
+    # memory (no example has any) and adds 15-20 % to a run's CPU time.
     env["PYTHONMALLOC"] = "pymalloc"
     return env
 
