@@ -120,7 +120,8 @@ if __name__ == "__main__":
 # :ref:`sphx_glr_gallery_start_methods_plot_03_fork_with_threads.py`. A
 # program that already runs threads, as a Jupyter kernel does, triggers the
 # warning at every fork (this page records them all); where it is shown, as
-# under ``-X dev``, it is printed once, at the first.
+# under ``-X dev``, it is printed once, at the first. A fork right after a pool
+# has ended may warn too, while that pool's threads are still finishing.
 #
 # The same happens to an object that holds an open file, a socket, a database
 # connection or a GUI widget: see :doc:`/reference/errors` for each message.
@@ -209,9 +210,11 @@ if __name__ == "__main__":
         else:
             assert in_process == expected_process[held], (held, in_process)
     fork_warns = method == "fork" and sys.version_info >= (3, 12)
-    expected_warned = [
-        held for held in HELD if fork_warns and (threaded_already or held == "a Pool")
-    ]
-    assert fork_warned == expected_warned, (fork_warned, expected_warned)
+    if not fork_warns:
+        assert fork_warned == [], fork_warned
+    elif threaded_already:
+        assert fork_warned == list(HELD), fork_warned
+    else:  # the held pool's threads; a later fork may still meet the last pool's
+        assert fork_warned[0] == "a Pool", fork_warned
     assert works
     assert not multiprocessing.active_children()
