@@ -120,8 +120,9 @@ if __name__ == "__main__":
 # :ref:`sphx_glr_gallery_start_methods_plot_03_fork_with_threads.py`. A
 # program that already runs threads, as a Jupyter kernel does, triggers the
 # warning at every fork (this page records them all); where it is shown, as
-# under ``-X dev``, it is printed once, at the first. A fork right after a pool
-# has ended may warn too, while that pool's threads are still finishing.
+# under ``-X dev``, it is printed once, at the first. On 3.12, a fork right after
+# a pool has ended may warn too, while that pool's threads are still exiting
+# (``join()`` there returns before the system's thread is gone).
 #
 # The same happens to an object that holds an open file, a socket, a database
 # connection or a GUI widget: see :doc:`/reference/errors` for each message.
