@@ -72,12 +72,12 @@ if __name__ == "__main__":
     print("Python", sys.version.split()[0])
     machine_cpus = os.cpu_count()
     print(f"this machine: {machine_cpus} CPUs, this process may use", usable_cpus())
-    results = context.SimpleQueue()
+    results = context.Queue()
     child = context.Process(target=on_one_cpu, args=(method, results))
     child.start()
+    pinned = results.get(timeout=WAIT)  # read before joining the writer
     child.join(timeout=WAIT)
     assert child.exitcode == 0, child.exitcode
-    pinned = results.get()
     results.close()
     print("in a process pinned to one CPU:")
     for name, value in pinned.items():
