@@ -7,7 +7,8 @@ map, by name: no server, no pickling, no round trip. The price is that you
 manage the block yourself: its size and layout are fixed when it is created,
 every process that attaches must ``close`` its handle, exactly one must
 ``unlink`` the block, and the resource tracker warns (and destroys the block)
-when it thinks someone forgot.
+when it thinks someone forgot. In the error index:
+:ref:`error-shared-memory-unlinked`.
 """
 
 # %%
@@ -224,9 +225,6 @@ if __name__ == "__main__":
         block.close()
         block.unlink()
     assert destroyed and survived and not warnings
-
-    # %%
-    # In the error index: :ref:`error-shared-memory-unlinked`.
 
     # %%
     # Trade-offs
