@@ -11,10 +11,13 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
@@ -43,12 +46,21 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    """Serves the site; a request the browser abandoned (it closed the
+    connection) is not an error worth a traceback."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exception(), ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
 def site_url() -> Iterator[str]:
     if not (SITE / "index.html").exists():
         raise pytest.UsageError(f"no built site in {SITE}: run nox -s browser (or docs)")
     handler = functools.partial(QuietHandler, directory=str(SITE))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -84,3 +96,24 @@ def context(browser: Browser, site_url: str) -> Iterator[BrowserContext]:
 @pytest.fixture
 def page(context: BrowserContext) -> Page:
     return context.new_page()
+
+
+SEARCH_DONE = re.compile("Search finished|did not match")
+
+
+def search_result_links(page: Page, query: str) -> list[str]:
+    """The links the site's search lists for ``query``, once it has listed them all.
+
+    Sphinx's search adds its results one at a time (a timer between each) and
+    writes its summary ("Search finished, ..." or "Your search did not match
+    ...") after the last one: reading the list before that reads part of it.
+    """
+    page.goto(f"/search.html?q={quote(query)}")
+    page.locator("#search-results p.search-summary", has_text=SEARCH_DONE).wait_for(
+        timeout=30_000
+    )
+    return list(
+        page.eval_on_selector_all(
+            "#search-results ul.search li a", "links => links.map(a => a.href)"
+        )
+    )

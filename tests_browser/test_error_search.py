@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from urllib.parse import quote
 
 import pytest
-from conftest import ROOT, SITE
+from conftest import ROOT, SITE, search_result_links
 from playwright.sync_api import Page
 
 PAGE = ROOT / "docs" / "reference" / "errors.md"
@@ -26,11 +25,7 @@ def test_search_finds_the_section_of_each_message(page: Page, message: str) -> N
     page.goto("/reference/errors.html")
     heading = page.locator("section > h3", has_text=message).first
     anchor = heading.evaluate("h => h.parentElement.id")
-    page.goto(f"/search.html?q={quote(message)}")
-    page.locator("#search-results ul.search li").first.wait_for(timeout=20_000)
-    links = page.eval_on_selector_all(
-        "#search-results ul.search li a", "links => links.map(a => a.href)"
-    )
+    links = search_result_links(page, message)
     assert any(link.endswith(f"reference/errors.html#{anchor}") for link in links), links
 
 
@@ -74,9 +69,5 @@ def test_every_produced_or_quoted_message_is_searched_for_as_pasted() -> None:
 
 @pytest.mark.parametrize(("section", "line"), PASTED)
 def test_search_finds_a_pasted_last_line(page: Page, section: str, line: str) -> None:
-    page.goto(f"/search.html?q={quote(line)}")
-    page.locator("#search-results ul.search li").first.wait_for(timeout=20_000)
-    links = page.eval_on_selector_all(
-        "#search-results ul.search li a", "links => links.map(a => a.href)"
-    )
+    links = search_result_links(page, line)
     assert any(link.endswith(f"reference/errors.html#{section}") for link in links), links

@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import ARTIFACTS, ROOT, SITE
+from conftest import ARTIFACTS, ROOT, SITE, search_result_links
 from playwright.sync_api import BrowserContext, Page, Response
 
 PAGES = sorted(
@@ -104,12 +104,7 @@ def test_local_links_resolve(context: BrowserContext, site_url: str) -> None:
 
 
 def test_search_finds_keyerror(page: Page) -> None:
-    page.goto("/search.html?q=KeyError")
-    results = page.locator("#search-results ul.search li")
-    results.first.wait_for(timeout=20_000)
-    links = page.eval_on_selector_all(
-        "#search-results ul.search li a", "links => links.map(a => a.href)"
-    )
+    links = search_result_links(page, "KeyError")
     assert any("plot_01_reproduce" in link for link in links), links
 
 
