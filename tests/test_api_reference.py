@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import re
 
 import pytest
 from conftest import ROOT
@@ -30,3 +32,25 @@ def test_public_methods_have_docstrings(cls: type) -> None:
         ):
             continue
         assert inspect.getdoc(member), f"{cls.__name__}.{name} has no docstring"
+
+
+# Each entry the API page writes as ``.. autoX:: mpguide.name`` (one dot) is, as the
+# page says, importable from ``mpguide``; a module entry names a module that exists.
+TOP_LEVEL_ENTRIES = re.findall(
+    r"^\.\. auto(?:function|class|exception|data):: mpguide\.(\w+)$", API_PAGE, re.M
+)
+MODULE_ENTRIES = re.findall(r"^\.\. automodule:: (mpguide\.[\w.]+)$", API_PAGE, re.M)
+
+
+def test_the_page_lists_top_level_names_and_modules() -> None:
+    assert len(TOP_LEVEL_ENTRIES) >= 5 and len(MODULE_ENTRIES) >= 3
+
+
+@pytest.mark.parametrize("name", TOP_LEVEL_ENTRIES)
+def test_a_name_the_page_writes_as_top_level_imports_from_mpguide(name: str) -> None:
+    assert name in mpguide.__all__, f"the API page documents mpguide.{name}"
+
+
+@pytest.mark.parametrize("module", MODULE_ENTRIES)
+def test_a_module_the_page_lists_exists(module: str) -> None:
+    importlib.import_module(module)
