@@ -83,6 +83,17 @@ FIRES = {
             multiprocessing.get_context("spawn").Process(target=lambda: None).start()
         """,
     ),
+    "MPG001 lambda initializer of a spawn context's executor": (
+        "MPG001",
+        """
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        def main():
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(2, mp_context=spawn, initializer=lambda: None) as ex:
+                ex.submit(abs, 1)
+        """,
+    ),
     "MPG002 pool at module level": (
         "MPG002",
         """
@@ -315,6 +326,16 @@ NEAR_MISSES = {
         def main():
             fork = multiprocessing.get_context("fork")
             fork.Process(target=lambda: None).start()
+        """,
+    "a lambda as a fork context's pool initializer (not pickled)": """
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        def main():
+            fork = multiprocessing.get_context("fork")
+            with fork.Pool(2, initializer=lambda: None) as pool:
+                pool.map(abs, range(3))
+            with ProcessPoolExecutor(2, mp_context=fork, initializer=lambda: None) as ex:
+                ex.submit(abs, 1)
         """,
     "a lambda given to multiprocess, which pickles with dill": """
         import multiprocess as mp

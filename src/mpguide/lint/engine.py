@@ -770,17 +770,22 @@ class Analyser(ast.NodeVisitor):
                     )
             self.check_task_arguments(node, func.attr, keywords)
         # A lambda pickles by value with dill, and a fork context's Process target is
-        # not pickled at all (popen_fork.py runs it in the forked copy).
+        # not pickled at all (popen_fork.py runs it in the forked copy); nor is the
+        # initializer of a fork context's pool, which is its workers' Process argument
+        # (its tasks are pickled, so a task function is still checked).
         by_value = root_name(func) in self.by_value_names
-        forked = (
-            kind == PROCESS
-            and isinstance(func, ast.Attribute)
-            and self.kind(func.value) == FORK_CONTEXT
-        )
+        context = func.value if isinstance(func, ast.Attribute) else None
+        context = keywords.get("mp_context", context)
+        from_fork_context = context is not None and self.kind(context) == FORK_CONTEXT
+        not_pickled: set[int] = set()
+        if from_fork_context and kind == PROCESS:
+            not_pickled.update(id(target) for target in callables)
+        if from_fork_context and kind == POOL and "initializer" in keywords:
+            not_pickled.add(id(keywords["initializer"]))
         for target in callables:
             if isinstance(target, ast.Name):
                 self.target_names.add(target.id)
-            if by_value or forked:
+            if by_value or id(target) in not_pickled:
                 continue
             detail = self.unpicklable(target)
             if detail is not None:
