@@ -32,6 +32,9 @@ from multiprocessing.connection import wait
 WAIT = 60  # seconds: how long the children would run; a bound no fix reaches
 JOIN_WAIT = 2.0  # seconds the parent waits on the worker's sentinel after stopping it
 LOOK_FOR = 1.0  # seconds the parent watches for the children to end
+# How long a fix may take to stop everything (a handler runs Python, on a busy
+# machine slowly): far less than WAIT, so that a fix that failed still shows.
+FIX_WAIT = WAIT / 3
 
 
 def is_running(pid):
@@ -90,8 +93,10 @@ def run_children(method, report, how_to_stop):
         helper.join(WAIT)
 
 
-def stop_a_worker(context, how_to_stop):
-    """Start a worker with children, stop it, and say what was left."""
+def stop_a_worker(context, how_to_stop, join_wait=JOIN_WAIT, look_for=LOOK_FOR):
+    """Start a worker with children, stop it, and say what was left: its exit
+    code, whether its sentinel was ready within ``join_wait`` seconds, its
+    children's pids, and those still running after up to ``look_for`` more."""
     reader, writer = context.Pipe(duplex=False)
     worker = context.Process(
         target=run_children, args=(context.get_start_method(), writer, how_to_stop)
@@ -105,9 +110,9 @@ def stop_a_worker(context, how_to_stop):
     else:
         worker.terminate()
     # what join(timeout) waits for (Popen.wait in popen_fork.py)
-    sentinel_ready = bool(wait([worker.sentinel], timeout=JOIN_WAIT))
+    sentinel_ready = bool(wait([worker.sentinel], timeout=join_wait))
     exitcode = wait_for_exit(worker, WAIT)
-    return exitcode, sentinel_ready, pids, still_running(pids, LOOK_FOR)
+    return exitcode, sentinel_ready, pids, still_running(pids, look_for)
 
 
 if __name__ == "__main__":
@@ -178,7 +183,7 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     fixes = {}
     for how_to_stop in ("on SIGTERM", "as a group"):
-        fixes[how_to_stop] = stop_a_worker(context, how_to_stop)
+        fixes[how_to_stop] = stop_a_worker(context, how_to_stop, FIX_WAIT, FIX_WAIT)
         exitcode, fixed_sentinel_ready, _, fixed_survivors = fixes[how_to_stop]
         print(f"stopped {how_to_stop}: the worker's exit code {exitcode},", end=" ")
         print(f"sentinel ready: {fixed_sentinel_ready},", end=" ")
