@@ -305,11 +305,11 @@ def test_per_run_details_and_directories_are_shortened(tmp_path: Path) -> None:
     message = (
         f"KeyError: <__main__.User object at 0x7f13e178df10> pid=123 '/psm_3e16' "
         f"'/mp-xv_t' KeyError: '7f1efe10ee40' File \"/opt/py/lib/python3.12/x.py\" "
-        f"'{tmp_path}{os.sep}script.py'"
+        f"'{tmp_path}{os.sep}script.py' 'wnsm_5c1b2d7e' objc[72091]:"
     )
     assert shorten(message, tmp_path) == (
         "KeyError: <__main__.User object at 0x…> pid=… '/psm_…' '/mp-…' KeyError: '…' "
-        "File \"…/lib/python3.12/x.py\" 'script.py'"
+        "File \"…/lib/python3.12/x.py\" 'script.py' 'wnsm_…' objc[…]:"
     )
 
 

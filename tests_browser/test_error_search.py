@@ -35,6 +35,8 @@ REAL_VALUES = (
     ("pid=…", "pid=4242"),
     ("'/psm_…'", "'/psm_5c1b2d7e'"),
     ("'/mp-…'", "'/mp-x1y2z3ab'"),
+    ("'wnsm_…'", "'wnsm_5c1b2d7e'"),
+    ("objc[…]", "objc[72091]"),
     ("KeyError: '…'", "KeyError: '7f3a5c2e1d90'"),
     ('"…/lib/', '"/usr/local/lib/'),
 )

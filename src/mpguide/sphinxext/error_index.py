@@ -91,6 +91,8 @@ PER_RUN = (
     (re.compile(r"0x[0-9a-f]+"), "0x…"),
     (re.compile(r"\bpid=\d+"), "pid=…"),
     (re.compile(r"'/(psm_|mp-)[\w-]+'"), r"'/\1…'"),
+    (re.compile(r"'wnsm_[0-9a-f]+'"), "'wnsm_…'"),  # a Windows shared memory block
+    (re.compile(r"\bobjc\[\d+\]"), "objc[…]"),  # the macOS Objective-C runtime's pid
     (re.compile(r"KeyError: '[0-9a-f]+'"), "KeyError: '…'"),
     (re.compile(r"(?<=[\"'])/[^\"']*/(?=lib/python3\.\d+/)"), "…/"),
 )
