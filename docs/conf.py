@@ -130,7 +130,7 @@ mpguide_example_timeout = 120
 mpguide_matrix_examples = [
     "../examples/pitfalls/plot_*.py",
     "../examples/pools/plot_*.py",
-    "../examples/memory/plot_0[13]_*.py",
+    "../examples/memory/plot_0[134]_*.py",
     "../examples/inherit/plot_0[1-3]_*.py",
     "../examples/environment/plot_*.py",
 ]
