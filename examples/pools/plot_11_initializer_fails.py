@@ -132,10 +132,11 @@ if __name__ == "__main__":
     print("  each ending:", refused[0] if refused else "-")
 
 # %%
-# A worker is started only once one has exited, so when the program saw the
-# worker numbered ``WATCH_UNTIL`` running, every worker at least ``WORKERS``
-# numbers older had died, and printed its traceback: the program would have
-# gone on watching the count rise for as long as it let the pool live.
+# After its first ``WORKERS``, the pool starts a worker only in place of one
+# that has exited, so when the program saw worker ``WATCH_UNTIL`` running,
+# every worker numbered ``WATCH_UNTIL - WORKERS`` or less had died, each
+# printing its traceback (the list above holds them all). The count would have
+# gone on rising for as long as the program let the pool live.
 #
 # Why
 # ---
