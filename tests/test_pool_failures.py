@@ -304,8 +304,8 @@ def test_a_raising_initializer_restarts_pool_workers_and_breaks_the_executor(
     assert tracebacks, output
     died = [int(number) for number in tracebacks[2].split(", ")]
     assert int(tracebacks[1]) == len(died) == len(set(died))
-    # a replacement starts only once a worker has exited: all older ones died
-    assert set(range(1, started - workers + 1)) <= set(died)
+    # a replacement starts only once a worker has exited: never more than 2 alive
+    assert len(died) >= started - workers
     refused = "ConnectionRefusedError: the database at db:5432 refused the connection"
     assert value_of("each ending:", output) == refused
     broken_pool = "concurrent.futures.process.BrokenProcessPool"

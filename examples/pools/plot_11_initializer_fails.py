@@ -133,10 +133,12 @@ if __name__ == "__main__":
 
 # %%
 # After its first ``WORKERS``, the pool starts a worker only in place of one
-# that has exited, so when the program saw worker ``WATCH_UNTIL`` running,
-# every worker numbered ``WATCH_UNTIL - WORKERS`` or less had died, each
-# printing its traceback (the list above holds them all). The count would have
-# gone on rising for as long as the program let the pool live.
+# that has exited, and never runs more than ``WORKERS`` at once, so when the
+# program saw worker ``WATCH_UNTIL`` running, at least ``WATCH_UNTIL -
+# WORKERS`` workers had died, each printing its traceback. They are not always
+# the oldest: a worker slow to start (here and there one under ``forkserver``)
+# is still starting while younger ones die. The count would have gone on
+# rising for as long as the program let the pool live.
 #
 # Why
 # ---
@@ -246,8 +248,8 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     never_finished = "map finished: False" in pool_output
-    every_older_died = set(range(1, started - WORKERS + 1)) <= set(died)
-    reproduced = never_finished and started >= WATCH_UNTIL and every_older_died
+    enough_died = len(set(died)) >= started - WORKERS
+    reproduced = never_finished and started >= WATCH_UNTIL and enough_died
     print(
         f"failure reproduced: {'yes' if reproduced else 'no'} (the Pool of {WORKERS} "
         f"had started {started} workers, each dying in its initializer; map had not "
@@ -269,7 +271,7 @@ if __name__ == "__main__":
             Observation(label="check before the pool", result=checked_first, ok=fixed),
         ],
     )
-    assert reproduced, pool_stderr[-2000:]
+    assert reproduced, (pool_output, died, pool_stderr[-1000:])
     assert set(refused) == {refused_line} and len(refused) >= started - WORKERS
     broken_pool = "concurrent.futures.process.BrokenProcessPool"
     assert executor_output.splitlines() == [
