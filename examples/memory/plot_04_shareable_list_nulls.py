@@ -89,14 +89,17 @@ if __name__ == "__main__":
 # slot, so on reading, ``__getitem__`` unpacks the whole slot and its
 # ``_back_transforms_mapping`` removes the padding with ``rstrip(b'\x00')``,
 # for ``str`` before decoding (transform code 1) and for ``bytes`` (code 2):
-# the value's own trailing zeros go with it. ``__setitem__`` stores the same
-# way. The slot is counted in characters, ``len(item)``, while the string is
-# stored UTF-8 encoded; ``struct``'s ``s`` format silently cuts a longer value
-# to its slot. Nine ``é`` are 18 bytes in a 16-byte slot: eight come back. The
-# last string is 9 bytes in an 8-byte slot, cut inside a character, and cannot
-# be decoded. The class is the same in CPython 3.11, 3.12 and 3.13. Both are
-# reported to CPython: the trailing zeros as python/cpython#96779 and #106939,
-# the cut strings as #145261.
+# the value's own trailing zeros go with it. A value assigned later
+# (``__setitem__``) is padded and stripped the same way. When the list is
+# created, a string's slot is counted in characters, ``len(item)``, while the
+# string is stored UTF-8 encoded, and ``struct``'s ``s`` format silently cuts a
+# longer value to its slot. Nine ``é`` are 18 bytes in a 16-byte slot: eight
+# come back. The last string is 9 bytes in an 8-byte slot, cut inside a
+# character, and cannot be decoded. (``__setitem__`` compares the encoded
+# length with the slot and raises ``ValueError`` instead.) The class is the
+# same in CPython 3.11, 3.12 and 3.13. Both are reported to CPython: the
+# trailing zeros as python/cpython#96779 and #106939, the cut strings as
+# #145261.
 #
 # Fix: end each value with a byte that says its type
 # --------------------------------------------------
