@@ -213,7 +213,7 @@ if __name__ == "__main__":
     draw_outcome(
         "Lines written before a fork",
         [
-            Observation(label=case, result=f"{count} copies", ok=count == 1)
+            Observation(label=case, result=f"written {times(count)}", ok=count == 1)
             for case, count in found.items()
         ],
     )
