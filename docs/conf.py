@@ -130,8 +130,8 @@ mpguide_example_timeout = 120
 mpguide_matrix_examples = [
     "../examples/pitfalls/plot_*.py",
     "../examples/pools/plot_*.py",
-    "../examples/memory/plot_0[13]_*.py",
-    "../examples/inherit/plot_0[1-3]_*.py",
+    "../examples/memory/plot_0[134]_*.py",
+    "../examples/inherit/plot_0[1-35]_*.py",
     "../examples/environment/plot_*.py",
 ]
 mpguide_matrix_output = "explanation/_generated/start-method-matrix.md"

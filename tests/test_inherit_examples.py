@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import collections
 import re
+import sys
 
 from conftest import ROOT, line_after, run_example_ok, run_script
 
@@ -164,3 +165,27 @@ def test_a_sqlite3_connection_cannot_be_sent_to_a_new_interpreter(
     else:
         message = line_after("message:", result.stdout)
         assert message == "\"TypeError: cannot pickle 'sqlite3.Connection' object\""
+
+
+def test_buffers_copied_by_fork_write_lines_again_and_a_flush_first_does_not(
+    start_method: str,
+) -> None:
+    output, _ = run_page("plot_05_buffered_output_twice.py", start_method)
+    once_per_worker = "3 times"  # the parent's copy and one per worker (2)
+    assert line_after("Process:", output) == "'before the workers' written once"
+    own_file = once_per_worker if start_method == "fork" else "once"
+    assert line_after("own file:", output) == f"'run started' written {own_file}"
+    assert line_after("os.fork:", output) == "'before the fork' written twice"
+    preload = line_after("preload:", output).removeprefix("'settings loaded' written ")
+    if sys.version_info < (3, 13, 1):  # no flush in the forkserver (checked to 3.13.0)
+        assert preload == once_per_worker
+    else:  # later releases may flush after preloading
+        assert preload in ("once", once_per_worker)
+    fixed = re.findall(r"^([\w. ]+): +'[^']+' written (.+)$", output, re.M)
+    fixed = [(case, how) for case, how in fixed if "flushed first" in how]
+    expected_cases = ["own file"] if start_method == "fork" else []
+    expected_cases += ["os.fork"] + (["preload"] if preload != "once" else [])
+    assert [case for case, _ in fixed] == expected_cases, output
+    for case, how in fixed:
+        unbuffered = own_file if case == "own file" else "once"
+        assert how == f"once flushed first, {unbuffered} with PYTHONUNBUFFERED=1"

@@ -130,3 +130,24 @@ def test_a_shared_array_sends_names_not_data_and_its_lifetime_is_shown(
         assert line_after(untracked, output) == "no warning"
     else:
         assert "SharedMemory(track=False): not in this Python (3.13 and later)" in output
+
+
+def test_a_shareable_list_loses_trailing_zeros_and_cuts_utf8_and_a_tag_keeps_both(
+    start_method: str,
+) -> None:
+    output, outcome = run_ok("plot_04_shareable_list_nulls.py", start_method)
+    reads = re.findall(r"^stored (.+?) +read (.+)$", output, re.M)
+    assert len(reads) == 10, output
+    failing, fixed = reads[:5], reads[5:]
+    assert [read for _, read in failing[:4]] == [
+        r"b'\x00\x01'",
+        "b''",
+        "'tab'",
+        "'" + "é" * 8 + "'",
+    ]
+    assert failing[4][1].startswith("'UnicodeDecodeError: ")
+    assert all(stored == read for stored, read in fixed), fixed
+    assert fixed[2][0] == r"'\x00\x00'"  # the value replaced through __setitem__
+    assert line_after("the list's struct format:", output) == "8s8s8s16s8s"
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.reason is None and outcome.version_reason is None

@@ -288,3 +288,39 @@ def test_children_outlive_a_killed_parent_and_a_sentinel_watch_ends_them(
     assert line_after("with parent sentinel, running after the SIGKILL:", output) == "none"
     assert outcome.reproduced and outcome.fixed
     assert outcome.reason is None and outcome.version_reason is None
+
+
+def test_a_raising_initializer_restarts_pool_workers_and_breaks_the_executor(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_11_initializer_fails.py", start_method)
+    workers = 2
+    started = int(line_after("workers started:", output))
+    assert started >= 4 * workers
+    assert line_after("map finished:", output) == "False"
+    tracebacks = re.fullmatch(
+        r"(\d+) of workers ([\d, ]+)", line_after("tracebacks on stderr:", output)
+    )
+    assert tracebacks, output
+    died = [int(number) for number in tracebacks[2].split(", ")]
+    assert int(tracebacks[1]) == len(died) == len(set(died))
+    # a replacement starts only once a worker has exited: never more than 2 alive
+    assert len(died) >= started - workers
+    refused = "ConnectionRefusedError: the database at db:5432 refused the connection"
+    assert value_of("each ending:", output) == refused
+    broken_pool = "concurrent.futures.process.BrokenProcessPool"
+    assert line_after("result():", output) == (
+        f"{broken_pool}: A process in the process pool was terminated abruptly "
+        "while the future was running or pending."
+    )
+    assert line_after("submit():", output) == (
+        f"{broken_pool}: A child process terminated abruptly, the process pool is "
+        "not usable anymore"
+    )
+    logged = line_after("times 'Exception in initializer:' was logged on stderr:", output)
+    assert 1 <= int(logged) <= workers
+    assert line_after("map with the recording initializer raised:", output) == refused
+    assert line_after("its workers alive after it:", output) == "2 of 2"
+    assert line_after("checked before the pool:", output) == refused
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.reason is None and outcome.version_reason is None

@@ -17,7 +17,8 @@ fixes.
 
 # %%
 # The messages as the build produced them: :ref:`error-unpicklable-exception`,
-# :ref:`error-broken-pool-unpickle`, :ref:`error-result-handler-not-alive`.
+# :ref:`error-broken-pool-unpickle`, :ref:`error-result-handler-not-alive`,
+# :ref:`error-executor-not-usable`.
 
 # %%
 # The exception
