@@ -184,16 +184,34 @@ if __name__ == "__main__":
     print("the interpreter it set exists:", interpreter.exists())
 
 # %%
-# Two details differ by version and platform; this page cannot run the second.
-# ``spawn.py`` in CPython 3.11.2 fails to import when ``sys.executable`` is
-# ``None`` or empty, as it can be when embedded, and ``set_executable(None)``
-# fails; later 3.11 releases, 3.12 and 3.13 import, and accept ``None`` (cpython
-# pull request 106464, issue 90876). On Windows, when the executable is still
-# ``sys.executable`` and that is a virtual environment's ``python.exe``,
-# ``Popen.__init__`` in ``multiprocessing/popen_spawn_win32.py`` starts
-# ``sys._base_executable`` instead, with ``__PYVENV_LAUNCHER__`` set
-# (bpo-35797); a path given to ``set_executable`` that is not
-# ``sys.executable`` is started as given.
+# Two details differ by version and platform; this page can run the first. An
+# embedded interpreter may have no ``sys.executable`` at all (``None``). Then
+# ``multiprocessing/spawn.py`` of CPython 3.11 before 3.11.5 fails to import
+# (its ``set_executable`` passes ``None`` to ``os.fsencode``), and ``spawn``
+# and ``forkserver`` need it; from 3.11.5, and in 3.12 and 3.13, it imports,
+# and ``set_executable`` can then be called (cpython issue 90876, pull request
+# 106464, merged in July 2023):
+
+NO_EXECUTABLE = "import sys; sys.executable = None; import multiprocessing.spawn"
+
+if __name__ == "__main__":
+    imports = subprocess.run(
+        [sys.executable, "-c", NO_EXECUTABLE],
+        capture_output=True,
+        timeout=WAIT,
+        check=False,
+    )
+    print(
+        "with sys.executable None, multiprocessing.spawn imports:", imports.returncode == 0
+    )
+
+# %%
+# On Windows, when the executable is still ``sys.executable`` and that is a
+# virtual environment's ``python.exe``, ``Popen.__init__`` in
+# ``multiprocessing/popen_spawn_win32.py`` starts ``sys._base_executable``
+# instead, with ``__PYVENV_LAUNCHER__`` set (bpo-35797, 3.11 to 3.13); a path
+# given to ``set_executable`` that is not ``sys.executable`` is started as
+# given. This page cannot run that.
 #
 # What happened
 # -------------
@@ -243,4 +261,5 @@ if __name__ == "__main__":
         expected_child = "exit code 0" if method == "spawn" else "start() raised"
         assert unfixed["the child"].startswith(expected_child), unfixed
     assert works and fixed["the child"] == "exit code 0" and interpreter.exists()
+    assert (imports.returncode == 0) == (sys.version_info >= (3, 11, 5)), imports.stderr
     assert not multiprocessing.active_children()
