@@ -2,10 +2,11 @@
 ``AttributeError: module '__main__' has no attribute '__spec__'`` under a debugger or runner
 ============================================================================================
 
-A program that starts processes works with ``python program.py`` and fails
-with ``AttributeError: module '__main__' has no attribute '__spec__'`` when it
-runs under ``python -m pdb``, another debugger, or a launcher script that
-runs it for you. This page runs one small program plainly, under this
+A program that starts processes with ``spawn`` (the default on macOS and
+Windows) or ``forkserver`` works with ``python program.py`` and fails with
+``AttributeError: module '__main__' has no attribute '__spec__'`` when it runs
+under ``python -m pdb`` of Python before 3.11.9 and 3.12.3, another debugger,
+or a launcher script that runs it for you. This page runs one small program plainly, under this
 Python's ``pdb``, and under a runner that sets up ``__main__`` the way
 ``pdb`` did before the fix, finds the line of ``multiprocessing`` that raises
 it, and fixes it with one line in the program.
@@ -17,10 +18,11 @@ it, and fixes it with one line in the program.
 # ``PROGRAM`` starts one ``Process`` with the start method it is given and
 # prints ``ok``, or the error ``start()`` raised with the functions it was
 # raised in. ``RUNNER`` runs a script as ``__main__`` the way ``pdb`` did for a
-# script up to 3.11.8 and 3.12.2, and the way setuptools' ``run_script`` (the
-# ``pkg_resources`` launcher that ``setup.py install`` wrote for a package's
-# scripts) still does: it empties the ``__main__`` module's namespace and fills
-# in ``__name__``, ``__file__`` and ``__builtins__`` only.
+# script up to 3.11.8 and 3.12.2: it empties the ``__main__`` module's
+# namespace and fills in ``__name__``, ``__file__`` and ``__builtins__`` only.
+# setuptools' ``pkg_resources.run_script``, which the launchers that ``setup.py
+# install`` and ``develop`` wrote for a package's scripts call, empties it too
+# and keeps only ``__name__``.
 
 import multiprocessing
 import os
@@ -140,10 +142,11 @@ if __name__ == "__main__":
 # from ``_ScriptTarget.namespace`` (``Pdb._run`` in ``pdb.py``). That namespace
 # had no ``__spec__`` until cpython issue 87115, fixed by pull request 116141
 # and its backports 116154 and 116155 (merged on 29 February 2024): ``pdb``
-# sets ``__spec__`` to ``None`` from 3.11.9, 3.12.3 and 3.13.0. Older
-# ``pdb`` versions, other debuggers and runners that run scripts as this
-# ``RUNNER`` does keep failing; a module run with ``python -m pdb -m module``
-# has always had its spec (``_ModuleTarget.namespace``).
+# sets ``__spec__`` to ``None`` from 3.11.9, 3.12.3 and 3.13.0. Anything else
+# that runs a script in an emptied ``__main__``, as ``RUNNER`` does, fails on
+# every version (the same error was reported under pudb and with
+# ``pkg_resources`` launchers); a module run with ``python -m pdb -m module``
+# keeps its spec (``_ModuleTarget.namespace``, 3.11 to 3.13).
 #
 # Fix: give ``__main__`` a ``__spec__`` before starting processes
 # ---------------------------------------------------------------
