@@ -204,7 +204,7 @@ if __name__ == "__main__":
 # ``start()`` fails instead of starting the application a third time. ``fork``
 # runs nothing: the child is a copy of the running process
 # (``multiprocessing/popen_fork.py``), and a plain ``Process`` needs no
-# resource tracker. This is so in CPython 3.11, 3.12 and 3.13 alike, whose
+# resource tracker. This is so in CPython 3.11, 3.12 and 3.13.0 alike, whose
 # ``spawn.py``, ``forkserver.py`` and ``resource_tracker.py`` start these
 # command lines the same way. macOS and Windows default to ``spawn``, and Linux
 # from 3.14 to ``forkserver``: frozen applications meet it everywhere.
@@ -214,10 +214,11 @@ if __name__ == "__main__":
 # calls the one in ``spawn.py`` only when ``sys.platform == 'win32'`` in 3.11,
 # 3.12 and 3.13 before 3.13.4; from 3.13.4 and in 3.14 it does so on every
 # platform when the start method is ``spawn`` (cpython issue 80334, pull
-# request 134462, later changed again so that the call does not fix the start
-# method as a side effect: pull requests 135810 and 144608). And
-# ``spawn.freeze_support`` knows only the ``--multiprocessing-fork`` command
-# line, not the helpers' ``-c`` ones (3.11, 3.12, 3.13). The freezers replace
+# request 134462; changed again in 2026 so that the call no longer sets the
+# start method as a side effect, and also acts when none is set: issue 140814,
+# pull request 144608). And ``spawn.freeze_support`` knows only the
+# ``--multiprocessing-fork`` command line, not the helpers' ``-c`` ones (3.11,
+# 3.12, 3.13.0). The freezers replace
 # it: PyInstaller's runtime hook
 # (``PyInstaller/hooks/rthooks/pyi_rth_multiprocessing.py``) installs a
 # ``freeze_support`` that runs the helpers' commands and the spawned child on

@@ -6,10 +6,10 @@ A program that starts processes with ``spawn`` (the default on macOS and
 Windows) or ``forkserver`` works with ``python program.py`` and fails with
 ``AttributeError: module '__main__' has no attribute '__spec__'`` when it runs
 under ``python -m pdb`` of Python before 3.11.9 and 3.12.3, another debugger,
-or a launcher script that runs it for you. This page runs one small program plainly, under this
-Python's ``pdb``, and under a runner that sets up ``__main__`` the way
-``pdb`` did before the fix, finds the line of ``multiprocessing`` that raises
-it, and fixes it with one line in the program.
+or a launcher script that runs it for you. This page runs one small program
+plainly, under this Python's ``pdb``, and under a runner that sets up
+``__main__`` the way ``pdb`` did before the fix, finds the line of
+``multiprocessing`` that raises it, and fixes it with one line in the program.
 """
 
 # %%
