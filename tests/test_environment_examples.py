@@ -103,3 +103,105 @@ def test_pool_counts_the_machines_cpus_before_3_13_and_the_usable_ones_from_3_13
     assert outcome.reproduced == (machine > 1 and not counts_process)
     assert outcome.fixed and outcome.reason is None
     assert (outcome.version_reason is not None) == (machine > 1)
+
+
+def printed_block(label: str, output: str) -> dict[str, str]:
+    """The indented ``key: value`` lines printed under the line ``label``."""
+    lines = output.splitlines()
+    assert label in lines, f"no line {label!r} in:\n{output}"
+    block = {}
+    for line in lines[lines.index(label) + 1 :]:
+        if not line.startswith("  "):
+            break
+        key, _, value = line.strip().partition(": ")
+        block[key] = value
+    return block
+
+
+def test_a_frozen_application_starts_copies_of_itself_unless_freeze_support_runs_first(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_05_frozen_app_restarts.py", start_method)
+    unfixed = printed_block("frozen, no freeze_support() call:", output)
+    bare = printed_block("frozen without a runtime hook, freeze_support() called:", output)
+    fixed = printed_block("frozen, freeze_support() called first:", output)
+    if start_method in FRESH_INTERPRETER:
+        # two copies per copy that starts a process, for three generations
+        assert unfixed["copies by generation"] == "[1, 2, 4]"
+        assert unfixed["tasks run"] == "0"
+        helper = "a spawned child" if start_method == "spawn" else "the forkserver"
+        started_as = ast.literal_eval(unfixed["started as"])
+        assert started_as == {"the application": 1, "the resource tracker": 3, helper: 3}
+        if sys.version_info < (3, 13, 4):  # freeze_support() acts only on Windows
+            assert bare["copies by generation"] == "[1, 2, 4]"
+    else:
+        assert unfixed == bare == fixed
+    assert fixed["copies by generation"] == "[1, 0, 0]"
+    assert fixed["tasks run"] == "1"
+    assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
+    assert outcome.reason is not None
+
+
+def test_a_host_application_starts_itself_until_set_executable_names_python(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_06_embedded_sys_executable.py", start_method)
+    unfixed = printed_block("the plugin as written:", output)
+    fixed = printed_block("the plugin with set_executable:", output)
+    assert unfixed["sys.executable of the spawn code"] == "host"
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert fixed["sys.executable of the spawn code"] == python
+    if start_method in FRESH_INTERPRETER:
+        modules = ast.literal_eval(unfixed["modules those command lines run"])
+        helper = f"multiprocessing.{start_method}"
+        assert modules == sorted([helper, "multiprocessing.resource_tracker"])
+        assert unfixed["tasks run"] == "0"
+        ended = "exit code 0" if start_method == "spawn" else "start() raised EOFError"
+        assert unfixed["the child"] == ended
+    else:
+        assert unfixed["the host opened again with"] == "[]"
+        assert unfixed["tasks run"] == "1"
+    assert fixed["the host opened again with"] == "[]"
+    assert fixed["tasks run"] == "1"
+    imports = line_after("with sys.executable None, multiprocessing.spawn imports:", output)
+    assert imports == str(sys.version_info >= (3, 11, 5))
+    assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
+    assert outcome.reason is not None
+
+
+def test_main_without_spec_fails_spawn_and_forkserver_and_pdb_until_its_fix(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_07_main_without_spec.py", start_method)
+    unfixed = printed_block("the program as written:", output)
+    fixed = printed_block("with __spec__ set when missing:", output)
+    ok = "ok, exit code 0"
+    if start_method in FRESH_INTERPRETER:
+        caller = (
+            "popen_spawn_posix.py" if start_method == "spawn" else "popen_forkserver.py"
+        )
+        error = (
+            "AttributeError: module '__main__' has no attribute '__spec__' "
+            f"(in spawn.py get_preparation_data < {caller} _launch)"
+        )
+        pdb_sets_spec = sys.version_info >= {11: (3, 11, 9), 12: (3, 12, 3)}.get(
+            sys.version_info.minor, (3, 13)
+        )
+        expected = {
+            "python program.py": ok,
+            "python -m pdb -c continue program.py": ok if pdb_sets_spec else error,
+            "python runner.py program.py": error,
+        }
+    else:
+        expected = dict.fromkeys(
+            [
+                "python program.py",
+                "python -m pdb -c continue program.py",
+                "python runner.py program.py",
+            ],
+            ok,
+        )
+    assert unfixed == expected
+    assert fixed == dict.fromkeys(expected, ok)
+    assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
+    assert outcome.reason is not None
