@@ -103,3 +103,31 @@ def test_pool_counts_the_machines_cpus_before_3_13_and_the_usable_ones_from_3_13
     assert outcome.reproduced == (machine > 1 and not counts_process)
     assert outcome.fixed and outcome.reason is None
     assert (outcome.version_reason is not None) == (machine > 1)
+
+
+def test_breakpoint_in_a_child_reads_end_of_file_and_a_debugger_on_a_socket_stops(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_08_debugger_in_children.py", start_method)
+    runs = {
+        where: printed_dict(f"breakpoint() in the {where}:", output)
+        for where in ("main process", "Process", "Pool")
+    }
+    typed = repr("p y\nc\n")
+    assert runs["main process"]["answered p y"] is True
+    assert runs["main process"]["outcome"] == "result 41"
+    assert runs["main process"]["unread input"] == repr("")
+    for where in ("Process", "Pool"):
+        assert runs[where]["debugger prompts"] == 1, runs
+        assert runs[where]["answered p y"] is False, runs
+        assert runs[where]["unread input"] == typed, runs
+    assert runs["Process"]["outcome"] == "exit code 1"
+    assert runs["Process"]["traceback ends with"] == "bdb.BdbQuit"
+    assert runs["Pool"]["outcome"] == "pool.map raised BdbQuit"
+    session = output.split("the session on the socket:\n", 1)[1]
+    assert re.search(r"^\(Pdb\) 40$", session, re.M), session
+    assert line_after("the program:", output) == "result [41]"
+    assert line_after("PYTHONBREAKPOINT=0, breakpoint() in the Pool:", output) == (
+        "result [41]"
+    )
+    assert outcome.reproduced and outcome.reason is None
