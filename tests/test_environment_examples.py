@@ -131,3 +131,30 @@ def test_breakpoint_in_a_child_reads_end_of_file_and_a_debugger_on_a_socket_stop
         "result [41]"
     )
     assert outcome.reproduced and outcome.reason is None
+
+
+def test_a_spawned_workers_print_misses_an_ides_window_and_returned_lines_reach_it(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_09_ide_child_output.py", start_method)
+    workers = [f"worker {x}: working" for x in range(4)]
+
+    def lines(label: str) -> list[str]:
+        value = ast.literal_eval(line_after(label, output))
+        assert isinstance(value, list)
+        return value
+
+    def workers_in(found: list[str]) -> list[str]:
+        return sorted(re.findall(r"worker \d+: working", "\n".join(found)))
+
+    forked = start_method == "fork"
+    assert workers_in(lines("nothing fixed, the window shows:")) == (
+        workers if forked else []
+    )
+    on_fd_1 = workers_in(lines("nothing fixed, file descriptor 1 got:"))
+    assert on_fd_1 == ([] if forked else workers)
+    for fix in ("the lines returned", "logged through a queue"):
+        assert workers_in(lines(f"{fix}, the window shows:")) == workers
+        assert lines(f"{fix}, file descriptor 1 got:") == []
+    assert outcome.reproduced == (not forked)
+    assert outcome.reason is not None
