@@ -158,3 +158,20 @@ def test_a_spawned_workers_print_misses_an_ides_window_and_returned_lines_reach_
         assert lines(f"{fix}, file descriptor 1 got:") == []
     assert outcome.reproduced == (not forked)
     assert outcome.reason is not None
+
+
+def test_coverage_misses_a_workers_lines_until_concurrency_is_multiprocessing(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_10_coverage_in_workers.py", start_method)
+    body = ast.literal_eval(line_after("the lines of square's body:", output))
+    assert isinstance(body, list) and len(body) == 2
+
+    def missed(label: str) -> object:
+        return ast.literal_eval(line_after(f"{label}: missed lines", output))
+
+    assert missed("coverage run, no settings") == body
+    assert missed("pool closed and joined, no settings") == body
+    assert missed("patch = _exit") == ([] if start_method == "fork" else body)
+    assert missed("concurrency = multiprocessing, pool joined") == []
+    assert outcome.reproduced and outcome.reason is None
