@@ -195,6 +195,7 @@ def debug_over_socket(program, method):
             **os.environ,
             "PYTHONBREAKPOINT": "remote_debugger.set_trace",
             "REMOTE_PDB_PORT": str(terminal.getsockname()[1]),
+            "PYTHON_COLORS": "0",
         }
         with subprocess.Popen(
             [sys.executable, str(program), method, "Pool"],
