@@ -242,6 +242,9 @@ if __name__ == "__main__":
     print("PYTHONBREAKPOINT=0, breakpoint() in the Pool:", disabled["outcome"])
 
 # %%
+# In the error index: :ref:`error-bdbquit`.
+
+# %%
 # IDE debuggers
 # -------------
 # VS Code's Python debugger, debugpy, follows child processes itself: its
