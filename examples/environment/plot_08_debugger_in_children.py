@@ -109,8 +109,7 @@ if __name__ == "__main__":
 # the debugger starts (its prompt appears once), receives end-of-file at once,
 # and quits: the ``Process`` exits with code 1 and a ``bdb.BdbQuit``
 # traceback, and the pool sends that exception back to ``pool.map``. The two
-# commands were never read. An IDE's debugger, which drives ``pdb`` or its own
-# tracer through the main process, sees the same: nothing stops in the child.
+# commands were never read.
 #
 # Why
 # ---
@@ -120,8 +119,9 @@ if __name__ == "__main__":
 # replaces it with a file open on ``os.devnull`` (``_close_stdin`` in
 # ``multiprocessing/util.py``; the same code in CPython 3.11, 3.12 and 3.13).
 # The forkserver process does the same to itself (``main`` in
-# ``multiprocessing/forkserver.py``). Several children reading one terminal
-# would steal each other's lines, so none of them reads it.
+# ``multiprocessing/forkserver.py``). The ``multiprocessing`` documentation
+# describes it in its programming guidelines ("Beware of replacing
+# ``sys.stdin`` with a file like object").
 #
 # ``pdb`` reads its commands from ``sys.stdin`` with ``input()``, which
 # raises ``EOFError`` on ``os.devnull``; ``cmd.Cmd.cmdloop`` turns that into
