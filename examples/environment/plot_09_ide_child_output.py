@@ -236,7 +236,7 @@ if __name__ == "__main__":
     from mpguide.figures import Observation, draw_outcome
 
     draw_outcome(
-        f"Worker lines in the IDE's window, {method}",
+        f"Workers' lines in the window, {method}",
         [
             Observation(
                 label="print in the worker",
