@@ -4,7 +4,8 @@ A worker's ``print`` never shows in Spyder, IDLE or PyScripter
 
 Run from a terminal, the program prints a line from every worker. Run from
 Spyder, IDLE or PyScripter on Windows or macOS, the main process's lines show
-in the IDE's window and the workers' lines are nowhere; on Linux they show.
+in the IDE's window and the workers' lines are nowhere; on Linux, up to
+Python 3.13, they show.
 This page plays the IDE: it runs a program whose ``sys.stdout`` is replaced,
 as those IDEs replace it, by a writer to a "window" the page reads, and
 measures, under the start method in use, which lines reach the window and
