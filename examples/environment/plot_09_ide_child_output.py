@@ -1,6 +1,6 @@
 """
-A worker's ``print`` never shows in Spyder, IDLE or PyScripter
-==============================================================
+A worker's ``print`` is missing from Spyder, IDLE or PyScripter
+===============================================================
 
 Run from a terminal, the program prints a line from every worker. Run from
 Spyder, IDLE or PyScripter on Windows or macOS, the main process's lines show

@@ -1,6 +1,6 @@
 """
-coverage.py reports a worker's lines as never run
-=================================================
+coverage.py reports a pool worker's lines as missed
+===================================================
 
 The tests call a function through a ``Pool``; it runs, its results are
 right, and ``coverage report`` lists every line of it as missed. pytest-cov
