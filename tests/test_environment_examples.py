@@ -205,3 +205,75 @@ def test_main_without_spec_fails_spawn_and_forkserver_and_pdb_until_its_fix(
     assert fixed == dict.fromkeys(expected, ok)
     assert outcome.reproduced == (start_method in FRESH_INTERPRETER)
     assert outcome.reason is not None
+
+
+def test_breakpoint_in_a_child_reads_end_of_file_and_a_debugger_on_a_socket_stops(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_08_debugger_in_children.py", start_method)
+    runs = {
+        where: printed_dict(f"breakpoint() in the {where}:", output)
+        for where in ("main process", "Process", "Pool")
+    }
+    typed = repr("p y\nc\n")
+    assert runs["main process"]["answered p y"] is True
+    assert runs["main process"]["outcome"] == "result 41"
+    assert runs["main process"]["unread input"] == repr("")
+    for where in ("Process", "Pool"):
+        assert runs[where]["debugger prompts"] == 1, runs
+        assert runs[where]["answered p y"] is False, runs
+        assert runs[where]["unread input"] == typed, runs
+    assert runs["Process"]["outcome"] == "exit code 1"
+    assert runs["Process"]["traceback ends with"] == "bdb.BdbQuit"
+    assert runs["Pool"]["outcome"] == "pool.map raised BdbQuit"
+    session = output.split("the session on the socket:\n", 1)[1]
+    assert re.search(r"^\(Pdb\) 40$", session, re.M), session
+    assert line_after("the program:", output) == "result [41]"
+    assert line_after("PYTHONBREAKPOINT=0, breakpoint() in the Pool:", output) == (
+        "result [41]"
+    )
+    assert outcome.reproduced and outcome.reason is None
+
+
+def test_a_spawned_workers_print_misses_an_ides_window_and_returned_lines_reach_it(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_09_ide_child_output.py", start_method)
+    workers = [f"worker {x}: working" for x in range(4)]
+
+    def lines(label: str) -> list[str]:
+        value = ast.literal_eval(line_after(label, output))
+        assert isinstance(value, list)
+        return value
+
+    def workers_in(found: list[str]) -> list[str]:
+        return sorted(re.findall(r"worker \d+: working", "\n".join(found)))
+
+    forked = start_method == "fork"
+    assert workers_in(lines("nothing fixed, the window shows:")) == (
+        workers if forked else []
+    )
+    on_fd_1 = workers_in(lines("nothing fixed, file descriptor 1 got:"))
+    assert on_fd_1 == ([] if forked else workers)
+    for fix in ("the lines returned", "logged through a queue"):
+        assert workers_in(lines(f"{fix}, the window shows:")) == workers
+        assert lines(f"{fix}, file descriptor 1 got:") == []
+    assert outcome.reproduced == (not forked)
+    assert outcome.reason is not None
+
+
+def test_coverage_misses_a_workers_lines_until_concurrency_is_multiprocessing(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_10_coverage_in_workers.py", start_method)
+    body = ast.literal_eval(line_after("the lines of square's body:", output))
+    assert isinstance(body, list) and len(body) == 2
+
+    def missed(label: str) -> object:
+        return ast.literal_eval(line_after(f"{label}: missed lines", output))
+
+    assert missed("coverage run, no settings") == body
+    assert missed("pool closed and joined, no settings") == body
+    assert missed("patch = _exit") == ([] if start_method == "fork" else body)
+    assert missed("concurrency = multiprocessing, pool joined") == []
+    assert outcome.reproduced and outcome.reason is None
