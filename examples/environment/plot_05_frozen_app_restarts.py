@@ -194,7 +194,7 @@ if __name__ == "__main__":
 # The ``spawn`` and ``forkserver`` methods also start helper processes the same
 # way, by running ``spawn.get_executable()`` (that is, ``sys.executable``,
 # the application) with ``-c 'from multiprocessing.resource_tracker import
-# main; main(…)'`` or ``-c 'from multiprocessing.forkserver import main;
+# main;main(…)'`` or ``-c 'from multiprocessing.forkserver import main;
 # main(…)'`` (``ResourceTracker.ensure_running`` in
 # ``multiprocessing/resource_tracker.py``, ``ForkServer.ensure_running`` in
 # ``multiprocessing/forkserver.py``; no check of ``sys.frozen`` there). That is

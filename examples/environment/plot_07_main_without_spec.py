@@ -126,7 +126,8 @@ if __name__ == "__main__":
 # Why
 # ---
 # ``start()`` under ``spawn`` (``Popen._launch`` in
-# ``multiprocessing/popen_spawn_posix.py``, and ``popen_spawn_win32.py``) and
+# ``multiprocessing/popen_spawn_posix.py``; ``Popen.__init__`` in
+# ``popen_spawn_win32.py``) and
 # under ``forkserver`` (``Popen._launch`` in
 # ``multiprocessing/popen_forkserver.py``) first collects what the child needs
 # to set itself up, in ``get_preparation_data`` in ``multiprocessing/spawn.py``.

@@ -253,9 +253,9 @@ if __name__ == "__main__":
 # process sets it with ``debugpy.configure(subProcess=...)`` (debugpy's
 # documentation of ``configure``). PyCharm's Python Debugger settings have
 # "Attach to subprocess automatically while debugging" (its help page,
-# "Debugger"). The reports this page answers (debugpy issues 712, 850, 1767
-# and 1891, "Failed launch debugger for child process"; Spyder issue 18474)
-# are cases where following the child fails or is not offered; this page
+# "Debugger"). The reports this page answers (debugpy issues 712, 850 and
+# 1767, "Failed launch debugger for child process"; Spyder issue 18474) are
+# cases where following the child fails or is not offered; this page
 # cannot run those IDEs. In issue 712 debugpy's maintainers traced one case to
 # the pool: its ``with`` block ends by terminating workers whose debugger
 # connection was still being set up. Where the IDE does not stop in the child,

@@ -173,8 +173,10 @@ if __name__ == "__main__":
 #   as it ends (``BaseProcess._bootstrap`` in ``multiprocessing/process.py``):
 #   the line appears once per worker, and once more when the forkserver
 #   exits. In CPython 3.11.7, 3.12.1 and 3.13.0 the forkserver flushes
-#   neither after preloading nor before forking; later CPython releases
-#   added both flushes (python/cpython#135335 and #98552).
+#   neither after preloading nor before forking; a later fix flushes stdout
+#   and stderr once, after preloading (python/cpython#135335), which covers
+#   every fork after it (a flush before each fork, for #98552, was merged and
+#   then reverted as already done elsewhere).
 #
 # Fix: flush before the fork
 # --------------------------

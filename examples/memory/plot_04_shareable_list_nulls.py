@@ -99,7 +99,7 @@ if __name__ == "__main__":
 # length with the slot and raises ``ValueError`` instead.) The class is the
 # same in CPython 3.11, 3.12 and 3.13. Both are reported to CPython: the
 # trailing zeros as python/cpython#96779 and #106939, the cut strings as
-# #145261.
+# #88336.
 #
 # Fix: end each value with a byte that says its type
 # --------------------------------------------------

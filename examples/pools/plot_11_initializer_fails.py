@@ -145,7 +145,8 @@ if __name__ == "__main__":
 # A ``Pool`` worker runs ``worker()`` in ``multiprocessing/pool.py``, which
 # calls ``initializer(*initargs)`` with nothing around it: the exception ends
 # the worker, whose ``Process._bootstrap`` prints ``Process
-# ForkPoolWorker-N:`` and the traceback, and exits with code 1. The pool's
+# ForkPoolWorker-N:`` (``SpawnPoolWorker-N``, ``ForkServerPoolWorker-N``) and
+# the traceback, and exits with code 1. The pool's
 # worker-handler thread (``Pool._handle_workers``) loops while the pool is
 # running, or while results are pending and it was not terminated; each turn
 # calls ``_maintain_pool``, which joins the workers that exited
@@ -175,7 +176,8 @@ if __name__ == "__main__":
 # logging is configured), and returns: the worker exits. The executor's
 # manager thread waits on the workers' sentinels as well as on results
 # (``wait_result_broken_or_wakeup``); a worker that ended without a result
-# breaks the pool (``_terminate_broken``): every pending future fails with
+# breaks the pool (``_terminate_broken``; ``terminate_broken`` in 3.11): every
+# pending future fails with
 # ``BrokenProcessPool``, with no cause attached, the other workers are
 # terminated, and ``submit()`` raises ``BrokenProcessPool`` from then on. Same
 # code in 3.11, 3.12 and 3.13. The messages blame a process that "terminated
