@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import ast
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import ROOT, line_after, run_example_ok
@@ -324,3 +327,44 @@ def test_a_raising_initializer_restarts_pool_workers_and_breaks_the_executor(
     assert line_after("checked before the pool:", output) == refused
     assert outcome.reproduced and outcome.fixed
     assert outcome.reason is None and outcome.version_reason is None
+
+
+FORKED_DURING_A_SIGTERM = """
+import functools, importlib.util, os, signal, sys, time
+spec = importlib.util.spec_from_file_location("page", sys.argv[1])
+page = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(page)
+if sys.argv[2] == "page's handler":
+    handler = functools.partial(page.exit_on_sigterm, os.getpid())
+else:
+    handler = lambda signum, frame: sys.exit(128 + signum)
+signal.signal(signal.SIGTERM, handler)
+os.register_at_fork(after_in_child=lambda: time.sleep(30))  # a slow start
+child = os.fork()
+if child == 0:
+    os._exit(7)  # the child ran on past its at-fork hooks
+time.sleep(0.2)
+os.kill(child, signal.SIGTERM)
+print(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+"""
+
+
+def test_the_sigterm_handler_ends_a_child_that_inherits_it_while_starting() -> None:
+    """The page's claim about its handler: a child forked after it was set and
+    signalled inside an at-fork hook ignores ``sys.exit()`` and runs on; with
+    the page's handler it ends as ``SIGTERM``'s default ends it."""
+    page = POOLS / "plot_10_terminate_leaves_grandchildren.py"
+
+    def child_end(handler: str) -> tuple[str, str]:
+        result = subprocess.run(
+            [sys.executable, "-c", FORKED_DURING_A_SIGTERM, str(page), handler],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return result.stdout.strip(), result.stderr
+
+    exitcode, stderr = child_end("sys.exit()")
+    assert exitcode == "7" and "SystemExit: 143" in stderr
+    exitcode, stderr = child_end("page's handler")
+    assert (exitcode, stderr) == (str(-signal.SIGTERM), "")

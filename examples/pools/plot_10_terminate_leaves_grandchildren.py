@@ -21,6 +21,7 @@ only: on Windows ``terminate()`` runs no handler and there is no
 # sends their pids to the parent; the parent terminates the worker and looks
 # for both pids.
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -67,7 +68,13 @@ def wait_for_exit(process, seconds):
     return process.exitcode
 
 
-def exit_on_sigterm(signum, frame):
+def exit_on_sigterm(owner_pid, signum, frame):
+    """``SIGTERM`` as ``sys.exit()``, so that ``finally`` blocks run, in the
+    process that set the handler only. A child forked later inherits the
+    handler; in the child, ``SIGTERM`` ends it at once, as by default."""
+    if os.getpid() != owner_pid:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
     sys.exit(128 + signum)
 
 
@@ -75,7 +82,7 @@ def run_children(method, report, how_to_stop):
     """In the worker: start a program and a helper process, report their pids,
     wait. ``how_to_stop`` prepares the worker for one of the fixes."""
     if how_to_stop == "on SIGTERM":
-        signal.signal(signal.SIGTERM, exit_on_sigterm)
+        signal.signal(signal.SIGTERM, functools.partial(exit_on_sigterm, os.getpid()))
     elif how_to_stop == "as a group":
         os.setpgid(0, 0)  # a process group of its own, which its children join
     program = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({WAIT})"])
@@ -167,6 +174,14 @@ if __name__ == "__main__":
 # A handler turns ``SIGTERM`` into ``sys.exit()``, so the worker's ``finally``
 # block runs and terminates and waits for what it started. It cannot help
 # against ``SIGKILL`` (``Process.kill()``), which no process can catch.
+#
+# The handler acts only in the worker. Under ``fork`` the helper inherits it,
+# and the worker's ``helper.terminate()`` may reach the helper while it is still
+# starting, inside an at-fork hook such as the one that reseeds ``random``. A
+# ``SystemExit`` raised there is printed and ignored (``run_at_forkers`` in
+# ``Modules/posixmodule.c``, 3.11 to 3.13), and the helper would run on. In any
+# process but the worker, the handler restores ``SIGTERM``'s default and sends
+# it again.
 #
 # Fix 2: kill the worker's process group
 # --------------------------------------
