@@ -141,6 +141,24 @@ def test_a_quoted_message_is_marked_and_numbers_its_line_on_each_interpreter(
         assert re.search(where, text), (where, text)
 
 
+def test_a_quote_of_older_versions_names_its_fix_and_the_fix_s_line(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path, PRODUCES)
+    quoted = QUOTED.format(line=RAISE_LINE).replace(
+        ":platforms: Windows\n", ":platforms: Python 2.7\n:fixed-by: bpo-1 (in 3.0)\n"
+    )
+    with (root / "index.md").open("a") as page:
+        page.write(quoted)
+    done = build(root)
+    assert done.returncode == 0, done.stderr
+    text = page_text(root)
+    assert (
+        "Quoted, not produced: this message appears only on Python 2.7; bpo-1 (in 3.0) "
+        f"fixed it. The line of the fix, {RAISE_LINE} in multiprocessing/context.py"
+    ) in text.replace("&#x27;", "'")
+
+
 def test_a_quote_that_no_longer_matches_the_source_fails_the_build(tmp_path: Path) -> None:
     root = make_project(tmp_path, PRODUCES)
     with (root / "index.md").open("a") as page:
@@ -382,3 +400,57 @@ def test_different_wordings_stay_apart() -> None:
         "AttributeError: Can't get local object 'f'": {("3.13", "fork")},
     }
     assert [shown for shown, _, _ in group_wordings(wordings)] == list(wordings)
+
+
+WORKAROUND = ROOT / "docs" / "reference" / "workarounds" / "autoproxy_manager_owned.py"
+MANAGER_OWNED = "TypeError: AutoProxy() got an unexpected keyword argument 'manager_owned'"
+
+
+def python_before_the_manager_owned_fix() -> str:
+    """A CPython from 3.6 to 3.8 that pyenv has, which the quoted message belongs to."""
+    versions = subprocess.run(
+        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    old = sorted(
+        (v for v in versions if re.fullmatch(r"3\.[678]\.\d+", v)), key=version_key
+    )
+    if not old:
+        pytest.skip("no CPython 3.6 to 3.8 under pyenv: the quote is not run here")
+    prefix = subprocess.run(
+        ["pyenv", "prefix", old[-1]], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return str(Path(prefix) / "bin" / "python")
+
+
+def run_workaround(
+    path: Path, start_method: str, python: str
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MPGUIDE_START_METHOD": start_method}
+    return subprocess.run(
+        [python, "-X", "dev", "-W", "error::ResourceWarning", str(path)],
+        capture_output=True, text=True, env=env, timeout=120, check=False, cwd=path.parent,
+    )  # fmt: skip
+
+
+def test_the_manager_owned_workaround_changes_nothing_where_python_has_the_fix(
+    start_method: str,
+) -> None:
+    done = run_workaround(WORKAROUND, start_method, sys.executable)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "a queue stored in a managed dict gives: hello\n"
+    assert "ResourceWarning" not in done.stderr
+
+
+def test_the_quoted_manager_owned_error_happens_before_3_9_7_and_the_workaround_fixes_it(
+    start_method: str, tmp_path: Path
+) -> None:
+    python = python_before_the_manager_owned_fix()
+    unpatched = tmp_path / WORKAROUND.name
+    text = WORKAROUND.read_text()
+    assert text.count("if sys.version_info < (3, 9, 7):") == 1, "the patch's guard moved"
+    unpatched.write_text(text.replace("if sys.version_info < (3, 9, 7):", "if False:"))
+    failed = run_workaround(unpatched, start_method, python)
+    assert failed.returncode != 0 and MANAGER_OWNED in failed.stderr, failed.stderr
+    fixed = run_workaround(WORKAROUND, start_method, python)
+    assert fixed.returncode == 0, fixed.stderr
+    assert fixed.stdout == "a queue stored in a managed dict gives: hello\n"

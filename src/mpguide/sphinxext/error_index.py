@@ -42,7 +42,10 @@ A message that only another platform prints is quoted, never shown as produced::
     :::
 
 The build finds ``:source-line:`` in ``:module:``'s file in every interpreter's
-own standard library and gives its line numbers, or fails when one lacks it.
+own standard library and gives its line numbers, or fails when one lacks it. A
+message that only Python versions older than the build's print is quoted with
+``:fixed-by:`` (``bpo-30256, in 3.9.7 and 3.10``), and its ``:source-line:`` is
+then a line of the fix, which every interpreter the build runs must have.
 """
 
 from __future__ import annotations
@@ -258,6 +261,7 @@ class ErrorMessageDirective(SphinxDirective):
         "expect": directives.unchanged_required,
         "methods": directives.unchanged,
         "versions": directives.unchanged,
+        "fixed-by": directives.unchanged,
     }
 
     def run(self) -> list[nodes.Node]:
@@ -379,6 +383,7 @@ class ErrorQuotedDirective(SphinxDirective):
         "module": directives.unchanged_required,
         "source-line": directives.unchanged_required,
         "versions": directives.unchanged,
+        "fixed-by": directives.unchanged,
     }
 
     def run(self) -> list[nodes.Node]:
@@ -424,11 +429,13 @@ class ErrorQuotedDirective(SphinxDirective):
         where = "; ".join(
             f"{line} in Python {', '.join(versions)}" for line, versions in numbers.items()
         )
-        line = nodes.paragraph(
-            "",
-            f"Quoted, not produced: this message appears only on "
-            f"{self.options['platforms']}. The line of the standard library behind it, ",
-        )
+        platforms = self.options["platforms"]
+        appears = f"Quoted, not produced: this message appears only on {platforms}"
+        if fixed_by := self.options.get("fixed-by"):
+            intro = f"{appears}; {fixed_by} fixed it. The line of the fix, "
+        else:
+            intro = f"{appears}. The line of the standard library behind it, "
+        line = nodes.paragraph("", intro)
         line += nodes.literal(wanted, wanted)
         line += nodes.Text(" in ")
         line += nodes.literal(path, path)
