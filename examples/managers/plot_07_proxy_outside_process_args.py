@@ -139,7 +139,8 @@ if __name__ == "__main__":
 # threads, a process from ``os.fork()``, and a ``Process`` of the start method
 # in use. All of it runs in a worker process, so that ``os.fork()`` is called
 # in a process with one thread. A run of the race may pass without a wrong
-# answer, so the ``os.fork()`` case is tried up to ``ATTEMPTS`` times.
+# answer, so the ``os.fork()`` case is tried up to ``ATTEMPTS`` times (in the
+# runs made while writing this page, the first attempt always went wrong).
 
 CALLS = 2000
 ATTEMPTS = 20
@@ -228,9 +229,10 @@ if __name__ == "__main__":
 
 # %%
 # The errors vary from run to run: a process that reads the other's answer
-# gets a value that is not its own; one that starts reading in the middle of
-# a message gets ``UnpicklingError: invalid load key, '\x00'`` (the first
-# bytes of a length) or ``EOFError: Ran out of input``; both are in
+# gets a value that is not its own; one whose read takes part of the other's
+# message unpickles bytes that are no pickle, and raises
+# ``UnpicklingError: invalid load key, '\x00'`` (a message's length, whose
+# first byte is zero) or ``EOFError: Ran out of input``; both are in
 # :ref:`error-proxy-after-os-fork`. The other failure on this page is
 # :ref:`error-proxy-custom-authkey`.
 #
