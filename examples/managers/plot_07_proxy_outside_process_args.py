@@ -139,8 +139,8 @@ if __name__ == "__main__":
 # threads, a process from ``os.fork()``, and a ``Process`` of the start method
 # in use. All of it runs in a worker process, so that ``os.fork()`` is called
 # in a process with one thread. A run of the race may pass without a wrong
-# answer, so the ``os.fork()`` case is tried up to ``ATTEMPTS`` times (in the
-# runs made while writing this page, the first attempt always went wrong).
+# answer, so the ``os.fork()`` case is tried up to ``ATTEMPTS`` times; the
+# output says which attempt went wrong.
 
 CALLS = 2000
 ATTEMPTS = 20
