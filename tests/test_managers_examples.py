@@ -117,3 +117,37 @@ def test_two_programs_share_one_dict_and_each_mistake_fails_as_shown() -> None:
         "assignment"
     )
     assert line_after("without DictProxy in the clients only:", output) == expected
+
+
+def callers(text: str) -> list[tuple[int, str]]:
+    """Each caller's wrong answers and ending error, from a race line of plot_07."""
+    parsed = [
+        re.fullmatch(r"\w+: (\d+) wrong(?:, then (.*))?", caller)
+        for caller in text.split("; ")
+    ]
+    assert all(parsed), text
+    return [(int(m.group(1)), m.group(2) or "") for m in parsed if m]
+
+
+def test_a_piped_proxy_loses_its_key_and_an_os_fork_child_its_connection(
+    start_method: str,
+) -> None:
+    output = run_ok("plot_07_proxy_outside_process_args.py", start_method)
+    assert line_after("as a Process argument:", output) == "appended"
+    assert line_after("through a pipe:", output) == (
+        "loading it raised AuthenticationError: digest sent was rejected"
+    )
+    assert line_after("keys in a proxy pickled now:", output) == "[]"
+    assert line_after("default key, through a pipe:", output) == "appended"
+    assert line_after("own key set in the child, through a pipe:", output) == "appended"
+    assert line_after("the shared lists:", output) == (
+        "['pipe, default key'] ['argument', 'pipe, key set']"
+    )
+    untouched = [(0, ""), (0, "")]
+    assert callers(line_after("two threads, 2000 calls each:", output)) == untouched
+    forked = re.search(r"^os\.fork\(\), attempt (\d+): (.*)$", output, re.M)
+    assert forked and 1 <= int(forked.group(1)) <= 20
+    assert any(wrong or error for wrong, error in callers(forked.group(2))), forked
+    assert callers(line_after("a Process of the start method:", output)) == untouched
+    reconnected = line_after("os.fork(), then _connect() in the child:", output)
+    assert callers(reconnected) == untouched
