@@ -95,10 +95,10 @@ if __name__ == "__main__":
 
 # %%
 # Seven tasks had finished, yet ``Parallel`` returned none of their results:
-# it raised. The exit code in the message
-# is the one signal to read: ``SIGKILL(-9)``, a process killed from outside.
-# The next ``Parallel`` call worked, in workers that were all new: the worker
-# that had finished tasks alongside the killed one was gone too.
+# it raised. The exit code in the message is the one clue: ``SIGKILL(-9)``, a
+# process killed from outside. The next ``Parallel`` call worked, in workers
+# that were all new: the worker that had finished tasks alongside the killed
+# one was replaced too.
 #
 # Why
 # ---
@@ -112,7 +112,8 @@ if __name__ == "__main__":
 # ``TerminatedWorkerError`` with the exit codes of the workers that have
 # ended (``get_exitcodes_terminated_worker`` in ``backend/utils.py``: a
 # negative code is a signal's number, named, ``SIGKILL(-9)``; a code of 0 or
-# more shows as ``EXIT(n)``), then calls ``terminate_broken``: the executor is
+# more shows as ``EXIT(n)``, 255 as ``UNKNOWN(255)``; on Windows the message
+# has no exit codes), then calls ``terminate_broken``: the executor is
 # flagged broken, every pending future fails with that error, and the other
 # workers are killed (``kill_workers``, which sends ``SIGKILL`` to each and
 # its children). ``Parallel`` raises the first error it receives and, on the
@@ -131,11 +132,10 @@ if __name__ == "__main__":
 # (``backend/process.py``): on Linux, ``popen_loky_posix.Popen._launch``
 # runs ``fork_exec`` of ``python -m
 # joblib.externals.loky.backend.popen_loky_posix``, a new interpreter that
-# receives the pickled process object through a pipe, like ``spawn``, and the
-# functions defined in the main module are pickled by value (cloudpickle)
-# instead of imported. So the page prints the same under ``fork``, ``spawn``
-# and ``forkserver``. (joblib's ``backend="multiprocessing"`` is the one that
-# uses a ``multiprocessing.Pool``.)
+# receives the pickled process object through a pipe, like ``spawn``, but
+# does not import the main module: functions defined there travel pickled by
+# value (cloudpickle). So the page prints the same under ``fork``, ``spawn``
+# and ``forkserver``.
 
 if __name__ == "__main__":
     worker_classes = Parallel(n_jobs=WORKERS)(
@@ -154,8 +154,8 @@ if __name__ == "__main__":
 # print when they crash: since joblib 1.5 (loky 3.5) each worker enables
 # ``faulthandler`` (``_enable_faulthandler_if_needed`` in
 # ``process_executor.py``), which prints the Python stack of every thread
-# before the process dies. Without the redirection it goes to the terminal
-# that started the program.
+# before the process dies. Without the redirection it goes to the standard
+# error of the program that started the workers.
 
 
 def crash(stderr_path):
@@ -183,8 +183,8 @@ if __name__ == "__main__":
 # %%
 # The exit code tells the two apart: ``SIGKILL(-9)`` for a process killed
 # from outside (the OOM killer, or someone's ``kill -9``), ``SIGSEGV(-11)``
-# for a crash inside it, with a faulthandler traceback on the terminal
-# pointing at the call that crashed.
+# for a crash inside it, with a faulthandler traceback on the program's
+# standard error pointing at the call that crashed.
 #
 # How to tell it was the OOM killer
 # ---------------------------------
@@ -203,8 +203,9 @@ if __name__ == "__main__":
 #    Out of memory: Killed process 12345 (python) total-vm:...kB, anon-rss:...kB,
 #    file-rss:...kB, shmem-rss:...kB, UID:1000 pgtables:...kB oom_score_adj:0
 #
-# A line with the worker's process ID at the time of the error confirms it;
-# its ``anon-rss`` is the private memory the worker held.
+# A line naming a ``python`` process at the time of the error confirms it (the
+# error does not give the worker's process ID); its ``anon-rss`` is the
+# private memory the worker held.
 #
 # Fix: let the workers share large arrays, measured
 # -------------------------------------------------
@@ -212,8 +213,9 @@ if __name__ == "__main__":
 # NumPy array passed as an argument is pickled with the task and unpickled
 # in the worker: one private copy per worker that runs such a task, at most
 # ``n_jobs`` at once. By default joblib avoids that: an array larger than
-# ``max_nbytes`` (``'1M'``) is written once to a folder (``/dev/shm`` when it
-# has room, else the temporary folder) and each worker maps that file
+# ``max_nbytes`` (``'1M'``) is written to a file, in ``JOBLIB_TEMP_FOLDER``,
+# else ``/dev/shm`` when it has 2 GB free, else the temporary folder
+# (``joblib/_memmapping_reducer.py``), and each worker maps that file
 # read-only (``mmap_mode='r'``), so all workers read the same pages. Code
 # that sets ``max_nbytes=None`` turns this off. Below, each worker holds a
 # 64 MB array and reads its ``/proc/self/status``: ``VmHWM``, its peak
