@@ -125,12 +125,13 @@ mpguide_example_timeout = 120
 # The start-method matrix: every pitfall, and every page on pools, memory,
 # what workers inherit and where the program runs, run under fork, spawn and
 # forkserver on every CPython found. Those interpreters have the standard
-# library alone, so the NumPy pages (memory 02, inherit 04) and the coverage.py
-# page (environment 10) run on each version in the docs builds and the tests
-# instead.
+# library alone, so the NumPy pages (memory 02, inherit 04), the joblib page
+# (pools 12) and the coverage.py page (environment 10) run on each version in
+# the docs builds and the tests instead.
 mpguide_matrix_examples = [
     "../examples/pitfalls/plot_*.py",
-    "../examples/pools/plot_*.py",
+    "../examples/pools/plot_0*.py",
+    "../examples/pools/plot_1[01]_*.py",
     "../examples/memory/plot_0[134]_*.py",
     "../examples/inherit/plot_0[1-35]_*.py",
     "../examples/environment/plot_0[1-9]_*.py",

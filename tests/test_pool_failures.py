@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT, line_after, run_example_ok
+from problems_page import load as load_problems
 
 from mpguide.sphinxext.start_method_matrix import Outcome
 
@@ -368,3 +369,47 @@ def test_the_sigterm_handler_ends_a_child_that_inherits_it_while_starting() -> N
     assert exitcode == "7" and "SystemExit: 143" in stderr
     exitcode, stderr = child_end("page's handler")
     assert (exitcode, stderr) == (str(-signal.SIGTERM), "")
+
+
+def test_a_killed_joblib_worker_loses_every_result_and_shared_arrays_use_less_memory(
+    start_method: str,
+) -> None:
+    """The joblib page under every start method (loky ignores it): the message
+    people report, with the signal that ended the worker; results lost; new
+    workers next time; a segfault's exit code; and the memory the fix saves."""
+    output, outcome = run_page("plot_12_joblib_worker_terminated.py", start_method)
+    (reported,) = [
+        p["message"] for p in load_problems() if p["id"] == "joblib-terminated-worker"
+    ]
+    assert reported in output.splitlines()
+    assert "The exit codes of the workers are {SIGKILL(-9)}" in output.splitlines()
+    assert line_after("tasks finished before the kill:", output) == "7 of 8"
+    assert line_after("results Parallel returned:", output) == "none"
+    assert line_after("the next Parallel call worked:", output) == "True"
+    assert line_after("its workers are new:", output) == "True"
+    assert line_after("joblib's workers are:", output) == "LokyProcess"
+    assert "The exit codes of the workers are {SIGSEGV(-11)}" in output.splitlines()
+    assert line_after("the worker's stderr began:", output) == (
+        "Fatal Python error: Segmentation fault"
+    )
+    figures = {
+        label: re.fullmatch(
+            r"the task received (\w+); per worker peak (\d+) MB, private (\d+) MB, "
+            r"shared (\d+) MB",
+            line_after(label, output),
+        )
+        for label in ("(a) max_nbytes=None, copied:", "(b) default, memory-mapped:")
+    }
+    copied, mapped = figures.values()
+    assert copied and mapped, output
+    assert (copied[1], mapped[1]) == ("ndarray", "memmap")
+    array_mb = 64
+    assert int(copied[2]) > int(mapped[2])  # peak
+    assert int(copied[3]) - int(mapped[3]) >= 0.9 * array_mb  # private: one copy more
+    assert int(mapped[4]) - int(copied[4]) >= 0.9 * array_mb  # shared: the mapped array
+    extra = line_after("private memory (a) minus (b):", output)
+    assert float(extra.split(" x ")[0]) >= 0.9
+    assert float(line_after("peak memory per worker, (a) / (b):", output)) > 1
+    assert line_after("the two runs had separate workers:", output) == "True"
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.reason is None and outcome.version_reason is None
