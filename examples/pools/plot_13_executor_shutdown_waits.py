@@ -246,12 +246,13 @@ if __name__ == "__main__":
 #   executor's manager thread, and with ``wait=True`` joins that thread. The
 #   thread (``_ExecutorManagerThread.run``) returns in two cases only: the
 #   executor is shutting down and no work item is pending
-#   (``join_executor_internals``), or a worker died (``terminate_broken``).
+#   (``join_executor_internals``), or the pool broke (``terminate_broken``:
+#   a worker died, or a result could not be read).
 #   Every submitted task is a pending work item until its result arrives, so
 #   the thread runs every queued task first. There is no timeout anywhere.
 # - At exit, ``_python_exit``, registered with ``threading._register_atexit``
-#   (so it runs before the interpreter joins its non-daemon threads, and before
-#   ``atexit`` functions), sets ``_global_shutdown`` and joins every
+#   (called just before the interpreter joins its non-daemon threads), sets
+#   ``_global_shutdown`` and joins every
 #   executor's manager thread, which then behaves as after ``shutdown()``:
 #   ``shutdown(wait=False)`` only skips the first join, not this one.
 # - ``cancel_futures=True`` makes the thread cancel, in
@@ -270,18 +271,27 @@ if __name__ == "__main__":
 # Hangs that were bugs
 # --------------------
 # Some reports of a hang in ``shutdown()`` or at exit were races in
-# ``process.py``, fixed since: ``shutdown(wait=False)`` closed pipes the
-# manager thread still needed, so a task that failed to pickle never got its
-# result and the exit could hang (bpo-39104, gh-83386; pull request 17670,
-# fixed in 3.9); the manager thread, holding the executor's
-# ``_shutdown_lock``, joins the call queue's feeder thread, which takes the
-# same lock when a task fails to pickle (``_SafeQueue._on_queue_feeder_error``
-# in 3.11 to 3.13.0), a deadlock fixed in October 2024 for 3.12 and later
-# (gh-125451, pull request 125599 for 3.12); and with ``max_tasks_per_child``,
-# a worker replaced after ``shutdown(wait=False)`` met ``_processes`` already
-# set to ``None`` (``_adjust_process_count`` in 3.11 to 3.13.0:
-# ``TypeError``, then a hang; gh-132969, pull request 133222, 2025). If a
-# program hangs with every task finished, look at these first, and upgrade.
+# ``process.py``, fixed since:
+#
+# - ``shutdown(wait=False)`` closed pipes the manager thread still needed: a
+#   task that failed to pickle never got its result (bpo-39104, pull request
+#   17670, fixed in 3.9), and the interpreter could hang at exit after
+#   ``shutdown(wait=False)`` with tasks running (gh-83386, found fixed by the
+#   same 3.9 changes when its test was enabled).
+# - The manager thread, holding the executor's ``_shutdown_lock``, joins the
+#   call queue's feeder thread (``join_executor_internals``), which takes the
+#   same lock when a task fails to pickle
+#   (``_SafeQueue._on_queue_feeder_error``, 3.11 to 3.13.0): a deadlock when
+#   both happen at once, fixed in October 2024 (gh-125451; pull request 125599
+#   for 3.12).
+# - With ``max_tasks_per_child``, a worker replaced after
+#   ``shutdown(wait=False)`` met ``_processes`` already set to ``None``
+#   (``_adjust_process_count``, 3.11 to 3.13.0): a ``TypeError``, then a hang
+#   (gh-132969, pull request 133222, 2025; the pull request for 3.12 was
+#   closed unmerged).
+#
+# A program that hangs with every task finished may have met one of these:
+# upgrade to the newest release of its Python version.
 #
 # Fix 1: cancel the queued tasks on an error
 # ------------------------------------------
