@@ -4,17 +4,17 @@
 
 An error leaves a ``with ProcessPoolExecutor()`` block, or the program simply
 ends, and yet it goes on running: leaving the block calls
-``shutdown(wait=True)``, which runs every task submitted so far, queued ones
-included, and the interpreter, on its way out, waits for the same tasks even
+``shutdown(wait=True)``, which waits for every task submitted so far, queued
+ones included, and the interpreter, on its way out, waits for the same tasks even
 when the executor was never shut down or was shut down with ``wait=False``.
 One task that never returns makes both waits endless: the program hangs in
 ``shutdown()`` or after its last line. This page counts the tasks that still
 ran, shows the hang (with a time limit), explains both from CPython's code,
 and fixes them: ``cancel_futures=True`` for queued tasks, a pool one can
 terminate or a process of one's own for a task that may never end.
-``multiprocessing.Pool`` does the opposite at the end of a ``with`` block: it
-terminates, see
-:doc:`plot_06_with_pool_terminates`.
+``multiprocessing.Pool`` does the opposite at the end of a ``with`` block, it
+terminates its workers:
+:ref:`sphx_glr_gallery_pools_plot_06_with_pool_terminates.py`.
 """
 
 # %%
@@ -22,9 +22,10 @@ terminates, see
 # ---------------------------------------------
 # ``TASKS`` tasks of ``TASK_SECONDS`` each go to ``WORKERS`` workers, then the
 # block raises at once (an error in the code that reads the results, or a
-# ``KeyboardInterrupt``: :doc:`plot_01_ctrl_c` presses Ctrl-C for real). The
-# page counts the tasks that had finished when the error was raised, and those
-# finished when the error came out of the block, and times that exit.
+# ``KeyboardInterrupt``: :ref:`sphx_glr_gallery_pools_plot_01_ctrl_c.py`
+# presses Ctrl-C for real). The page counts the tasks that had finished when
+# the error was raised, and those finished when the error came out of the
+# block, and times that exit.
 
 import contextlib
 import multiprocessing
