@@ -330,6 +330,59 @@ def test_a_raising_initializer_restarts_pool_workers_and_breaks_the_executor(
     assert outcome.reason is None and outcome.version_reason is None
 
 
+def test_an_executor_runs_every_task_at_its_end_and_a_stuck_one_hangs_it(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_13_executor_shutdown_waits.py", start_method)
+    tasks, most_started = 10, 2 * 2 + 1  # two workers, a call queue of three
+    assert re.fullmatch(
+        r"\d+ of 10", line_after("tasks finished when the error was raised:", output)
+    )
+    assert line_after("after the error left the block:", output) == "10 ran, 0 cancelled"
+    assert re.fullmatch(
+        r"[\d.]+ task lengths", line_after("leaving the block took", output)
+    )
+    for ending in ("no shutdown():", "shutdown(wait=False):"):
+        assert line_after(ending, output) == (
+            f"{tasks} of {tasks} tasks ran before the program exited"
+        )
+    cancelled_end = re.fullmatch(
+        r"(\d+) of 10 tasks ran before the program exited",
+        line_after("shutdown(wait=False, cancel):", output),
+    )
+    assert cancelled_end and int(cancelled_end[1]) <= most_started
+    stuck = dict(re.findall(r"^(a stuck task, .*):\n((?:  .*\n)+)", output, re.M))
+    broken = (
+        "  once its worker was terminated: the stuck task ended with: BrokenProcessPool"
+    )
+    for ending, main_ended in (
+        ("with block", False),
+        ("shutdown(wait=False, cancel)", True),
+    ):
+        assert stuck[f"a stuck task, {ending}"].splitlines() == [
+            "  still running after 2.0 s: True",
+            f"  its main program had ended: {main_ended}",
+            broken,
+        ]
+    cancelling = re.fullmatch(
+        r"(\d+) ran, (\d+) cancelled, leaving took [\d.]+ task lengths",
+        line_after("cancelling on the error:", output),
+    )
+    assert cancelling, output
+    ran, cancelled = int(cancelling[1]), int(cancelling[2])
+    assert ran <= most_started and ran + cancelled == tasks
+    assert re.fullmatch(
+        r"the task timed out after 1\.0 s; the with block then took [\d.]+ s to end; "
+        r"workers left: 0",
+        line_after("Pool:", output),
+    )
+    assert line_after("own Process:", output) == (
+        "still running after 1.0 s: True; exit code after terminate(): -15"
+    )
+    assert outcome.reproduced and outcome.fixed
+    assert outcome.reason is None and outcome.version_reason is None
+
+
 FORKED_DURING_A_SIGTERM = """
 import functools, importlib.util, os, signal, sys, time
 spec = importlib.util.spec_from_file_location("page", sys.argv[1])
