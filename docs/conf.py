@@ -131,7 +131,7 @@ mpguide_example_timeout = 120
 mpguide_matrix_examples = [
     "../examples/pitfalls/plot_*.py",
     "../examples/pools/plot_0*.py",
-    "../examples/pools/plot_1[01]_*.py",
+    "../examples/pools/plot_1[013]_*.py",
     "../examples/memory/plot_0[134]_*.py",
     "../examples/inherit/plot_0[1-35]_*.py",
     "../examples/environment/plot_0[1-9]_*.py",
