@@ -256,8 +256,9 @@ if __name__ == "__main__":
 # gunicorn's `preload_app
 # <https://docs.gunicorn.org/en/stable/settings.html#preload-app>`_ setting
 # (``--preload``, default ``False``) is to "Load application code before the
-# worker processes are forked": leave it off. The reports this page answers
-# found ``lazy-apps`` fixed their hang.
+# worker processes are forked": leave it off. Three of the reports this page
+# answers (uWSGI issue 1518, Flask issue 2654, kobotoolbox/kpi issue 3566)
+# found that ``lazy-apps`` ended their hang.
 
 if __name__ == "__main__":
     lazy = reports["Pool per server worker"]
