@@ -189,3 +189,36 @@ def test_buffers_copied_by_fork_write_lines_again_and_a_flush_first_does_not(
     for case, how in fixed:
         unbuffered = own_file if case == "own file" else "once"
         assert how == f"once flushed first, {unbuffered} with PYTHONUNBUFFERED=1"
+
+
+def test_a_pool_made_before_the_server_forks_gives_its_worker_nothing(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_06_pool_before_server_fork.py", start_method)
+    squares = str([n * n for n in range(4)])
+    requests = re.findall(r"^(?:executor at import, )?request: (.*)$", output, re.M)
+    assert requests == [
+        "multiprocessing.context.TimeoutError after 2 s",
+        "builtins.TimeoutError after 2 s",
+        squares,
+    ], output
+    threads = re.findall(
+        r"^threads: (\d+) in the master, (\d+) in the server worker$", output, re.M
+    )
+    (preloaded_master, preloaded_worker), (lazy_master, lazy_worker) = threads
+    assert int(preloaded_master) > 1 and preloaded_worker == "1"
+    assert lazy_master == "1" and int(lazy_worker) > 1
+    counted = re.findall(
+        r"^the master's children, counted as the server worker's: (\w+)$", output, re.M
+    )
+    assert counted == ["True", "False"]
+    warnings = re.findall(r"^warning at the fork: (.*)$", output, re.M)
+    forked_with_threads = (
+        "This process (pid=<pid>) is multi-threaded, use of fork() may lead to deadlocks "
+        "in the child."
+    )
+    expected = forked_with_threads if sys.version_info >= (3, 12) else "none"
+    assert warnings == [expected, "none"]
+    assert line_after("the master's pool after:", output) == squares
+    assert line_after("the master's executor after:", output) == "9"
+    assert "ProcessPoolExecutor" in outcome.reproduced_detail
