@@ -10,6 +10,7 @@ sources or a report count that does not count them, when ids repeat, and when
 from __future__ import annotations
 
 import re
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,39 @@ def test_the_home_page_leads_to_the_page_next_to_the_error_index() -> None:
     assert entry, "the home page has no entry for the page"
     assert "{doc}`find-your-problem`" in entry[1]
     assert "{doc}`reference/errors`" in entry[1]
+
+
+COLLECTION_BEGAN = "017a881"  # the last commit before the collection and its issue
+
+
+def test_named_by_names_an_issue_and_answered_before_marks_an_answer() -> None:
+    for problem in PROBLEMS:
+        assert problem.get("named_by", 25) in (25, 31), problem["id"]
+        if problem.get("answered_before_collection"):
+            assert problem["answer"], problem["id"]
+
+
+def git(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *arguments], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+
+
+def answered_then(answer: str) -> bool:
+    """Whether the page or anchor ``answer`` names existed when the collection began."""
+    kind, _, target = answer.partition(":")
+    if kind == "doc" or target.startswith("sphx_glr_gallery_"):
+        path = page_source(target).relative_to(ROOT).as_posix()
+        return git("cat-file", "-e", f"{COLLECTION_BEGAN}:{path}").returncode == 0
+    label = f"({target})="
+    return (
+        git("grep", "-q", "-F", "-e", label, COLLECTION_BEGAN, "--", "docs").returncode == 0
+    )
+
+
+def test_answered_before_the_collection_is_what_the_history_says() -> None:
+    if git("cat-file", "-e", f"{COLLECTION_BEGAN}^{{commit}}").returncode != 0:
+        pytest.skip(f"commit {COLLECTION_BEGAN} is not in this clone's history")
+    marked = {p["id"] for p in ANSWERED if p.get("answered_before_collection")}
+    then = {p["id"] for p in ANSWERED if answered_then(p["answer"])}
+    assert marked == then
