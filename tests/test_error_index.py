@@ -447,8 +447,8 @@ def test_the_quoted_manager_owned_error_happens_before_3_9_7_and_the_workaround_
     python = python_before_the_manager_owned_fix()
     unpatched = tmp_path / WORKAROUND.name
     text = WORKAROUND.read_text()
-    assert text.count("if sys.version_info < (3, 9, 7):") == 1, "the patch's guard moved"
-    unpatched.write_text(text.replace("if sys.version_info < (3, 9, 7):", "if False:"))
+    assert text.count("if BEFORE_THE_FIX:") == 1, "the patch's guard moved"
+    unpatched.write_text(text.replace("if BEFORE_THE_FIX:", "if False:"))
     failed = run_workaround(unpatched, start_method, python)
     assert failed.returncode != 0 and MANAGER_OWNED in failed.stderr, failed.stderr
     fixed = run_workaround(WORKAROUND, start_method, python)

@@ -215,12 +215,15 @@ if __name__ == "__main__":
 # The fork also warns, in the master, from Python 3.12: ``os.fork()`` in a
 # process with more than one thread issues
 # ``DeprecationWarning: This process (pid=…) is multi-threaded, use of fork()
-# may lead to deadlocks in the child`` (:ref:`error-fork-with-threads`),
-# recorded above with a warnings filter; Python's default filters hide it, so
-# a server's log shows it only under ``-X dev`` or ``-W default``. On 3.11
-# there is no warning. The deadlock it warns about is the other way a
-# pre-forked pool hangs: a lock that one of the pool's threads held at the
-# moment of the fork stays locked in the server worker.
+# may lead to deadlocks in the child.`` (:ref:`error-fork-with-threads`),
+# recorded above with a warnings filter. Python's default filters show a
+# ``DeprecationWarning`` only when the code that triggers it is in
+# ``__main__``: a server that forks from a module of its own (gunicorn's
+# arbiter) shows it only under ``-X dev`` or ``-W default``, and uWSGI, which
+# forks in C, never issues it. On 3.11 there is no warning. The deadlock it
+# warns about is the other way a pre-forked pool hangs: a lock that one of
+# the pool's threads held at the moment of the fork stays locked in the
+# server worker.
 #
 # Why the server worker ends with ``os._exit``
 # --------------------------------------------
@@ -256,9 +259,9 @@ if __name__ == "__main__":
 # gunicorn's `preload_app
 # <https://docs.gunicorn.org/en/stable/settings.html#preload-app>`_ setting
 # (``--preload``, default ``False``) is to "Load application code before the
-# worker processes are forked": leave it off. Three of the reports this page
-# answers (uWSGI issue 1518, Flask issue 2654, kobotoolbox/kpi issue 3566)
-# found that ``lazy-apps`` ended their hang.
+# worker processes are forked": leave it off. In uWSGI issue 1518,
+# ``lazy-apps`` ended a pool's hang; in Flask issue 2654 and kobotoolbox/kpi
+# issue 3566 it ended hangs of other state made in the master before the fork.
 
 if __name__ == "__main__":
     lazy = reports["Pool per server worker"]

@@ -167,7 +167,9 @@ def forked_reader(shared, sending, reconnect):
     if reconnect:
         shared._connect()  # a connection of its own, for this thread
     read_and_send(shared, "second", sending)
-    os._exit(0)  # no exit handlers: they would unregister the parent's proxies
+    # Skip exit handlers, which would join the parent's children ("can only join a
+    # child process"), and the return into race(), which is the parent's code.
+    os._exit(0)
 
 
 def race(shared, how, results):

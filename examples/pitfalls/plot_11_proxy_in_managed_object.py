@@ -112,7 +112,8 @@ if __name__ == "__main__":
 # `CPython issue 103136 <https://github.com/python/cpython/issues/103136>`_
 # reports it. Any proxy stored in a managed container does this: locks, lists
 # in a dict, queues in a namespace. (On Python 3.6 to 3.8 and 3.9.0 to 3.9.6 a
-# queue's proxy cannot be stored at all: :ref:`error-autoproxy-manager-owned`.)
+# queue's proxy cannot be stored in an object of its own manager at all:
+# :ref:`error-autoproxy-manager-owned`.)
 #
 # Fix: keep proxies out of managed objects
 # ----------------------------------------

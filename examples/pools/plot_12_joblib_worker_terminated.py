@@ -6,8 +6,9 @@ joblib's ``TerminatedWorkerError``: a worker killed for its memory, every result
 ``TerminatedWorkerError: A worker process managed by the executor was
 unexpectedly terminated``, and no result comes back, not even those of the
 tasks that had finished. The usual cause on Linux is the kernel's OOM killer:
-the machine ran out of memory and the kernel killed the largest process, one
-of the workers, with ``SIGKILL``. This page reproduces the error with a
+the machine ran out of memory and the kernel killed the process with the
+highest OOM score, which mostly counts its memory, often one of the workers,
+with ``SIGKILL``. This page reproduces the error with a
 ``SIGKILL`` the task sends itself, shows what the parent gets and what
 becomes of the workers, shows a segmentation fault for comparison, explains
 both from the code of loky (joblib's process executor), and measures the fix:

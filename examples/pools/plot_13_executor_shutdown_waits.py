@@ -248,7 +248,8 @@ if __name__ == "__main__":
 #   thread (``_ExecutorManagerThread.run``) returns in two cases only: the
 #   executor is shutting down and no work item is pending
 #   (``join_executor_internals``), or the pool broke (``terminate_broken``:
-#   a worker died, or a result could not be read).
+#   a worker died, a result could not be read, or, in 3.12.1 and 3.13.0, a
+#   task could not be put on the call queue).
 #   Every submitted task is a pending work item until its result arrives, so
 #   the thread runs every queued task first. There is no timeout anywhere.
 # - At exit, ``_python_exit``, registered with ``threading._register_atexit``
@@ -266,33 +267,35 @@ if __name__ == "__main__":
 #   a task that never returns keeps its work item pending for ever, and both
 #   joins above with it. ``ProcessPoolExecutor`` has no public method that
 #   stops a worker before Python 3.14, which adds ``terminate_workers()`` and
-#   ``kill_workers()`` (CPython gh-128041); they do what the page did by hand:
-#   end the workers, so that the manager thread finds the pool broken.
+#   ``kill_workers()`` (CPython gh-128041); they first call
+#   ``shutdown(wait=False, cancel_futures=True)``, then do what the page did by
+#   hand: end the workers, so that the manager thread finds the pool broken.
 #
 # Hangs that were bugs
 # --------------------
 # Some reports of a hang in ``shutdown()`` or at exit were races in
-# ``process.py``, fixed since:
+# ``process.py``, fixed in some releases only:
 #
 # - ``shutdown(wait=False)`` closed pipes the manager thread still needed: a
 #   task that failed to pickle never got its result (bpo-39104, pull request
-#   17670, fixed in 3.9), and the interpreter could hang at exit after
-#   ``shutdown(wait=False)`` with tasks running (gh-83386, found fixed by the
-#   same 3.9 changes when its test was enabled).
+#   17670, fixed in 3.9). The interpreter could also hang at exit after
+#   ``shutdown(wait=False)`` with tasks running (gh-83386); when its test was
+#   enabled in 2026 it passed, the fix probably being the same 3.9 rewrite.
 # - The manager thread, holding the executor's ``_shutdown_lock``, joins the
 #   call queue's feeder thread (``join_executor_internals``), which takes the
-#   same lock when a task fails to pickle
-#   (``_SafeQueue._on_queue_feeder_error``, 3.11 to 3.13.0): a deadlock when
-#   both happen at once, fixed in October 2024 (gh-125451; pull request 125599
-#   for 3.12).
+#   same lock when a task fails to pickle (``_SafeQueue._on_queue_feeder_error``):
+#   a deadlock when both happen at once (gh-125451), in 3.9 to 3.11, 3.12.0 to
+#   3.12.7 and 3.13.0; fixed in 3.12.8 and 3.13.1, not in 3.11 or older.
 # - With ``max_tasks_per_child``, a worker replaced after
 #   ``shutdown(wait=False)`` met ``_processes`` already set to ``None``
-#   (``_adjust_process_count``, 3.11 to 3.13.0): a ``TypeError``, then a hang
-#   (gh-132969, pull request 133222, 2025; the pull request for 3.12 was
-#   closed unmerged).
+#   (``_adjust_process_count``): a ``TypeError``, then a hang (gh-132969), in
+#   3.11, 3.12 and 3.13.0 to 3.13.5; fixed in 3.13.6 and 3.14 by pull request
+#   133222; 3.11 and 3.12 have no fix.
 #
-# A program that hangs with every task finished may have met one of these:
-# upgrade to the newest release of its Python version.
+# A program that hangs with every task finished may have met one of these: on
+# 3.12 and 3.13, the newest release of the version has both fixes; on 3.11, the
+# way out is to avoid what triggers them (a task that cannot be pickled, a
+# ``shutdown(wait=False)`` with ``max_tasks_per_child``).
 #
 # Fix 1: cancel the queued tasks on an error
 # ------------------------------------------

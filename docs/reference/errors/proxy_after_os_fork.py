@@ -40,7 +40,9 @@ def attempt(manager):
             signal.alarm(WAIT)  # a child starts with no alarm
             read_own_key(shared, "child")
         finally:
-            os._exit(0)  # no exit handlers: they would unregister the parent's proxies
+            # Skip exit handlers: they would join the parent's children
+            # ("can only join a child process").
+            os._exit(0)
     signal.alarm(WAIT)
     try:
         return read_own_key(shared, "parent")

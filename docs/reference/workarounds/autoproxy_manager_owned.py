@@ -1,6 +1,7 @@
-"""A queue stored in a managed dict, read back on every Python 3.
+"""A queue stored in a managed dict, read back on every Python from 3.6.
 
-Python 3.6 to 3.8, and 3.9.0 to 3.9.6, fail here with
+Python 3.6 to 3.8, 3.9.0 to 3.9.6 and 3.10's pre-releases before 3.10.0b4 fail
+here with
 ``TypeError: AutoProxy() got an unexpected keyword argument 'manager_owned'``
 (bpo-30256, fixed in 3.9.7 and 3.10). On those versions the patch below does
 what the fix does: ``AutoProxy`` takes ``manager_owned`` and keeps it, where a
@@ -15,7 +16,10 @@ import multiprocessing.managers
 import os
 import sys
 
-if sys.version_info < (3, 9, 7):  # noqa: UP036 (the versions this patch is for)
+BEFORE_THE_FIX = sys.version_info < (3, 9, 7) or (
+    (3, 10) <= sys.version_info < (3, 10, 0, "beta", 4)
+)
+if BEFORE_THE_FIX:
     _auto_proxy = multiprocessing.managers.AutoProxy
     _rebuild_proxy = multiprocessing.managers.RebuildProxy
 
