@@ -454,3 +454,56 @@ def test_the_quoted_manager_owned_error_happens_before_3_9_7_and_the_workaround_
     fixed = run_workaround(WORKAROUND, start_method, python)
     assert fixed.returncode == 0, fixed.stderr
     assert fixed.stdout == "a queue stored in a managed dict gives: hello\n"
+
+
+# A connection's real ``_send_bytes`` given a stand-in of 2**31 bytes: the
+# stand-in is never written, since ``_send`` only records what it is handed.
+HEADER_PROBE = """
+import multiprocessing, struct
+class TwoGiB:
+    def __len__(self):
+        return 2**31
+reader, writer = multiprocessing.Pipe(duplex=False)
+sent = []
+writer._send = sent.append
+try:
+    writer._send_bytes(TwoGiB())
+except struct.error as error:
+    print("struct.error:", error)
+else:
+    print("headers:", [struct.unpack(f, s) for f, s in zip(("!i", "!Q"), sent)])
+writer.close()
+reader.close()
+"""
+SEND_OVER_2GIB = "struct.error: 'i' format requires -2147483648 <= number <= 2147483647"
+
+
+def python_before_3_8() -> str:
+    """A CPython 3.6 or 3.7 that pyenv has, which the quoted message belongs to."""
+    versions = subprocess.run(
+        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    old = sorted((v for v in versions if re.fullmatch(r"3\.[67]\.\d+", v)), key=version_key)
+    if not old:
+        pytest.skip("no CPython 3.6 or 3.7 under pyenv: the quote is not run here")
+    prefix = subprocess.run(
+        ["pyenv", "prefix", old[-1]], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return str(Path(prefix) / "bin" / "python")
+
+
+def probe_header(python: str) -> str:
+    done = subprocess.run(
+        [python, "-X", "dev", "-c", HEADER_PROBE],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_message_of_2_gib_fails_its_header_before_3_8() -> None:
+    assert probe_header(python_before_3_8()) == SEND_OVER_2GIB
+
+
+def test_a_message_of_2_gib_gets_a_long_header_where_python_has_the_fix() -> None:
+    assert probe_header(sys.executable) == "headers: [(-1,), (2147483648,)]"

@@ -418,9 +418,35 @@ if __name__ == "__main__":
     executor_fixed = report("executor_fixed")
 
 # %%
-# On Windows, Ctrl-C reaches the processes of a console differently (there is
-# no ``os.killpg``), and this page does not measure it. A worker that dies
-# mid-task for another reason is
+# On Windows (not run here)
+# -------------------------
+# This page runs on Linux; what follows comes from CPython's source and
+# tracker, not from a run. A console sends Ctrl-C to every process attached
+# to it, and the system runs the handler in a new thread of each (Microsoft's
+# "CTRL+C and CTRL+BREAK Signals"): a pool's workers, which ``spawn`` starts in
+# the same console (``creationflags`` 0 in ``popen_spawn_win32.py``, 3.11 to
+# 3.13), get it too. In the parent, Python's handler only sets the flag, as on
+# Linux, but the main thread is never the one that took the signal, so the
+# case forced above is the usual one; and a wait on a ``threading`` lock does
+# not end for Ctrl-C on Windows before Python 3.14: the ``_thread``
+# documentation of 3.13 says lock acquisition "can be interrupted on POSIX, but
+# not on Windows" (CPython gh-74157, gh-80116 for ``threading.Event.wait``,
+# gh-82609 for ``Pool``). ``pool.map`` and ``result.get()`` wait on such a
+# lock: ``ApplyResult.wait`` calls ``threading.Event.wait``, whose
+# ``Condition.wait`` calls ``waiter.acquire()`` with no timeout
+# (``multiprocessing/pool.py`` and ``threading.py``, 3.11 to 3.13). So
+# Ctrl-C is raised only once the whole ``map`` has finished. Python 3.14 lets
+# the main thread's lock waits end for Ctrl-C on Windows too (gh-125541, pull
+# request gh-125546: ``_PySemaphore_PlatformWait`` in ``Python/parking_lot.c``
+# also waits for the event the Ctrl-C handler sets).
+#
+# The fix above works there unchanged: ``result.wait(0.2)`` and
+# ``concurrent.futures.wait(futures, timeout=0.2)`` (through
+# ``threading.Event.wait``: ``wait`` in ``concurrent/futures/_base.py``) reach
+# ``waiter.acquire(True, timeout)`` in ``Condition.wait``, which returns when
+# the timeout expires; the main thread then runs Python code again, where the
+# interpreter runs the pending handler and raises ``KeyboardInterrupt``.
+# A worker that dies mid-task for another reason is
 # :ref:`sphx_glr_gallery_managers_plot_03_pool_loses_a_worker.py`.
 #
 # What happened
