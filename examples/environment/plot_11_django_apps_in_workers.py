@@ -184,9 +184,11 @@ if __name__ == "__main__":
 # aren't loaded yet.")``. Which error a worker gets depends on its settings:
 #
 # * the ``manage.py`` way, the worker has settings: ``DJANGO_SETTINGS_MODULE`` is
-#   in the environment, which a ``spawn`` worker and the forkserver inherit, and
-#   the settings module is on the ``sys.path`` they are given. Only
-#   ``django.setup()`` is missing: ``AppRegistryNotReady``, the reports' error;
+#   in the environment, which a ``spawn`` worker and the forkserver (when it
+#   starts, with the first pool) inherit (``util.spawnv_passfds`` passes no
+#   environment of their own to ``fork_exec``); and the settings module is on
+#   the ``sys.path`` they are given. Only ``django.setup()`` is missing:
+#   ``AppRegistryNotReady``, the reports' error;
 # * the ``settings.configure()`` way, the worker has none, and reading
 #   ``INSTALLED_APPS`` raises ``ImproperlyConfigured`` first.
 #
@@ -223,7 +225,8 @@ if __name__ == "__main__":
 # ``DJANGO_SETTINGS_MODULE`` and calling ``django.setup()`` at the top of the
 # module, as a project's ``wsgi.py`` does (``get_wsgi_application`` calls
 # ``django.setup()``, in ``django/core/wsgi.py``), sets up each worker as it
-# starts. ``DJANGO_SETTINGS_MODULE`` in the environment alone is no fix: it is
+# starts (a ``fork`` worker gets the parent's, set up once before the copy).
+# ``DJANGO_SETTINGS_MODULE`` in the environment alone is no fix: it is
 # what turned ``ImproperlyConfigured`` into ``AppRegistryNotReady`` above.
 
 if __name__ == "__main__":
