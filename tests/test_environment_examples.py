@@ -8,6 +8,7 @@ import re
 import sys
 
 from conftest import ROOT, line_after, run_example_ok
+from problems_page import load as load_problems
 
 from mpguide.sphinxext.start_method_matrix import Outcome
 
@@ -277,3 +278,42 @@ def test_coverage_misses_a_workers_lines_until_concurrency_is_multiprocessing(
     assert missed("patch = _exit") == ([] if start_method == "fork" else body)
     assert missed("concurrency = multiprocessing, pool joined") == []
     assert outcome.reproduced and outcome.reason is None
+
+
+def test_django_in_spawned_and_forkserver_workers_needs_setup_and_fork_inherits_it(
+    start_method: str,
+) -> None:
+    output, outcome = run_page("plot_11_django_apps_in_workers.py", start_method)
+    (reported,) = [
+        p["message"]
+        for p in load_problems()
+        if p["id"] == "django-apps-not-loaded-in-worker"
+    ]
+    fresh = start_method in FRESH_INTERPRETER
+    tasks = ("import a models module", "unpickle a model instance", "a query")
+
+    def worker_got(label: str) -> dict[str, str]:
+        lines = output.splitlines()
+        start = lines.index(label) + 1
+        return dict(line.strip().split(": ", 1) for line in lines[start : start + 3])
+
+    manage_py = worker_got("set up the manage.py way, the worker got:")
+    configured = worker_got("set up the settings.configure() way, the worker got:")
+    assert list(manage_py) == list(configured) == list(tasks)
+    if fresh:
+        models = "django.core.exceptions.AppRegistryNotReady: Models aren't loaded yet."
+        assert manage_py == {tasks[0]: reported, tasks[1]: models, tasks[2]: reported}
+        no_settings = "django.core.exceptions.ImproperlyConfigured: Requested setting"
+        assert configured[tasks[0]].startswith(no_settings)
+        assert configured[tasks[2]].startswith(no_settings)
+        assert configured[tasks[1]] == models
+    else:
+        assert set(manage_py.values()) == set(configured.values()) == {"ok"}
+    for fixed in (
+        "set up the manage.py way, and in an initializer:",
+        "set up the settings.configure() way, and in an initializer:",
+        "set up at import:",
+    ):
+        assert worker_got(fixed) == dict.fromkeys(tasks, "ok")
+    assert outcome.reproduced == fresh
+    assert outcome.reason is not None
