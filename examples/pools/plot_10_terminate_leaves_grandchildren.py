@@ -36,6 +36,7 @@ LOOK_FOR = 1.0  # seconds the parent watches for the children to end
 # How long a fix may take to stop everything (a handler runs Python, on a busy
 # machine slowly): far less than WAIT, so that a fix that failed still shows.
 FIX_WAIT = WAIT / 3
+GRACE = 5.0  # seconds a child gets to end after SIGTERM, before SIGKILL
 
 
 def is_running(pid):
@@ -97,7 +98,10 @@ def run_children(method, report, how_to_stop):
         program.terminate()
         helper.terminate()
         program.wait(WAIT)
-        helper.join(WAIT)
+        helper.join(GRACE)
+        if helper.exitcode is None:  # its SIGTERM was lost: see Fix 1 below
+            helper.kill()
+            helper.join(WAIT)
 
 
 def stop_a_worker(context, how_to_stop, join_wait=JOIN_WAIT, look_for=LOOK_FOR):
@@ -181,7 +185,14 @@ if __name__ == "__main__":
 # ``SystemExit`` raised there is printed and ignored (``run_at_forkers`` in
 # ``Modules/posixmodule.c``, 3.11 to 3.13), and the helper would run on. In any
 # process but the worker, the handler restores ``SIGTERM``'s default and sends
-# it again.
+# it again. A ``SIGTERM`` that reaches the helper even earlier, between the
+# fork and the moment its interpreter resets its signal state, is lost: the
+# interpreter drops the signals caught then, so that a signal meant for the
+# parent is not handled twice (``_PySignal_AfterFork`` in
+# ``Modules/signalmodule.c``, CPython issue 9535). Only a Python handler can
+# lose it this way; ``SIGTERM``'s default action ends a process in the kernel.
+# So the ``finally`` block gives each child ``GRACE`` seconds after
+# ``terminate()``, then calls ``kill()``.
 #
 # Fix 2: kill the worker's process group
 # --------------------------------------
