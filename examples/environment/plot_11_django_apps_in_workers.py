@@ -4,13 +4,14 @@ Django in a worker: "AppRegistryNotReady: Apps aren't loaded yet."
 
 A Django command or script hands work to a ``Pool`` and every worker fails
 with ``django.core.exceptions.AppRegistryNotReady: Apps aren't loaded yet.``
-The same code works under ``fork``, the default on Linux up to Python 3.13, and
-fails under ``spawn``, the default on macOS and Windows, and under
-``forkserver``, the default on Linux from Python 3.14: code that worked on Linux
-breaks there on 3.14. This page runs a small Django project (one program, a
-settings module, an SQLite database in a new directory) set up the two usual
-ways, shows what three things a worker does with Django raise, finds why in
-Django's and CPython's code, and fixes it in two ways.
+The same code works under ``fork``, the default on Linux up to Python 3.13,
+and fails under ``spawn``, the default on Windows and, from Python 3.8, on
+macOS, and under ``forkserver``, the default on Linux (and other POSIX systems
+but macOS) from Python 3.14: code that worked on Linux breaks there on 3.14.
+This page runs a small Django project (one program, a settings module, an
+SQLite database in a new directory) set up the two usual ways, shows what
+three things a worker does with Django raise, finds why in Django's and
+CPython's code, and fixes it in two ways.
 """
 
 # %%
@@ -164,16 +165,20 @@ if __name__ == "__main__":
 # %%
 # Why
 # ---
-# A ``spawn`` worker is a new interpreter, and a ``forkserver`` worker is a fork
-# of a server started for the purpose: neither holds what the parent did under
-# its main guard. Each gets the parent's ``sys.path`` and the name of its main file
-# (``get_preparation_data`` in ``multiprocessing/spawn.py``) and runs that file
-# again under the name ``__mp_main__`` (``_fixup_main_from_path``, the same in
-# CPython 3.11, 3.12 and 3.13; a ``forkserver`` worker does it through
-# ``spawn._main``, called by ``_serve_one`` in ``multiprocessing/forkserver.py``).
-# So ``if __name__ == "__main__":`` is false there, and neither the settings nor
-# ``django.setup()`` under it run. A ``fork`` worker is a copy of the parent
-# after ``django.setup()``: its app registry is already full.
+# A ``spawn`` worker is a new interpreter, and a ``forkserver`` worker is a
+# fork of a server started for the purpose: neither holds what the parent did
+# under its main guard. Each gets the parent's ``sys.path`` and the name of
+# its main file (``get_preparation_data`` in ``multiprocessing/spawn.py``) and
+# runs that file again under the name ``__mp_main__``
+# (``_fixup_main_from_path``, the same in CPython 3.11, 3.12 and 3.13; a
+# ``forkserver`` worker does it through ``spawn._main``, called by
+# ``_serve_one`` in ``multiprocessing/forkserver.py``, up to 3.13.7). From
+# 3.13.8, and in 3.14, the forkserver runs the main file once, as
+# ``__mp_main__``, when it starts (gh-126631), and its workers are forks of
+# it. Either way ``if __name__ == "__main__":`` is false there, and neither
+# the settings nor ``django.setup()`` under it run. A ``fork`` worker is a
+# copy of the parent after ``django.setup()``: its app registry is already
+# full.
 #
 # ``django.setup()`` (``django/__init__.py``) reads the settings and fills the
 # app registry, ``apps.populate(settings.INSTALLED_APPS)``. Until then, a model
@@ -205,7 +210,8 @@ if __name__ == "__main__":
 # the function that ``manage.py`` or the script runs, settings then
 # ``django.setup()`` (``ProcessPoolExecutor(initializer=...)`` is the same).
 # Under ``fork`` it finds the settings configured and the registry full, and
-# ``django.setup()`` returns at once (``apps.populate`` returns when ``ready``).
+# ``django.setup()`` does little (``apps.populate`` returns at once when
+# ``ready``; logging and the URL prefix are set again).
 # Django's own parallel test runner does this: ``_init_worker`` in
 # ``django/test/runner.py`` calls ``django.setup()`` in each worker under
 # ``spawn`` (Django 5.2), and under ``spawn`` or ``forkserver`` (Django 6.1).
@@ -225,7 +231,8 @@ if __name__ == "__main__":
 # ``DJANGO_SETTINGS_MODULE`` and calling ``django.setup()`` at the top of the
 # module, as a project's ``wsgi.py`` does (``get_wsgi_application`` calls
 # ``django.setup()``, in ``django/core/wsgi.py``), sets up each worker as it
-# starts (a ``fork`` worker gets the parent's, set up once before the copy).
+# starts (a ``fork`` worker gets the parent's, set up once before the copy; a
+# ``forkserver`` worker from 3.13.8 gets the server's).
 # ``DJANGO_SETTINGS_MODULE`` in the environment alone is no fix: it is
 # what turned ``ImproperlyConfigured`` into ``AppRegistryNotReady`` above.
 

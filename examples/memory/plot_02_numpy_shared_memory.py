@@ -179,8 +179,8 @@ if __name__ == "__main__":
 # the results where the workers wrote them. The one copy left is the parent's,
 # into the block; build the array there in the first place and there is none.
 # Each task's pickle is one message: one of 2 GiB or more could not be sent at
-# all before Python 3.8 (:ref:`error-send-over-2gib`), and since then the
-# sender holds it whole beside the array, and the receiver too.
+# all before Python 3.8 on Linux and macOS (:ref:`error-send-over-2gib`), and
+# since then the sender holds it whole beside the array, and the receiver too.
 #
 # Under ``fork`` a worker could also read, without a copy, an array the parent
 # made before starting it (a NumPy array's data is one buffer, which reading

@@ -421,31 +421,39 @@ if __name__ == "__main__":
 # On Windows (not run here)
 # -------------------------
 # This page runs on Linux; what follows comes from CPython's source and
-# tracker, not from a run. A console sends Ctrl-C to every process attached
-# to it, and the system runs the handler in a new thread of each (Microsoft's
-# "CTRL+C and CTRL+BREAK Signals"): a pool's workers, which ``spawn`` starts in
-# the same console (``creationflags`` 0 in ``popen_spawn_win32.py``, 3.11 to
-# 3.13), get it too. In the parent, Python's handler only sets the flag, as on
-# Linux, but the main thread is never the one that took the signal, so the
-# case forced above is the usual one; and a wait on a ``threading`` lock does
-# not end for Ctrl-C on Windows before Python 3.14: the ``_thread``
-# documentation of 3.13 says lock acquisition "can be interrupted on POSIX, but
-# not on Windows" (CPython gh-74157, gh-80116 for ``threading.Event.wait``,
-# gh-82609 for ``Pool``). ``pool.map`` and ``result.get()`` wait on such a
-# lock: ``ApplyResult.wait`` calls ``threading.Event.wait``, whose
-# ``Condition.wait`` calls ``waiter.acquire()`` with no timeout
-# (``multiprocessing/pool.py`` and ``threading.py``, 3.11 to 3.13). So
-# Ctrl-C is raised only once the whole ``map`` has finished. Python 3.14 lets
-# the main thread's lock waits end for Ctrl-C on Windows too (gh-125541, pull
-# request gh-125546: ``_PySemaphore_PlatformWait`` in ``Python/parking_lot.c``
-# also waits for the event the Ctrl-C handler sets).
+# tracker, not from a run. A console sends Ctrl-C to every process attached to
+# it, and the system runs the handler in a new thread of each (Microsoft's
+# "CTRL+C and CTRL+BREAK Signals"): a pool's workers, which ``spawn`` starts
+# in the same console (``creationflags`` 0 in ``popen_spawn_win32.py``, 3.11
+# to 3.13), get it too. In the parent, Python's handler sets the flag, as on
+# Linux (and, on Windows, an event for Ctrl-C), but the main thread is never
+# the one that took the signal, so the case forced above is the usual one; and
+# a wait on a ``threading`` lock does not end for Ctrl-C on Windows before
+# Python 3.14: the ``_thread`` documentation of 3.13 says lock acquisition
+# "can be interrupted on POSIX, but not on Windows" (backported to the 3.13
+# branch after 3.13.0; CPython gh-74157, gh-80116 for
+# ``threading.Event.wait``, gh-82609 for ``Pool``). ``pool.map`` and
+# ``result.get()`` wait on such a lock: ``ApplyResult.wait`` calls
+# ``threading.Event.wait``, whose ``Condition.wait`` calls
+# ``waiter.acquire()`` with no timeout (``multiprocessing/pool.py`` and
+# ``threading.py``, 3.11 to 3.13). With workers that ignore ``SIGINT``, Ctrl-C
+# is raised only once the whole ``map`` has finished. With default workers,
+# each worker gets Ctrl-C too and dies of ``KeyboardInterrupt`` mid-task
+# (``worker`` in ``pool.py`` catches only ``Exception``): the pool replaces
+# it, its task is lost, the ``map`` never finishes and the program hangs
+# (gh-82609). Python 3.14 lets the main thread's lock waits end for Ctrl-C on
+# Windows too (gh-125541, pull request gh-125546:
+# ``_PySemaphore_PlatformWait`` in ``Python/parking_lot.c`` also waits for the
+# event the Ctrl-C handler sets).
 #
-# The fix above works there unchanged: ``result.wait(0.2)`` and
-# ``concurrent.futures.wait(futures, timeout=0.2)`` (through
-# ``threading.Event.wait``: ``wait`` in ``concurrent/futures/_base.py``) reach
-# ``waiter.acquire(True, timeout)`` in ``Condition.wait``, which returns when
-# the timeout expires; the main thread then runs Python code again, where the
-# interpreter runs the pending handler and raises ``KeyboardInterrupt``.
+# The waiting loop above works there unchanged (``signal.pthread_sigmask``,
+# which the fixed programs also call, does not exist on Windows):
+# ``result.wait(0.2)`` and ``concurrent.futures.wait(futures, timeout=0.2)``
+# (through ``threading.Event.wait``: ``wait`` in
+# ``concurrent/futures/_base.py``) reach ``waiter.acquire(True, timeout)`` in
+# ``Condition.wait``, which returns when the timeout expires; the main thread
+# then runs Python code again, where the interpreter runs the pending handler
+# and raises ``KeyboardInterrupt``.
 # A worker that dies mid-task for another reason is
 # :ref:`sphx_glr_gallery_managers_plot_03_pool_loses_a_worker.py`.
 #
