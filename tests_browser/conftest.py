@@ -80,13 +80,30 @@ def browser() -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture
-def context(browser: Browser, site_url: str) -> Iterator[BrowserContext]:
-    context = browser.new_context(
+def new_context(browser: Browser, site_url: str) -> BrowserContext:
+    return browser.new_context(
         base_url=site_url,
         permissions=["clipboard-read", "clipboard-write"],
         viewport={"width": 1280, "height": 900},
     )
+
+
+@pytest.fixture
+def context(browser: Browser, site_url: str) -> Iterator[BrowserContext]:
+    """A browser context of the test's own (its cookies, cache and storage)."""
+    context = new_context(browser, site_url)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def shared_context(browser: Browser, site_url: str) -> Iterator[BrowserContext]:
+    """One context for the tests that only open pages: making and closing a
+    context took about a second per test here, most of some tests' time. Each
+    test still gets a page of its own (:func:`page`)."""
+    context = new_context(browser, site_url)
     try:
         yield context
     finally:
@@ -94,8 +111,12 @@ def context(browser: Browser, site_url: str) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
+def page(shared_context: BrowserContext) -> Iterator[Page]:
+    page = shared_context.new_page()
+    try:
+        yield page
+    finally:
+        page.close()
 
 
 SEARCH_DONE = re.compile("Search finished|did not match")

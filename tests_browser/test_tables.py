@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import ARTIFACTS, SITE
-from playwright.sync_api import Browser
+from playwright.sync_api import Page
 
 WIDTHS = {"desktop": 1280, "phone": 390}
 PAGES_WITH_TABLES = sorted(
@@ -38,23 +38,15 @@ def test_the_matrix_and_the_how_to_tables_are_checked() -> None:
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("path", PAGES_WITH_TABLES)
-def test_every_column_is_on_screen(
-    browser: Browser, site_url: str, path: str, width: str
-) -> None:
-    context = browser.new_context(
-        base_url=site_url, viewport={"width": WIDTHS[width], "height": 900}
-    )
-    try:
-        page = context.new_page()
-        page.goto(f"/{path}")
-        tables = page.evaluate(HIDDEN_COLUMNS)
-        assert tables, f"{path}: no table found"
-        hidden = [table["hidden"] for table in tables if table["hidden"]]
-        assert not hidden, f"{path} at {WIDTHS[width]} px: columns off screen: {hidden}"
-        if path == SHOWN:
-            ARTIFACTS.mkdir(exist_ok=True)
-            shot = ARTIFACTS / f"screenshot-matrix-{width}.png"
-            page.screenshot(path=str(shot))
-            assert shot.stat().st_size > 10_000
-    finally:
-        context.close()
+def test_every_column_is_on_screen(page: Page, path: str, width: str) -> None:
+    page.set_viewport_size({"width": WIDTHS[width], "height": 900})
+    page.goto(f"/{path}")
+    tables = page.evaluate(HIDDEN_COLUMNS)
+    assert tables, f"{path}: no table found"
+    hidden = [table["hidden"] for table in tables if table["hidden"]]
+    assert not hidden, f"{path} at {WIDTHS[width]} px: columns off screen: {hidden}"
+    if path == SHOWN:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / f"screenshot-matrix-{width}.png"
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
