@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from mpguide.run import START_METHODS
 from mpguide.sphinxext import error_index, start_method_matrix
@@ -266,6 +268,41 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None]:
         lines = "\n".join(f"  {pid}: {command}" for pid, command in sorted(left.items()))
         sys.stderr.write(f"\nprocesses left running by the test session:\n{lines}\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def site_without_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The docs directory of one build of a copy of the site, examples not run.
+
+    Built once per test session (pytest-xdist's workers share it). Its gallery
+    holds the notebooks; and, since the start-method matrix and the error index
+    run before any page is read, it fills their shared cache (every script on
+    every interpreter; nothing to run when a docs build filled it already), so
+    that the full-site builds that need those runs can go side by side.
+    """
+    # Imported here: test_leaks runs this file as the conftest of sessions of its
+    # own, where the tests folder is not importable.
+    from docs_site import copy_site
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's directory, above each worker's own
+    site = base / "site-without-examples"
+    with FileLock(f"{site}.lock"):
+        if not (site / "built").exists():
+            shutil.rmtree(site, ignore_errors=True)
+            docs = copy_site(ROOT / "docs", site)
+            command = [
+                sys.executable, "-m", "sphinx", "-q", "-b", "dummy", "-D", "plot_gallery=0",
+                str(docs), str(docs / "_build" / "dummy"),
+            ]  # fmt: skip
+            env = {**os.environ, "MPGUIDE_START_METHOD": "spawn", "MPLBACKEND": "Agg"}
+            done = subprocess.run(
+                command, env=env, capture_output=True, text=True, check=False
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+            (site / "built").touch()
+    return site / "docs"
 
 
 def none_moves_between_runs() -> bool:

@@ -8,17 +8,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, assert_no_leaks, processes_with_marker, run_script
 from docs_site import build_site, copy_site
-from filelock import FileLock
 from test_gallery_cards import check_cards
 
 from mpguide.sphinxext.error_index import CACHE_NAME as ERROR_INDEX_CACHE
@@ -52,25 +49,6 @@ def wait_for_some(marker: str, seconds: float = 10) -> dict[int, str]:
 SALTED_PITFALLS = "../examples/pitfalls/plot_0[34]_*.py"
 
 
-@contextmanager
-def turn_with_shared_cache(env: Mapping[str, str]) -> Iterator[None]:
-    """Builds that share the cache of the matrix and the error index take turns.
-
-    The first fills it (every pitfall and producer, on every interpreter), and
-    the next finds it filled; in parallel, each would run everything. An
-    ``xdist_group`` would not do: pytest-xdist 3.8 marks a group by rewriting
-    the test's id, which pytest 9.2 no longer reads, so grouped tests run as if
-    ungrouped (pytest-xdist issue 1386).
-    """
-    cache_dir = env.get(CACHE_VARIABLE)
-    if not cache_dir:
-        yield
-        return
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    with FileLock(Path(cache_dir) / ".full-site-builds.lock"):
-        yield
-
-
 def private_cache(env: Mapping[str, str], folder: Path) -> str:
     """A cache of the build's own, empty but for the error index's shared results.
 
@@ -84,30 +62,26 @@ def private_cache(env: Mapping[str, str], folder: Path) -> str:
     return str(folder)
 
 
-# The builds that share the cache run on one worker, one after the other (the
-# first fills the cache, the next finds it filled); the spawn build, whose cache
-# is its own, on another.
-SHARING_THE_CACHE = pytest.mark.longest("full-site builds sharing the cache")
-
-
+# Each build starts first on a worker of its own. The fork and forkserver builds
+# read the matrix's and the error index's runs from the shared cache, which the
+# session's build without examples has filled (conftest.site_without_examples),
+# so they no longer take turns at filling it; the spawn build's matrix is its own.
 @needs_proc
 @pytest.mark.parametrize(
     "start_method",
     [
-        pytest.param("fork", marks=SHARING_THE_CACHE),
-        pytest.param("forkserver", marks=SHARING_THE_CACHE),
-        pytest.param("spawn", marks=pytest.mark.longest("full-site build, own cache")),
+        pytest.param(method, marks=pytest.mark.longest(f"full-site build, {method}"))
+        for method in ("fork", "forkserver", "spawn")
     ],
 )
 @pytest.mark.timeout(1800)
 def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(
-    tmp_path: Path, start_method: str
+    tmp_path: Path, start_method: str, site_without_examples: Path
 ) -> None:
     docs = copy_site(ROOT / "docs", tmp_path)
     token = uuid.uuid4().hex
     env = {**os.environ, "MPGUIDE_BUILD_MARKER": token}
     settings = {}
-    turn = turn_with_shared_cache(env)
     if start_method == "spawn":
         # The matrix runs afresh, after the Dask example ran in the build process
         # (on this interpreter alone, and only the two pitfalls that a shared
@@ -116,9 +90,7 @@ def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(
         env.pop("CI", None)
         env["MPGUIDE_PYTHONS"] = sys.executable
         settings["mpguide_matrix_examples"] = SALTED_PITFALLS
-        turn = nullcontext()
-    with turn:
-        result = build_site(docs, start_method, env=env, settings=settings)
+    result = build_site(docs, start_method, env=env, settings=settings)
     assert result.returncode == 0, result.stderr[-3000:]
     assert_no_leaks(result.stderr, "the docs build")
     assert wait_for_none(f"MPGUIDE_BUILD_MARKER={token}") == {}
@@ -130,25 +102,6 @@ def test_a_full_docs_build_leaves_no_process_and_leaks_nothing(
         assert "No failure" in fork and "Fails" not in fork, fork
         for cell in (spawn, forkserver):
             assert "Fails" in cell and "No failure" not in cell, cell
-
-
-@needs_proc
-def test_builds_sharing_a_cache_take_turns(tmp_path: Path) -> None:
-    env = {CACHE_VARIABLE: str(tmp_path / "cache")}
-    waiting, entered = threading.Event(), threading.Event()
-
-    def second_build() -> None:
-        waiting.set()
-        with turn_with_shared_cache(env):
-            entered.set()
-
-    with turn_with_shared_cache(env):
-        second = threading.Thread(target=second_build)
-        second.start()
-        assert waiting.wait(10)
-        assert not entered.wait(0.5), "a second build started while the first ran"
-    assert entered.wait(10)
-    second.join()
 
 
 def matrix_row(matrix: str, stem: str) -> list[str]:

@@ -1,7 +1,8 @@
 """Every gallery notebook runs top to bottom in a Jupyter kernel as its script does.
 
-The notebooks come from one build of a copy of the site per test session
-(examples not executed, no start-method matrix: neither changes a notebook).
+The notebooks come from the session's one build of a copy of the site with its
+examples not executed (``site_without_examples``: executing them does not change
+a notebook).
 Each runs in a real IPython kernel of its own, with ``MPGUIDE_START_METHOD`` set
 in the kernel's environment; it must print ``start method: <method>``, and a
 pitfall must print the same verdicts as its script run under the same start
@@ -23,8 +24,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import zipfile
 from collections import Counter
@@ -36,8 +35,6 @@ from typing import Any
 import nbformat
 import pytest
 from conftest import ROOT, START_METHODS, run_example_ok
-from docs_site import copy_site
-from filelock import FileLock
 from nbclient import NotebookClient
 from nbclient.util import run_sync
 
@@ -72,33 +69,9 @@ CELL_TIMEOUT = 120
 
 
 @pytest.fixture(scope="session")
-def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The gallery directory of one build of the site (examples not executed).
-
-    Built once per test session: pytest-xdist's workers share it.
-    """
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # the session's directory, above each worker's own
-    site = base / "notebooks-site"
-    with FileLock(f"{site}.lock"):
-        if not (site / "built").exists():
-            shutil.rmtree(site, ignore_errors=True)
-            build_notebooks(site)
-            (site / "built").touch()
-    return site / "docs" / "gallery"
-
-
-def build_notebooks(site: Path) -> None:
-    docs = copy_site(ROOT / "docs", site)
-    command = [
-        sys.executable, "-m", "sphinx", "-q", "-b", "dummy",
-        "-D", "plot_gallery=0", "-D", "mpguide_matrix_examples=",
-        str(docs), str(docs / "_build" / "dummy"),
-    ]  # fmt: skip
-    env = {**os.environ, "MPGUIDE_START_METHOD": "spawn", "MPLBACKEND": "Agg"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+def gallery(site_without_examples: Path) -> Path:
+    """The gallery directory of the session's build with examples not executed."""
+    return site_without_examples / "gallery"
 
 
 def explanation_title() -> str:
