@@ -66,6 +66,11 @@ def notebook_runs(version: tuple[int, int]) -> list[tuple[str, str]]:
 
 NOTEBOOK_RUNS = notebook_runs(sys.version_info[:2])
 CELL_TIMEOUT = 120
+# A test that reads the notebooks may first wait for the session's site build,
+# shared by every worker: on a cold cache it runs the start-method matrix and
+# the error index on every interpreter, several minutes on 2 CPUs. Each cell
+# keeps its own limit (CELL_TIMEOUT).
+WAITS_FOR_THE_SITE = pytest.mark.timeout(1800)
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +105,7 @@ def test_the_supported_cpythons_together_run_each_notebook_under_every_method() 
     )
 
 
+@WAITS_FOR_THE_SITE
 def test_every_download_writes_its_example_script(gallery: Path) -> None:
     found = sorted(p.relative_to(gallery).as_posix() for p in gallery.rglob("*.ipynb"))
     assert found == NOTEBOOKS
@@ -204,6 +210,7 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelPerMetho
             kernel.shutdown()
 
 
+@WAITS_FOR_THE_SITE
 def test_without_its_first_cells_a_notebook_fails_under_spawn(
     gallery: Path, tmp_path: Path
 ) -> None:
@@ -239,9 +246,7 @@ def outcome_as_script(name: str, start_method: str) -> Outcome:
     return Outcome.parse(run_example_ok(path, start_method, env=env), name)
 
 
-# The first test on each worker also waits for the session's site build (shared
-# by every worker, a few minutes on a busy machine); each cell has its own limit.
-@pytest.mark.timeout(900)
+@WAITS_FOR_THE_SITE
 @pytest.mark.parametrize(("method", "name"), NOTEBOOK_RUNS)
 def test_notebook_runs_as_its_script(
     method: str, name: str, gallery: Path, kernels: KernelPerMethod
