@@ -1,16 +1,16 @@
 """A second ``SharedMemory(name=..., create=True)`` for a name already in use.
 
-The name is fixed, as a program's own names are, so two runs of this script at
-once (the site's builds run several) would meet each other: the first creation
-waits while another run holds the name.
+The program names its block itself, as a program that shares a block by name
+does; the process id in the name keeps runs of this script at once (the site's
+builds run several) from meeting each other.
 """
 
-import time
+import os
 from multiprocessing import shared_memory
 
 from _producer import report, start_context
 
-NAME = "mpguide_frames"
+NAME = f"mpguide_frames_{os.getpid()}"
 
 
 def create(name):
@@ -18,21 +18,9 @@ def create(name):
     shared_memory.SharedMemory(name=name, create=True, size=16)
 
 
-def create_first(name, wait=30):
-    """The block, once no other run of this script holds the name."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            return shared_memory.SharedMemory(name=name, create=True, size=16)
-        except FileExistsError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 if __name__ == "__main__":
     context = start_context()
-    block = create_first(NAME)
+    block = shared_memory.SharedMemory(name=NAME, create=True, size=16)
     try:
         with context.Pool(1) as pool:
             try:
