@@ -211,6 +211,11 @@ if __name__ == "__main__":
 # (``resource_tracker.unregister(block._name, "shared_memory")``, a private
 # attribute: check it when you upgrade). Either way the creator alone unlinks.
 # Inside one :mod:`multiprocessing` family of processes, none of this is needed.
+#
+# A block that no tracker lists, because its creator passed ``track=False`` or
+# unregistered it too, outlives every program that used it until one unlinks
+# it: after a crash, creating it again under the same name fails with
+# ``FileExistsError`` (:ref:`error-shared-memory-name-exists`).
 
 if __name__ == "__main__":
     fix = "track=False" if sys.version_info >= (3, 13) else "unregister"

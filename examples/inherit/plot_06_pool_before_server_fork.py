@@ -236,7 +236,8 @@ if __name__ == "__main__":
 # 3.13), which calls ``terminate()`` for every daemonic child still running,
 # so the server worker would send ``SIGTERM`` to the master's pool workers;
 # its ``join()`` of them then fails with ``AssertionError: can only join a
-# child process``, and the copy of the pool, collected, warns
+# child process`` (:ref:`error-join-from-another-process`), and the copy of
+# the pool, collected, warns
 # ``ResourceWarning: unclosed running multiprocessing pool``. ``os._exit``
 # runs none of that. (The pool's own clean-up, ``Pool._terminate_pool``, is a
 # ``util.Finalize`` that does nothing in another process: ``Finalize.__call__``
