@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from filelock import FileLock
 
 from mpguide.run import START_METHODS
 from mpguide.sphinxext import error_index, start_method_matrix
@@ -281,8 +280,10 @@ def site_without_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     that the full-site builds that need those runs can go side by side.
     """
     # Imported here: test_leaks runs this file as the conftest of sessions of its
-    # own, where the tests folder is not importable.
+    # own, where the tests folder is not importable, and the gallery extension's
+    # session runs tests with this conftest but without the site's dependencies.
     from docs_site import copy_site
+    from filelock import FileLock
 
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
