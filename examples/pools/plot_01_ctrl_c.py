@@ -27,6 +27,7 @@ and a fix for each kind of pool.
 # and runs each variant as a separate program in a new session, so that it
 # has a process group of its own, as a program started from a shell has.
 
+import contextlib
 import multiprocessing
 import os
 import re
@@ -136,7 +137,9 @@ WAIT = 2.0  # seconds without an exit: those that exit need well under 0.5 s
 # end of the wait, by role: the main program, its workers, and the helpers
 # the start method adds (the ``forkserver`` process under forkserver, the
 # resource tracker under spawn and forkserver). Whatever is still running
-# then is killed with ``SIGKILL``.
+# then is killed with ``SIGKILL``, the resource trackers last: once the rest
+# of its program has ended, a tracker unlinks the semaphores they registered
+# and exits by itself (killed with them, it would leave those in ``/dev/shm``).
 
 
 def start(variant, method, directory):
@@ -213,6 +216,26 @@ def live_processes(groups):
     return roles
 
 
+def end_all(groups, timeout=60):
+    """SIGKILL what still runs in ``groups``, the resource trackers last.
+
+    Once every other process of its program has ended, a tracker unlinks the
+    semaphores they registered and exits by itself; killed with them, it
+    would leave those behind (on Linux, in ``/dev/shm``) for good.
+    """
+    for pid, _, group, state, command in process_table():
+        tracker = "resource_tracker" in command
+        if group in groups and not state.startswith("Z") and not tracker:
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while any(live_processes(groups).values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for group, roles in live_processes(groups).items():
+        if roles:
+            os.killpg(group, signal.SIGKILL)
+
+
 def describe(roles):
     if not roles:
         return "none"
@@ -244,10 +267,7 @@ if __name__ == "__main__":
         quiet = time.monotonic() - last_exit
         left = live_processes(groups)
     finally:
-        remaining = live_processes(program.pid for program in programs.values())
-        for group, roles in remaining.items():
-            if roles:
-                os.killpg(group, signal.SIGKILL)
+        end_all([program.pid for program in programs.values()])
         outputs = {variant: p.communicate(timeout=60) for variant, p in programs.items()}
         directory.cleanup()
     print(f"Ctrl-C sent to {len(programs)} programs, each with {BUSY} tasks running;")

@@ -19,8 +19,11 @@ from the Linux kernel, or a thread that watches for the parent to go.
 # program with ``SIGKILL``, waits ``SETTLE`` seconds, and lists every process
 # the program started that is still running: they are all in the session it
 # was started in (``start_new_session=True``). Then the page kills those by
-# their pids, so that nothing is left. (Each of its processes also ends by
-# itself after a minute, ``LIFETIME``, in case the page is stopped half-way.)
+# their pids, so that nothing is left, and the resource tracker last: once the
+# others have ended, it unlinks the semaphores they registered and exits by
+# itself (killed with them, it would leave those in ``/dev/shm``). (Each of
+# the program's processes also ends by itself after a minute, ``LIFETIME``, in
+# case the page is stopped half-way.)
 
 import contextlib
 import json
@@ -153,6 +156,21 @@ def kill_and_wait(pids):
         time.sleep(0.05)
 
 
+def end_all(left):
+    """End what ``left`` names: the resource tracker last, and by itself.
+
+    Once every other process of the program has ended, the tracker unlinks the
+    semaphores they registered and exits; killed with them, it would leave the
+    semaphores behind (on Linux, in ``/dev/shm``) for good.
+    """
+    trackers = {pid for pid, name in left.items() if name == "resource tracker"}
+    kill_and_wait(set(left) - trackers)
+    deadline = time.monotonic() + WAIT
+    while any(running(pid) for pid in trackers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kill_and_wait(trackers)
+
+
 def kill_the_parent(program, fix, started="a Pool and two Processes"):
     """Start the program, SIGKILL it once its children run; return what it
     started and what still ran ``SETTLE`` seconds later, each by pid, named."""
@@ -177,7 +195,7 @@ def kill_the_parent(program, fix, started="a Pool and two Processes"):
     left = {
         pid: roles.get(pid) or helper_name(pid) for pid in session_processes(started.pid)
     }
-    kill_and_wait(left)
+    end_all(left)
     return roles, left
 
 
