@@ -41,6 +41,22 @@ def test_shared_memory_counts_closes_unlinks_and_explains_the_tracker(
     assert line_after("the other program's warnings:", output) == "[]"
     assert line_after("the block survived:", output) == "True and was written: True"
 
+    # A block's pages are allocated when first written, not when it is created,
+    # and a write with no page behind it kills the worker with SIGBUS, as a full
+    # /dev/shm does (PyTorch's "killed by signal: Bus error").
+    if sys.platform == "linux":
+        assert line_after("a block of 16 MiB created, tmpfs allocated:", output) == "0"
+        written = line_after(
+            "a worker wrote one byte (exit code 0), tmpfs allocated:", output
+        )
+        assert 0 < int(written) < 16 * 2**20
+        assert line_after("a worker wrote where no page can be had:", output) == (
+            "exit code -7 (SIGBUS, Bus error)"
+        )
+        assert line_after("posix_fallocate on 65536 bytes, tmpfs allocated:", output) == (
+            "65536"
+        )
+
 
 def test_value_needs_get_lock_and_travels_only_by_inheritance(start_method: str) -> None:
     output = run_ok("plot_02_value_array.py", start_method)

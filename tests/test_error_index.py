@@ -356,9 +356,8 @@ def test_the_page_shows_every_producer_and_at_least_twenty_messages() -> None:
     assert produced >= 20
 
 
-PRODUCERS = sorted(
-    p for p in (ROOT / "docs" / "reference" / "errors").glob("*.py") if p.name[0] != "_"
-)
+PRODUCERS_DIR = ROOT / "docs" / "reference" / "errors"
+PRODUCERS = sorted(p for p in PRODUCERS_DIR.glob("*.py") if p.name[0] != "_")
 
 
 @pytest.mark.parametrize("path", PRODUCERS, ids=[p.stem for p in PRODUCERS])
@@ -366,6 +365,21 @@ def test_each_producer_runs_on_its_own_without_leaks(path: Path, start_method: s
     output = run_example_ok(path, start_method)
     run = Run.parse(output)
     assert run.messages or run.not_produced, output
+
+
+def test_a_worker_that_writes_where_no_page_can_be_had_dies_of_sigbus(
+    start_method: str,
+) -> None:
+    # The section's claim: no exception, the worker killed by SIGBUS, which the
+    # Process's repr names as its exit code, under every start method.
+    output = run_example_ok(PRODUCERS_DIR / "shared_memory_bus_error.py", start_method)
+    (message,) = Run.parse(output).messages
+    kind = {"fork": "Fork", "spawn": "Spawn", "forkserver": "ForkServer"}[start_method]
+    assert re.fullmatch(
+        rf"<{kind}Process name='{kind}Process-1' pid=\d+ parent=… stopped "
+        r"exitcode=-SIGBUS>",
+        message,
+    ), message
 
 
 REMOTE_TRACEBACK = """RemoteError:

@@ -231,6 +231,116 @@ if __name__ == "__main__":
         block.unlink()
     assert destroyed and survived and not warnings
 
+# %%
+# A full ``/dev/shm``: a worker killed by ``SIGBUS``
+# --------------------------------------------------
+# On Linux a block is a file in ``/dev/shm``, a ``tmpfs``: memory, limited
+# to a size. ``SharedMemory(create=True, size=n)`` opens the file with
+# ``shm_open`` and gives it its size with ``os.ftruncate``, then maps it
+# (``SharedMemory.__init__`` in ``multiprocessing/shared_memory.py``, 3.11 to
+# 3.13). ``ftruncate`` reserves nothing: the file is sparse, and ``tmpfs``
+# allocates each page when a process first writes to it. So creating a block
+# larger than the room left succeeds, and the process that later touches a
+# page ``tmpfs`` cannot allocate gets no exception: the kernel sends it
+# ``SIGBUS`` (``shmem_fault`` in Linux's ``mm/shmem.c`` turns a failed
+# allocation, other than out of memory, into ``VM_FAULT_SIGBUS``), and it dies
+# on the spot, ``exitcode`` ``-7``, "Bus error" (in the error index:
+# :ref:`error-shared-memory-bus-error`).
+#
+# That is PyTorch's ``DataLoader worker (pid N) is killed by signal: Bus
+# error. It is possible that dataloader's workers are out of shared memory.``:
+# its workers hand each batch's tensors to the main process in shared memory,
+# files in ``/dev/shm`` on Linux, and its main process reports a worker that a
+# signal killed (``_error_if_any_worker_fails``, in PyTorch's
+# ``torch/csrc/DataLoader.cpp``). A Docker container gets a ``/dev/shm`` of its
+# own, 64 MB unless ``docker run --shm-size`` says otherwise (Docker's ``docker
+# run`` reference), which a few batches of images fill; the reports in this
+# site's problem list come from such containers. PyTorch is not run here, and
+# this page does not fill this machine's ``/dev/shm``: it measures the lazy
+# allocation on a block of 16 MiB, and makes the same signal happen the
+# harmless way, in a worker whose mapping goes past the end of the block's file
+# (mmap(2): ``SIGBUS`` on "access to a page of the buffer that lies beyond the
+# end of the mapped file"), which it shrinks to one page before writing.
+
+import faulthandler
+import mmap
+import signal
+
+BLOCK_SIZE = 16 * 1024 * 1024
+
+
+def allocated(name):
+    """Bytes ``tmpfs`` has allocated to the block ``name`` (Linux)."""
+    return os.stat(f"/dev/shm/{name}").st_blocks * 512
+
+
+def write_first_byte(name):
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        block.buf[0] = 1
+    finally:
+        block.close()
+
+
+def write_past_the_file(name):
+    faulthandler.disable()  # development mode's handler would print a traceback
+    block = shared_memory.SharedMemory(name=name)  # maps all 16 MiB
+    os.ftruncate(block._fd, mmap.PAGESIZE)  # the file keeps one page
+    block.buf[mmap.PAGESIZE] = 1  # the second page has nothing behind it: SIGBUS
+    block.close()  # never reached
+
+
+def run_one(context, target, name):
+    worker = context.Process(target=target, args=(name,))
+    worker.start()
+    worker.join(timeout=60)
+    return worker.exitcode
+
+
+if __name__ == "__main__" and sys.platform == "linux":
+    block = shared_memory.SharedMemory(create=True, size=BLOCK_SIZE)
+    try:
+        created = allocated(block.name)
+        print(f"a block of {BLOCK_SIZE // 2**20} MiB created, tmpfs allocated:", created)
+        first = run_one(context, write_first_byte, block.name)
+        touched = allocated(block.name)
+        print(f"a worker wrote one byte (exit code {first}), tmpfs allocated:", touched)
+        died = run_one(context, write_past_the_file, block.name)
+        print(
+            f"a worker wrote where no page can be had: exit code {died}",
+            f"({signal.Signals(-died).name}, {signal.strsignal(-died)})",
+        )
+    finally:
+        block.close()
+        block.unlink()
+    assert created == 0 and 0 < touched < BLOCK_SIZE, (created, touched)
+    assert first == 0 and died == -signal.SIGBUS
+
+# %%
+# The fix is room: ``docker run --shm-size=2g`` (or ``shm_size`` in Compose),
+# or ``--ipc=host``, which gives the container the host's IPC namespace and
+# with it the host's ``/dev/shm``; with PyTorch, fewer ``num_workers`` or
+# smaller batches put less in it at once, and ``num_workers=0`` none (the
+# batches are made in the main process, at the cost of the parallel loading).
+# Check the room with ``df -h /dev/shm`` inside the container. For your own
+# blocks, ``os.posix_fallocate(fd, 0, size)`` right after creating one
+# allocates every page at once: a block that does not fit then fails in its
+# creator with ``OSError`` ``ENOSPC`` (posix_fallocate(3)), not later as a
+# signal in whichever worker touches it, at the cost of taking all its memory
+# up front. Measured on a block of 64 KiB:
+
+if __name__ == "__main__" and sys.platform == "linux":
+    small = shared_memory.SharedMemory(create=True, size=64 * 1024)
+    try:
+        os.posix_fallocate(small._fd, 0, small.size)
+        reserved = allocated(small.name)
+        print(f"posix_fallocate on {small.size} bytes, tmpfs allocated:", reserved)
+    finally:
+        small.close()
+        small.unlink()
+    assert reserved >= small.size, reserved
+
+if __name__ == "__main__":
     # %%
     # Trade-offs
     # -----------
