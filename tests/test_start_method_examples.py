@@ -195,6 +195,11 @@ def test_start_cost_counts_where_the_main_script_runs(start_method: str) -> None
         if found
         else "slowlib ran 0 times in the server, once in the first child"
     )
+    # What spawn, Windows' only method, costs every worker, and the import that
+    # the main guard keeps out of them (the WinError 1455 section).
+    assert line_after("spawn, import under the main guard:", output) == (
+        "in 3 children the script ran 3 times, slowlib 0 times"
+    )
     outcome = Outcome.parse(output, "plot_06_start_cost.py")
     assert outcome.reproduced == (not main_preloaded)
     assert outcome.fixed

@@ -108,8 +108,10 @@ if __name__ == "__main__":
 """
 
 
-def run_app(project, methods, preload=None, pool=(), children=CHILDREN, cwd=None):
-    """Run ``app.py`` in a fresh log; return what it measured, by method."""
+def run_app(
+    project, methods, preload=None, pool=(), children=CHILDREN, cwd=None, script="app.py"
+):
+    """Run ``script`` (``app.py``) in a fresh log; return what it measured, by method."""
     Path(project, "runs.log").unlink(missing_ok=True)
     settings = {"methods": methods, "preload": preload, "pool": pool, "children": children}
     settings = json.dumps(settings)
@@ -121,7 +123,7 @@ def run_app(project, methods, preload=None, pool=(), children=CHILDREN, cwd=None
         if name not in ("PYTHONPATH", "PYTHONSAFEPATH")
     }
     done = subprocess.run(
-        [sys.executable, str(Path(project, "app.py")), settings],
+        [sys.executable, str(Path(project, script)), settings],
         capture_output=True,
         text=True,
         cwd=cwd or project,
@@ -267,6 +269,47 @@ if __name__ == "__main__" and "forkserver" in methods:
 # On those versions, make the module importable as an installed one is
 # (install your project, for instance with ``pip install -e .``), or set
 # ``PYTHONPATH`` before the server starts.
+
+# %%
+# On Windows: ``OSError: [WinError 1455] The paging file is too small``
+# ---------------------------------------------------------------------
+# Windows has only ``spawn`` (``multiprocessing/context.py``, 3.11 to 3.13),
+# so there every worker runs the main script's imports again, as counted
+# above, and each one loads again what its libraries load: for PyTorch, its
+# DLLs. Windows charges the memory each process commits against one limit for
+# the whole system, about the RAM plus the paging file (``CommitLimit`` in
+# Microsoft's ``PERFORMANCE_INFORMATION`` reference), and error 1455 is
+# ``ERROR_COMMITMENT_LIMIT``, "The paging file is too small for this operation
+# to complete" (:ref:`error-paging-file-too-small`). The reports show the
+# rest: the traceback runs from ``spawn_main`` through ``prepare`` and
+# ``_fixup_main_from_path`` to the script's ``import torch``, in a worker, and
+# names a DLL of ``torch\lib`` (WeCLIP #5); one comes with ``num_workers=12``
+# (SC2_Datasets #15), and the maintainers' answer in others is fewer workers
+# (Bert-VITS2-Integration-package #5, KAIR #127). Windows is not run here:
+# what is the same on every platform, the import in every ``spawn`` worker, is.
+#
+# The fix: fewer workers (``num_workers`` of a ``DataLoader``, ``processes``
+# of a ``Pool``), each of which costs the libraries it imports; a larger
+# paging file, which raises the limit; and no import in the workers of what
+# only the main process uses. A library imported under ``if __name__ ==
+# "__main__":``, or inside the function that uses it, is not imported by a
+# ``spawn`` child, which runs the script as ``__mp_main__``. A worker that
+# itself uses the library (a ``DataLoader`` worker needs ``torch``) must
+# import it: there only fewer workers, or more room, help. ``app_guarded.py``
+# is ``app.py`` with ``import slowlib`` moved under its ``if __name__ ==
+# "__main__":``:
+
+if __name__ == "__main__":
+    main_guard = 'if __name__ == "__main__":\n'
+    guarded = APP.replace("import slowlib\n", "", 1)
+    guarded = guarded.replace(main_guard, main_guard + "    import slowlib\n", 1)
+    Path(project, "app_guarded.py").write_text(guarded)
+    moved = run_app(project, ["spawn"], script="app_guarded.py")["spawn"]["children"]
+    print(
+        f"spawn, import under the main guard: in {CHILDREN} children the script ran "
+        f"{times(moved['script'])}, slowlib {times(moved['slowlib'])}"
+    )
+    assert moved == {"script": CHILDREN, "slowlib": 0}, moved
 
 if __name__ == "__main__":
     project_directory.cleanup()
