@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import re
@@ -21,6 +22,7 @@ from mpguide.sphinxext.error_index import (
     shorten,
 )
 from mpguide.sphinxext.interpreters import Interpreter, running, version_key
+from mpguide.sphinxext.runs import run_bounded
 
 PAGE = """\
 # Errors
@@ -380,6 +382,63 @@ def test_a_worker_that_writes_where_no_page_can_be_had_dies_of_sigbus(
         r"exitcode=-SIGBUS>",
         message,
     ), message
+
+
+QUOTED = re.compile(r"^:::\{error-quoted\} .*\n((?::[\w-]+: .*\n)+):::$", re.MULTILINE)
+
+
+def test_each_quoted_line_is_in_this_python_s_standard_library() -> None:
+    # What the build checks on every interpreter it finds, here on the one that
+    # runs the tests: each quote's line of CPython, where its versions say so.
+    page = (ROOT / "docs" / "reference" / "errors.md").read_text()
+    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    quotes = [
+        dict(re.findall(r"^:([\w-]+): (.*)$", block, re.M))
+        for block in QUOTED.findall(page)
+    ]
+    assert len(quotes) == page.count(":::{error-quoted}")
+    for options in quotes:
+        if "versions" in options and not parse_versions(options["versions"])(minor):
+            continue
+        spec = importlib.util.find_spec(options["module"])
+        assert spec and spec.origin, options["module"]
+        lines = {line.strip() for line in Path(spec.origin).read_text().splitlines()}
+        assert options["source-line"].strip() in lines, options
+
+
+PARENT_GONE = """
+import multiprocessing, os, sys
+
+def work(queue, path):
+    queue.put("sent")  # the queue's pipe, which it got when it started
+    with open(path, "w") as done:
+        done.write("ran")
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(os.environ["MPGUIDE_START_METHOD"])
+    queue = context.Queue()
+    context.Process(target=work, args=(queue, sys.argv[1])).start()
+    os._exit(0)  # the parent ends at once, before the worker has run
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the POSIX half of the section")
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_posix_worker_needs_nothing_from_its_parent_once_started(
+    method: str, tmp_path: Path
+) -> None:
+    # The access-denied section: on Windows a starting worker takes its pipe and
+    # its queues' handles from the parent's process; on POSIX it is given them
+    # when it is created, so it runs though the parent has already ended.
+    program, marker = tmp_path / "program.py", tmp_path / "ran"
+    program.write_text(PARENT_GONE)
+    env = {**os.environ, "MPGUIDE_START_METHOD": method}
+    # Ends when every process holding its output has: the worker included.
+    done = run_bounded(
+        [sys.executable, str(program), str(marker)], cwd=tmp_path, env=env, timeout=60
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert marker.read_text() == "ran"
 
 
 REMOTE_TRACEBACK = """RemoteError:
