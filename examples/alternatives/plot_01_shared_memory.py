@@ -254,13 +254,12 @@ if __name__ == "__main__":
 # signal killed (``_error_if_any_worker_fails``, in PyTorch's
 # ``torch/csrc/DataLoader.cpp``). A Docker container gets a ``/dev/shm`` of its
 # own, 64 MB unless ``docker run --shm-size`` says otherwise (Docker's ``docker
-# run`` reference), which a few batches of images fill; the reports in this
-# site's problem list come from such containers. PyTorch is not run here, and
-# this page does not fill this machine's ``/dev/shm``: it measures the lazy
-# allocation on a block of 16 MiB, and makes the same signal happen the
-# harmless way, in a worker whose mapping goes past the end of the block's file
-# (mmap(2): ``SIGBUS`` on "access to a page of the buffer that lies beyond the
-# end of the mapped file"), which it shrinks to one page before writing.
+# run`` reference). PyTorch is not run here, and this page does not fill this
+# machine's ``/dev/shm``: it measures the lazy allocation on a block of 16 MiB,
+# and makes the same signal happen the harmless way, in a worker whose mapping
+# goes past the end of the block's file (mmap(2): ``SIGBUS`` on "access to a
+# page of the buffer that lies beyond the end of the mapped file"), which it
+# shrinks to one page before writing.
 
 import faulthandler
 import mmap
