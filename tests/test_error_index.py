@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, other_interpreters, run_example_ok
+from conftest import ROOT, line_after, other_interpreters, run_example_ok
 
 from mpguide.sphinxext.error_index import (
     Results,
@@ -366,6 +366,24 @@ def test_each_producer_runs_on_its_own_without_leaks(path: Path, start_method: s
     output = run_example_ok(path, start_method)
     run = Run.parse(output)
     assert run.messages or run.not_produced, output
+
+
+def test_a_full_queue_makes_put_give_up_after_its_timeout_and_a_get_frees_a_slot(
+    start_method: str,
+) -> None:
+    output = run_example_ok(
+        ROOT / "docs" / "reference" / "errors" / "queue_full.py", start_method
+    )
+    assert Run.parse(output) == Run(("queue.Full",), None)
+    waited = float(line_after("put(timeout=0.2) gave up after", output).removesuffix(" s"))
+    assert waited >= 0.19  # it did wait for a slot
+    assert line_after("then get() returned:", output) == "[0, 1, 2]"
+    assert line_after("and put() found a free slot:", output) == "3"
+    from multiprocessing.synchronize import SEM_VALUE_MAX
+
+    assert line_after("SEM_VALUE_MAX:", output) == str(SEM_VALUE_MAX)
+    if sys.platform == "linux":  # the value the page gives for Linux
+        assert SEM_VALUE_MAX == 2**31 - 1
 
 
 REMOTE_TRACEBACK = """RemoteError:
