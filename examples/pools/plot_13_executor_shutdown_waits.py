@@ -11,7 +11,9 @@ One task that never returns makes both waits endless: the program hangs in
 ``shutdown()`` or after its last line. This page counts the tasks that still
 ran, shows the hang (with a time limit), explains both from CPython's code,
 and fixes them: ``cancel_futures=True`` for queued tasks, a pool one can
-terminate or a process of one's own for a task that may never end.
+terminate or a process of one's own for a task that may never end. A
+``result(timeout=...)`` that expires, or a ``cancel()``, does not stop a task
+that has started either: the page shows it run to its end.
 ``multiprocessing.Pool`` does the opposite at the end of a ``with`` block, it
 terminates its workers:
 :ref:`sphx_glr_gallery_pools_plot_06_with_pool_terminates.py`.
