@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, other_interpreters, run_example_ok
+from conftest import ROOT, line_after, other_interpreters, run_example_ok
 
 from mpguide.sphinxext.error_index import (
     Results,
@@ -439,6 +439,24 @@ def test_a_posix_worker_needs_nothing_from_its_parent_once_started(
     )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert marker.read_text() == "ran"
+
+
+def test_a_full_queue_makes_put_give_up_after_its_timeout_and_a_get_frees_a_slot(
+    start_method: str,
+) -> None:
+    output = run_example_ok(
+        ROOT / "docs" / "reference" / "errors" / "queue_full.py", start_method
+    )
+    assert Run.parse(output) == Run(("queue.Full",), None)
+    waited = float(line_after("put(timeout=0.2) gave up after", output).removesuffix(" s"))
+    assert waited >= 0.19  # it did wait for a slot
+    assert line_after("then get() returned:", output) == "[0, 1, 2]"
+    assert line_after("and put() found a free slot:", output) == "3"
+    from multiprocessing.synchronize import SEM_VALUE_MAX
+
+    assert line_after("SEM_VALUE_MAX:", output) == str(SEM_VALUE_MAX)
+    if sys.platform == "linux":  # the value the page gives for Linux
+        assert SEM_VALUE_MAX == 2**31 - 1
 
 
 REMOTE_TRACEBACK = """RemoteError:

@@ -271,6 +271,27 @@ def test_an_unpicklable_put_returns_and_only_the_feeder_thread_knows(
     assert line_after("with a SimpleQueue, the consumer got:", output) == (
         f"put() raised {unpicklable}"
     )
+    # empty() and get_nowait() right after put(): how often varies, never above
+    # the tries, and every item still arrives through a blocking get().
+    counts = re.search(
+        r"^right after put\(\): empty\(\) was True in (\d+) of (\d+) tries, "
+        r"get_nowait\(\) raised queue\.Empty in (\d+) of (\d+)$",
+        output,
+        re.M,
+    )
+    assert counts, output
+    said_empty, tries, said_nothing, tries_again = map(int, counts.groups())
+    assert tries == tries_again > 0 and said_empty <= tries and said_nothing <= tries
+    assert line_after("get(timeout=60) then received", output) == (
+        f"{2 * tries} of {2 * tries} items"
+    )
+    assert line_after("while the item was being pickled:", output) == (
+        "empty() True, get_nowait() raised queue.Empty;"
+    )
+    assert line_after("then get(timeout=60) returned", output) == "'pickled late'"
+    assert line_after("SimpleQueue, right after put(): empty() was True in", output) == (
+        f"0 of {tries} tries"
+    )
     assert outcome.reproduced and outcome.reason is None
     assert_fixed(outcome)
 

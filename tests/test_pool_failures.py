@@ -379,6 +379,18 @@ def test_an_executor_runs_every_task_at_its_end_and_a_stuck_one_hangs_it(
     assert line_after("own Process:", output) == (
         "still running after 1.0 s: True; exit code after terminate(): -15"
     )
+    # A timeout and cancel() leave the task running: it ends after the caller
+    # gave up (a positive delay, about the task's length minus the timeout).
+    gave_up = re.fullmatch(
+        r"raised TimeoutError; cancel\(\) returned False; the task ended ([\d.]+) s later",
+        line_after("future.result(timeout=0.05)", output),
+    )
+    pool_gave_up = re.fullmatch(
+        r"raised multiprocessing\.context\.TimeoutError; the task ended ([\d.]+) s later",
+        line_after("Pool get(timeout=0.05)", output),
+    )
+    assert gave_up and pool_gave_up, output
+    assert float(gave_up[1]) > 0 and float(pool_gave_up[1]) > 0
     assert outcome.reproduced and outcome.fixed
     assert outcome.reason is None and outcome.version_reason is None
 

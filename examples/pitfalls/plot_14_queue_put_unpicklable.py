@@ -9,7 +9,9 @@ standard error, and the consumer's ``get()`` waits for ever for an item that
 will never come. This page reproduces it with every wait bounded, shows which
 thread prints the traceback and why ``put()`` cannot raise, and makes the
 failure reach the code that can handle it: pickle in the caller, or use a
-``SimpleQueue``, whose ``put()`` pickles before it returns.
+``SimpleQueue``, whose ``put()`` pickles before it returns. The same hand-over
+makes ``empty()`` return ``True``, and ``get_nowait()`` raise ``queue.Empty``,
+right after a ``put()``: the page counts how often, and shows why.
 """
 
 # %%
@@ -167,6 +169,98 @@ if __name__ == "__main__":
     print("with a SimpleQueue, the consumer got:", simple)
 
 # %%
+# The same thread makes ``empty()`` say ``True`` after a ``put()``
+# ----------------------------------------------------------------
+# Because ``put()`` only hands the object to the feeder thread, the queue's
+# pipe can still be empty when ``put()`` returns. ``empty()`` looks at the
+# pipe and nothing else (``return not self._poll()`` in ``Queue.empty``), and
+# ``get_nowait()``, that is ``get(block=False)``, raises ``queue.Empty`` when
+# the same look finds nothing (``Queue.get``); both in
+# ``multiprocessing/queues.py``, 3.11 to 3.13. Items put by another process
+# are in the same place until its feeder thread writes them: a consumer that
+# stops at the first ``empty()`` can stop before the producer's items arrive.
+# ``get_nowait()`` also raises ``queue.Empty`` while another process holds the
+# queue's read lock, in the middle of its own ``get()``
+# (``self._rlock.acquire(block, timeout)``, same function), with items waiting.
+#
+# The run asks right after each of ``TRIES`` puts of a small item; how often
+# the feeder thread has not written it yet depends on the machine, so the page
+# prints the count. Then one item whose pickling waits until the caller has
+# asked (``PickledLate``, a stand-in for an object that takes long to pickle)
+# shows the answer while the feeder thread is still at work.
+
+TRIES = 200
+
+
+class PickledLate:
+    """Pickles as a string, once ``release`` is set."""
+
+    def __init__(self, release):
+        self.release = release
+
+    def __reduce__(self):
+        self.release.wait(WAIT)  # runs in the feeder thread
+        return str, ("pickled late",)
+
+
+def get_nowait_or_none(items):
+    try:
+        return items.get_nowait()
+    except queue.Empty:
+        return None
+
+
+if __name__ == "__main__":
+    items = context.Queue()
+    said_empty = said_nothing = got_back = 0
+    for number in range(TRIES):
+        items.put(number)
+        said_empty += items.empty()
+        got_back += items.get(timeout=WAIT) == number
+    for number in range(TRIES):
+        items.put(number)
+        got = get_nowait_or_none(items)
+        said_nothing += got is None
+        got_back += (got if got is not None else items.get(timeout=WAIT)) == number
+    print(f"right after put(): empty() was True in {said_empty} of {TRIES} tries,", end=" ")
+    print(f"get_nowait() raised queue.Empty in {said_nothing} of {TRIES}")
+    print(f"get(timeout={WAIT}) then received {got_back} of {2 * TRIES} items")
+
+    release = threading.Event()
+    items.put(PickledLate(release))
+    late_empty = items.empty()
+    late_nowait = get_nowait_or_none(items)
+    release.set()
+    late_item = items.get(timeout=WAIT)
+    items.close()
+    items.join_thread()
+    print(f"while the item was being pickled: empty() {late_empty},", end=" ")
+    print(f"get_nowait() {'raised queue.Empty' if late_nowait is None else 'got it'};")
+    print(f"then get(timeout={WAIT}) returned {late_item!r}")
+
+# %%
+# The fix is the one above: do not let ``empty()``, ``qsize()`` or
+# ``get_nowait()`` decide that nothing more will come. Block in
+# ``get(timeout=...)`` and stop on a sentinel (``None`` put last by each
+# producer) or on a count of the items expected, as
+# :ref:`sphx_glr_gallery_alternatives_plot_03_message_passing.py` does; the
+# cost is a wait of up to ``timeout`` when something did go wrong. A
+# ``SimpleQueue`` writes the item into its pipe before ``put()`` returns, so
+# in the process that put it, ``empty()`` is ``False`` once ``put()`` has
+# returned; across processes it is still only a hint.
+
+if __name__ == "__main__":
+    simple_items = context.SimpleQueue()
+    simple_said_empty = 0
+    for number in range(TRIES):
+        simple_items.put(number)
+        simple_said_empty += simple_items.empty()
+        simple_items.get()
+    simple_items.close()
+    print("SimpleQueue, right after put(): empty() was True in", end=" ")
+    print(f"{simple_said_empty} of {TRIES} tries")
+
+# %%
 # What happened
 # -------------
 
@@ -204,4 +298,7 @@ if __name__ == "__main__":
     )
     assert reproduced
     assert fixed
+    assert got_back == 2 * TRIES and 0 <= said_empty <= TRIES
+    assert late_empty and late_nowait is None and late_item == "pickled late"
+    assert simple_said_empty == 0
     assert not multiprocessing.active_children()

@@ -11,7 +11,9 @@ One task that never returns makes both waits endless: the program hangs in
 ``shutdown()`` or after its last line. This page counts the tasks that still
 ran, shows the hang (with a time limit), explains both from CPython's code,
 and fixes them: ``cancel_futures=True`` for queued tasks, a pool one can
-terminate or a process of one's own for a task that may never end.
+terminate or a process of one's own for a task that may never end. A
+``result(timeout=...)`` that expires, or a ``cancel()``, does not stop a task
+that has started either: the page shows it run to its end.
 ``multiprocessing.Pool`` does the opposite at the end of a ``with`` block, it
 terminates its workers:
 :ref:`sphx_glr_gallery_pools_plot_06_with_pool_terminates.py`.
@@ -319,6 +321,78 @@ if __name__ == "__main__":
 # cancel)``: only the tasks already started ran. Neither stops a task that
 # never returns.
 #
+# A timeout, or ``cancel()``, does not stop a task that has started
+# -----------------------------------------------------------------
+# ``future.result(timeout=...)`` and a ``Pool``'s ``get(timeout=...)`` bound
+# only the caller's wait. ``Future.result`` (``concurrent/futures/_base.py``)
+# waits on the future's condition and raises ``TimeoutError()``; ``ApplyResult.get``
+# (``multiprocessing/pool.py``) waits on its event and raises
+# ``multiprocessing.TimeoutError``. Neither sends anything to the worker.
+# ``Future.cancel`` returns ``False`` once the future is running or finished
+# (``if self._state in [RUNNING, FINISHED]``), and the executor marks it
+# running when it puts the task on the call queue (``add_call_item_to_queue``
+# in ``concurrent/futures/process.py``), before a worker takes it. All of this
+# in 3.11, 3.12 and 3.13. Below, each worker sets an event as it starts the
+# task; the caller waits for it, gives up after ``GIVE_UP`` seconds, cancels,
+# then reads when the task ended.
+
+GIVE_UP = 0.05  # seconds: the caller's timeout, shorter than TASK_SECONDS
+started = None  # in each worker, the event its initializer received
+
+
+def remember_started(event):
+    global started
+    started = event
+
+
+def task_that_reports_its_end():
+    started.set()
+    time.sleep(TASK_SECONDS)
+    return time.time()  # the wall clock, the same in every process
+
+
+def give_up_on(get, cancel=None):
+    """Wait ``GIVE_UP`` s for the task's result, give up (and try ``cancel``);
+    return the error, what cancel() said, and how long after giving up the task
+    ended."""
+    try:
+        get(timeout=GIVE_UP)
+        error = "no error"
+    except (TimeoutError, multiprocessing.TimeoutError) as raised:
+        error = f"{type(raised).__module__}.{type(raised).__qualname__}"
+    gave_up_at = time.time()
+    cancelled = cancel() if cancel else None
+    ended_at = get(timeout=WAIT)
+    return error.removeprefix("builtins."), cancelled, ended_at - gave_up_at
+
+
+if __name__ == "__main__":
+    event = context.Event()
+    with ProcessPoolExecutor(
+        1, mp_context=context, initializer=remember_started, initargs=(event,)
+    ) as executor:
+        future = executor.submit(task_that_reports_its_end)
+        event.wait(WAIT)
+        future_error, future_cancelled, future_ran_on = give_up_on(
+            future.result, future.cancel
+        )
+    event = context.Event()
+    with context.Pool(1, initializer=remember_started, initargs=(event,)) as pool:
+        pending = pool.apply_async(task_that_reports_its_end)
+        event.wait(WAIT)
+        pool_error, _, pool_ran_on = give_up_on(pending.get)
+    print(f"future.result(timeout={GIVE_UP}) raised {future_error};", end=" ")
+    print(f"cancel() returned {future_cancelled};", end=" ")
+    print(f"the task ended {future_ran_on:.2f} s later")
+    print(f"Pool get(timeout={GIVE_UP}) raised {pool_error};", end=" ")
+    print(f"the task ended {pool_ran_on:.2f} s later")
+
+# %%
+# Each task ran to its end after its caller had given up, in a worker that
+# no other task could use meanwhile. To stop it, the worker has to be ended
+# (below), or the task has to check for a signal of its own between steps (an
+# ``Event`` given to the workers by ``initializer``, as here).
+#
 # Fix 2: a task that may never return gets a time limit and a process that can be ended
 # -------------------------------------------------------------------------------------
 # On Python 3.11 to 3.13, run it where it can be ended: in a
@@ -414,4 +488,7 @@ if __name__ == "__main__":
     assert not with_stuck[1] and without_stuck[1]  # hung in the block, at exit
     assert with_stuck[2] == without_stuck[2] == ended_by_the_worker, stuck_runs
     assert fixed, (ran_cancelling, cancelled_on_error, run_by_the_end, pool_outcome)
+    assert future_error == "TimeoutError" and future_cancelled is False
+    assert pool_error == "multiprocessing.context.TimeoutError"
+    assert future_ran_on > 0 and pool_ran_on > 0  # both ended after the caller gave up
     assert not multiprocessing.active_children()
