@@ -57,7 +57,9 @@ def draw(task, ready, lock, position):
         probe.release()
     print(f"task {{task}} took the main process's lock: {{took}}", flush=True)
     ready.wait(timeout={WAIT})
-    for _ in tqdm(range({STEPS}), desc=f"task {{task}}", position=position, **STYLE):
+    leave = position is None  # the fix clears its bars as they end
+    name = f"task {{task}}"
+    for _ in tqdm(range({STEPS}), desc=name, position=position, leave=leave, **STYLE):
         time.sleep(0.01)
 
 
@@ -124,7 +126,7 @@ def replay(stream):
             row -= 1
         elif token:
             name, before = token.split(":")[0], rows.get(row, "")
-            if "100%" not in token:
+            if token.strip() and "100%" not in token:
                 overdrawn += bool(before) and before.split(":")[0] != name
                 drawn_on.setdefault(name, set()).add(row)
             after = before[column + len(token) :]
@@ -181,7 +183,8 @@ if __name__ == "__main__":
 #
 # Fix 1: a position and a shared lock for each bar
 # ------------------------------------------------
-# Give each task's bar its own row, ``position=task``, and give every
+# Give each task's bar its own row, ``position=task``, clear it when it ends,
+# ``leave=False``, and give every
 # worker the main process's lock: ``tqdm.set_lock(context.RLock())`` before
 # the workers start, and ``tqdm.set_lock(lock)`` in each worker (for a pool,
 # ``Pool(initializer=tqdm.set_lock, initargs=(tqdm.get_lock(),))``, tqdm's
@@ -195,11 +198,14 @@ if __name__ == "__main__":
     positioned = show("position", *run(method, "position"))
 
 # %%
-# While they run, the bars keep their rows. At the end, a bar left on the
-# screen (``leave=True``, the default) is drawn once more where the cursor
-# is, and a newline follows (``tqdm.close`` calls ``display(pos=0)``), so the
-# final lines need not follow the positions; ``leave=False`` clears each bar
-# instead.
+# Each bar keeps its row from start to end, and none is drawn over another.
+# ``leave=False`` matters: a bar left on the screen (``leave=True``, the
+# default, also in tqdm's example) is drawn once more at the cursor's row as
+# it ends, followed by a newline (``tqdm.close`` calls ``display(pos=0)`` and
+# writes ``"\n"``, ``tqdm/std.py`` in tqdm 4.70). That newline moves the
+# cursor that every process draws relative to, so the bars still running
+# jump one row down each time a bar ends first. Cleared bars leave the final
+# lines blank: print a summary from the main process when the work is done.
 #
 # Fix 2: one bar, in the main process
 # -----------------------------------
