@@ -184,9 +184,9 @@ if __name__ == "__main__":
 # Fix 1: a position and a shared lock for each bar
 # ------------------------------------------------
 # Give each task's bar its own row, ``position=task``, clear it when it ends,
-# ``leave=False``, and give every
-# worker the main process's lock: ``tqdm.set_lock(context.RLock())`` before
-# the workers start, and ``tqdm.set_lock(lock)`` in each worker (for a pool,
+# ``leave=False``, and give every worker the main process's lock:
+# ``tqdm.set_lock(context.RLock())`` before the workers start, and
+# ``tqdm.set_lock(lock)`` in each worker (for a pool,
 # ``Pool(initializer=tqdm.set_lock, initargs=(tqdm.get_lock(),))``, tqdm's
 # own example, written with ``multiprocessing.RLock()``, the default
 # context's). Make the lock with the context that starts the workers
