@@ -598,3 +598,23 @@ def test_a_message_of_2_gib_fails_its_header_before_3_8() -> None:
 
 def test_a_message_of_2_gib_gets_a_long_header_where_python_has_the_fix() -> None:
     assert probe_header(sys.executable) == "headers: [(-1,), (2147483648,)]"
+
+
+CELERY_PRODUCER = ROOT / "docs" / "reference" / "errors" / "celery_worker_process.py"
+
+
+def test_a_celery_worker_is_multiprocessing_s_daemonic_current_process(
+    start_method: str,
+) -> None:
+    """What the Celery section says the run shows: in a worker of billiard's
+    pool, multiprocessing's current process is billiard's daemonic process, so
+    multiprocessing refuses to start a child there; billiard's Process starts
+    and exits with code 0."""
+    output = run_example_ok(CELERY_PRODUCER, start_method)
+    lines = dict(line.split(": ", 1) for line in output.splitlines() if ": " in line)
+    assert lines["current process"].startswith("billiard."), output
+    assert lines["its daemon flag"] == "True", output
+    refused = "daemonic processes are not allowed to have children"
+    assert lines["multiprocessing.Process"] == refused, output
+    assert lines["billiard.Process exit code"] == "0", output
+    assert Run.parse(output).messages == (f"AssertionError: {refused}",), output

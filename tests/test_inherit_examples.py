@@ -222,3 +222,43 @@ def test_a_pool_made_before_the_server_forks_gives_its_worker_nothing(
     assert line_after("the master's pool after:", output) == squares
     assert line_after("the master's executor after:", output) == "9"
     assert "ProcessPoolExecutor" in outcome.reproduced_detail
+
+
+def test_tqdm_bars_from_workers_share_a_row_and_positions_with_a_shared_lock_do_not(
+    start_method: str,
+) -> None:
+    output, _ = run_page("plot_07_progress_bars.py", start_method)
+    bars = 3
+    took = line_after("as is: workers that took the lock the main process held:", output)
+    # tqdm's lock, made by the main process before the workers start, is a
+    # fork child's too; a fresh interpreter makes its own
+    fresh = start_method in FRESH_INTERPRETER
+    assert took == (f"{bars} of {bars}" if fresh else f"0 of {bars}")
+    took = line_after("position: workers that took the lock the main process held:", output)
+    assert took == f"0 of {bars}"
+    rows = {
+        (way, task): row
+        for way, task, row in re.findall(
+            r"^(as is|position): task (\d) drawn on rows \[([\d, ]+)\] while it ran$",
+            output,
+            re.M,
+        )
+    }
+    assert len(rows) == 2 * bars, output
+    assert all("0" in rows["as is", str(task)].split(", ") for task in range(bars))
+    assert [rows["position", str(task)] for task in range(bars)] == ["0", "1", "2"]
+    overdrawn = {
+        way: int(count)
+        for way, count in re.findall(
+            r"^(as is|position|one bar): a running bar drawn over another task's bar: "
+            r"(\d+) times$",
+            output,
+            re.M,
+        )
+    }
+    assert overdrawn["as is"] > 0 and overdrawn["position"] == overdrawn["one bar"] == 0
+    assert line_after("one bar: all tasks drawn on rows", output) == "[0] while it ran"
+    steps = 12
+    # one carriage return per update: the first draw, each step, and the
+    # final draw of a bar left on the screen
+    assert line_after("as is: bar updates written:", output) == str(bars * (steps + 2))

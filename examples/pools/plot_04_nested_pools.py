@@ -108,6 +108,9 @@ if __name__ == "__main__":
 # from a task is allowed, and is not stopped with the worker either. Being an
 # ``assert`` statement, the check is skipped under ``python -O``; that does not
 # make a nested pool safe, it only removes the check.
+# A Celery prefork worker is such a daemonic process (billiard's), and the same
+# check stops a task that starts a ``multiprocessing.Process``:
+# :ref:`error-celery-authkey`.
 #
 # Fix: one level of processes
 # ---------------------------
