@@ -507,3 +507,10 @@ def test_a_message_of_2_gib_fails_its_header_before_3_8() -> None:
 
 def test_a_message_of_2_gib_gets_a_long_header_where_python_has_the_fix() -> None:
     assert probe_header(sys.executable) == "headers: [(-1,), (2147483648,)]"
+
+
+def test_a_plugin_imported_by_name_reaches_the_worker(start_method: str) -> None:
+    output = run_example_ok(ROOT / "docs" / "reference" / "errors" / "dynamically_loaded_module.py", start_method)
+    run = Run.parse(output)
+    assert len(run.messages) == 1 and "import of module 'shapes_plugin' failed" in run.messages[0]
+    assert re.search(r"^imported by name, the worker computes area: 9$", output, re.MULTILINE), output
