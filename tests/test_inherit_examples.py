@@ -222,3 +222,20 @@ def test_a_pool_made_before_the_server_forks_gives_its_worker_nothing(
     assert line_after("the master's pool after:", output) == squares
     assert line_after("the master's executor after:", output) == "9"
     assert "ProcessPoolExecutor" in outcome.reproduced_detail
+
+
+def test_a_fork_worker_runs_the_parent_s_sigterm_handler_and_an_owner_check_stops_it(
+    start_method: str,
+) -> None:
+    name = "plot_07_signal_handler_in_workers.py"
+    output = run_example_ok(PAGES / name, start_method)
+    outcome = Outcome.parse(output, name)
+    forked = start_method == "fork"
+    assert outcome.reproduced == forked and outcome.fixed, outcome
+    assert (outcome.reason is None) == forked, outcome
+    ran = line_after("the parent's shutdown code ran in the worker:", output)
+    assert ran == str(forked)
+    exitcode = line_after("the worker's exit code after terminate():", output)
+    assert exitcode == ("0" if forked else "-15")
+    assert line_after("with the fix, the shutdown code ran in the worker:", output) == "False"
+    assert line_after("with the fix, the worker's exit code:", output) == "-15"
