@@ -510,13 +510,23 @@ def test_a_message_of_2_gib_gets_a_long_header_where_python_has_the_fix() -> Non
 
 
 def test_a_plugin_imported_by_name_reaches_the_worker(start_method: str) -> None:
-    output = run_example_ok(ROOT / "docs" / "reference" / "errors" / "dynamically_loaded_module.py", start_method)
+    output = run_example_ok(
+        ROOT / "docs" / "reference" / "errors" / "dynamically_loaded_module.py",
+        start_method,
+    )
     run = Run.parse(output)
-    assert len(run.messages) == 1 and "import of module 'shapes_plugin' failed" in run.messages[0]
-    assert re.search(r"^imported by name, the worker computes area: 9$", output, re.MULTILINE), output
+    assert (
+        len(run.messages) == 1
+        and "import of module 'shapes_plugin' failed" in run.messages[0]
+    )
+    assert re.search(
+        r"^imported by name, the worker computes area: 9$", output, re.MULTILINE
+    ), output
 
 
-SHUTDOWN_NOWAIT = ROOT / "docs" / "reference" / "workarounds" / "executor_shutdown_nowait.py"
+SHUTDOWN_NOWAIT = (
+    ROOT / "docs" / "reference" / "workarounds" / "executor_shutdown_nowait.py"
+)
 RESULT_LINE = re.compile(r"^the task's result after shutdown\(\): (.+)$", re.MULTILINE)
 
 
@@ -538,7 +548,10 @@ def with_shutdown_nowait(tmp_path: Path) -> Path:
     """The program with ``shutdown(wait=False)`` on every version, ending at
     exit the workers that the executor's dead thread leaves."""
     text = SHUTDOWN_NOWAIT.read_text()
-    call, main = "executor.shutdown(wait=BEFORE_THE_FIX)", 'if __name__ == "__main__":\n    main()\n'
+    call, main = (
+        "executor.shutdown(wait=BEFORE_THE_FIX)",
+        'if __name__ == "__main__":\n    main()\n',
+    )
     assert text.count(call) == 1 and text.endswith(main), "the program changed"
     text = text.replace(call, "executor.shutdown(wait=False)") + (
         "    for child in multiprocessing.active_children():\n"
@@ -556,7 +569,9 @@ def test_shutdown_without_waiting_closes_a_handle_in_use_before_3_9(
     python = python_3_7_or_3_8()
     failed = run_workaround(with_shutdown_nowait(tmp_path), start_method, python)
     assert "Exception in thread QueueManagerThread:" in failed.stderr, failed.stderr
-    assert re.search(r"^OSError: handle is closed$", failed.stderr, re.MULTILINE), failed.stderr
+    assert re.search(r"^OSError: handle is closed$", failed.stderr, re.MULTILINE), (
+        failed.stderr
+    )
     assert RESULT_LINE.findall(failed.stdout) == ["none within 3 s"], failed.stdout
     fixed = run_workaround(SHUTDOWN_NOWAIT, start_method, python)
     assert fixed.returncode == 0, fixed.stderr

@@ -237,5 +237,7 @@ def test_a_fork_worker_runs_the_parent_s_sigterm_handler_and_an_owner_check_stop
     assert ran == str(forked)
     exitcode = line_after("the worker's exit code after terminate():", output)
     assert exitcode == ("0" if forked else "-15")
-    assert line_after("with the fix, the shutdown code ran in the worker:", output) == "False"
+    assert (
+        line_after("with the fix, the shutdown code ran in the worker:", output) == "False"
+    )
     assert line_after("with the fix, the worker's exit code:", output) == "-15"

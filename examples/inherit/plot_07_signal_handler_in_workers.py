@@ -1,6 +1,6 @@
 """
 A ``SIGTERM`` handler of the parent runs in its ``fork`` workers
-===============================================================
+================================================================
 
 A program installs a handler for ``SIGTERM`` (or ``SIGINT``) that runs its
 shutdown code: close the server, write the state, exit. It then starts
@@ -112,7 +112,8 @@ if __name__ == "__main__":
 # a worker dies of ``SIGTERM`` as it would have without the parent's handler.
 # It works under every start method and for every child the parent forks, a
 # library's included, with no window in which the parent's shutdown code
-# could still run in a worker. :ref:`sphx_glr_gallery_pools_plot_10_terminate_leaves_grandchildren.py`
+# could still run in a worker.
+# :ref:`sphx_glr_gallery_pools_plot_10_terminate_leaves_grandchildren.py`
 # uses the same handler for a worker that stops its own children. Other ways:
 # reset the handler first thing in the worker
 # (``signal.signal(signal.SIGTERM, signal.SIG_DFL)`` in the target or a pool's

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from _producer import report, start_context
 
-PLUGIN = '''
+PLUGIN = """
 class Square:
     def __init__(self, side):
         self.side = side
 
     def area(self):
         return self.side**2
-'''
+"""
 RESULT_WAIT = 30  # seconds: a bound on each task, which takes milliseconds
 
 
