@@ -618,3 +618,82 @@ def test_a_celery_worker_is_multiprocessing_s_daemonic_current_process(
     assert lines["multiprocessing.Process"] == refused, output
     assert lines["billiard.Process exit code"] == "0", output
     assert Run.parse(output).messages == (f"AssertionError: {refused}",), output
+
+
+def test_a_plugin_imported_by_name_reaches_the_worker(start_method: str) -> None:
+    output = run_example_ok(
+        ROOT / "docs" / "reference" / "errors" / "dynamically_loaded_module.py",
+        start_method,
+    )
+    run = Run.parse(output)
+    assert (
+        len(run.messages) == 1
+        and "import of module 'shapes_plugin' failed" in run.messages[0]
+    )
+    assert re.search(
+        r"^imported by name, the worker computes area: 9$", output, re.MULTILINE
+    ), output
+
+
+SHUTDOWN_NOWAIT = (
+    ROOT / "docs" / "reference" / "workarounds" / "executor_shutdown_nowait.py"
+)
+RESULT_LINE = re.compile(r"^the task's result after shutdown\(\): (.+)$", re.MULTILINE)
+
+
+def python_3_7_or_3_8() -> str:
+    """A CPython 3.7 or 3.8 that pyenv has, which the quoted message belongs to."""
+    versions = subprocess.run(
+        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    old = sorted((v for v in versions if re.fullmatch(r"3\.[78]\.\d+", v)), key=version_key)
+    if not old:
+        pytest.skip("no CPython 3.7 or 3.8 under pyenv: the quote is not run here")
+    prefix = subprocess.run(
+        ["pyenv", "prefix", old[-1]], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return str(Path(prefix) / "bin" / "python")
+
+
+def with_shutdown_nowait(tmp_path: Path) -> Path:
+    """The program with ``shutdown(wait=False)`` on every version, ending at
+    exit the workers that the executor's dead thread leaves."""
+    text = SHUTDOWN_NOWAIT.read_text()
+    call, main = (
+        "executor.shutdown(wait=BEFORE_THE_FIX)",
+        'if __name__ == "__main__":\n    main()\n',
+    )
+    assert text.count(call) == 1 and text.endswith(main), "the program changed"
+    text = text.replace(call, "executor.shutdown(wait=False)") + (
+        "    for child in multiprocessing.active_children():\n"
+        "        child.terminate()\n"
+        "        child.join(RESULT_WAIT)\n"
+    )
+    program = tmp_path / SHUTDOWN_NOWAIT.name
+    program.write_text(text)
+    return program
+
+
+def test_shutdown_without_waiting_closes_a_handle_in_use_before_3_9(
+    start_method: str, tmp_path: Path
+) -> None:
+    python = python_3_7_or_3_8()
+    failed = run_workaround(with_shutdown_nowait(tmp_path), start_method, python)
+    assert "Exception in thread QueueManagerThread:" in failed.stderr, failed.stderr
+    assert re.search(r"^OSError: handle is closed$", failed.stderr, re.MULTILINE), (
+        failed.stderr
+    )
+    assert RESULT_LINE.findall(failed.stdout) == ["none within 3 s"], failed.stdout
+    fixed = run_workaround(SHUTDOWN_NOWAIT, start_method, python)
+    assert fixed.returncode == 0, fixed.stderr
+    assert RESULT_LINE.findall(fixed.stdout) == ["0.2"], fixed.stdout
+
+
+def test_shutdown_without_waiting_gives_the_result_where_python_has_the_fix(
+    start_method: str, tmp_path: Path
+) -> None:
+    for program in (SHUTDOWN_NOWAIT, with_shutdown_nowait(tmp_path)):
+        done = run_workaround(program, start_method, sys.executable)
+        assert done.returncode == 0 and "handle is closed" not in done.stderr, done.stderr
+        assert "ResourceWarning" not in done.stderr
+        assert RESULT_LINE.findall(done.stdout) == ["0.2"], done.stdout

@@ -262,3 +262,22 @@ def test_tqdm_bars_from_workers_share_a_row_and_positions_with_a_shared_lock_do_
     # one carriage return per update: the first draw, each step, and the
     # final draw of a bar left on the screen
     assert line_after("as is: bar updates written:", output) == str(bars * (steps + 2))
+
+
+def test_a_fork_worker_runs_the_parent_s_sigterm_handler_and_an_owner_check_stops_it(
+    start_method: str,
+) -> None:
+    name = "plot_08_signal_handler_in_workers.py"
+    output = run_example_ok(PAGES / name, start_method)
+    outcome = Outcome.parse(output, name)
+    forked = start_method == "fork"
+    assert outcome.reproduced == forked and outcome.fixed, outcome
+    assert (outcome.reason is None) == forked, outcome
+    ran = line_after("the parent's shutdown code ran in the worker:", output)
+    assert ran == str(forked)
+    exitcode = line_after("the worker's exit code after terminate():", output)
+    assert exitcode == ("0" if forked else "-15")
+    assert (
+        line_after("with the fix, the shutdown code ran in the worker:", output) == "False"
+    )
+    assert line_after("with the fix, the worker's exit code:", output) == "-15"
