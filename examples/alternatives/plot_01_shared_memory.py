@@ -239,12 +239,13 @@ if __name__ == "__main__":
 # ``shm_open`` and gives it its size with ``os.ftruncate``, then maps it
 # (``SharedMemory.__init__`` in ``multiprocessing/shared_memory.py``, 3.11 to
 # 3.13). ``ftruncate`` reserves nothing: the file is sparse, and ``tmpfs``
-# allocates each page when a process first writes to it. So creating a block
+# allocates each page when a process first touches it through its mapping,
+# reading or writing. So creating a block
 # larger than the room left succeeds, and the process that later touches a
 # page ``tmpfs`` cannot allocate gets no exception: the kernel sends it
 # ``SIGBUS`` (``shmem_fault`` in Linux's ``mm/shmem.c`` turns a failed
 # allocation, other than out of memory, into ``VM_FAULT_SIGBUS``), and it dies
-# on the spot, ``exitcode`` ``-7``, "Bus error" (in the error index:
+# on the spot, ``exitcode`` ``-SIGBUS`` (``-7`` on Linux), "Bus error" (in the error index:
 # :ref:`error-shared-memory-bus-error`).
 #
 # That is PyTorch's ``DataLoader worker (pid N) is killed by signal: Bus

@@ -331,10 +331,13 @@ if __name__ == "__main__":
 # ``Future.cancel`` returns ``False`` once the future is running or finished
 # (``if self._state in [RUNNING, FINISHED]``), and the executor marks it
 # running when it puts the task on the call queue (``add_call_item_to_queue``
-# in ``concurrent/futures/process.py``), before a worker takes it. All of this
+# in ``concurrent/futures/process.py``), before a worker takes it: the call
+# queue holds one task more than there are workers, so ``cancel()`` fails for
+# that waiting task too. All of this
 # in 3.11, 3.12 and 3.13. Below, each worker sets an event as it starts the
-# task; the caller waits for it, gives up after ``GIVE_UP`` seconds, cancels,
-# then reads when the task ended.
+# task; the caller waits for it, gives up after ``GIVE_UP`` seconds, cancels
+# the executor's future (a ``Pool`` has no ``cancel``), then reads when the
+# task ended.
 
 GIVE_UP = 0.05  # seconds: the caller's timeout, shorter than TASK_SECONDS
 started = None  # in each worker, the event its initializer received
@@ -390,8 +393,9 @@ if __name__ == "__main__":
 # %%
 # Each task ran to its end after its caller had given up, in a worker that
 # no other task could use meanwhile. To stop it, the worker has to be ended
-# (below), or the task has to check for a signal of its own between steps (an
-# ``Event`` given to the workers by ``initializer``, as here).
+# (below), or the task has to check for a signal of its own between steps
+# (for instance an ``Event`` given to the workers by ``initializer``, as this
+# page gives one to signal the start).
 #
 # Fix 2: a task that may never return gets a time limit and a process that can be ended
 # -------------------------------------------------------------------------------------

@@ -277,22 +277,23 @@ if __name__ == "__main__" and "forkserver" in methods:
 # so there every worker runs the main script's imports again, as counted
 # above, and each one loads again what its libraries load: for PyTorch, its
 # DLLs. Windows charges the memory each process commits against one limit for
-# the whole system, about the RAM plus the paging file (``CommitLimit`` in
-# Microsoft's ``PERFORMANCE_INFORMATION`` reference), and error 1455 is
+# the whole system (``CommitLimit`` in Microsoft's ``PERFORMANCE_INFORMATION``
+# reference), which a larger paging file raises, and error 1455 is
 # ``ERROR_COMMITMENT_LIMIT``, "The paging file is too small for this operation
 # to complete" (:ref:`error-paging-file-too-small`). The reports show the
-# rest: the traceback runs from ``spawn_main`` through ``prepare`` and
-# ``_fixup_main_from_path`` to the script's ``import torch``, in a worker, and
-# names a DLL of ``torch\lib`` (WeCLIP #5); one comes with ``num_workers=12``
-# (SC2_Datasets #15), and the maintainers' answer in others is fewer workers
-# (Bert-VITS2-Integration-package #5, KAIR #127). Windows is not run here:
+# rest: in most, the traceback runs from ``spawn_main`` through ``prepare``
+# and ``_fixup_main_from_path`` to the script's ``import torch``, in a worker,
+# and names a DLL of ``torch\lib`` (WeCLIP #5); one comes with
+# ``num_workers=12`` (SC2_Datasets #15), and the answer in others is fewer
+# workers (from the maintainer in Bert-VITS2-Integration-package #5, from a
+# user in KAIR #127). Windows is not run here:
 # what is the same on every platform, the import in every ``spawn`` worker, is.
 #
 # The fix: fewer workers (``num_workers`` of a ``DataLoader``, ``processes``
 # of a ``Pool``), each of which costs the libraries it imports; a larger
 # paging file, which raises the limit; and no import in the workers of what
 # only the main process uses. A library imported under ``if __name__ ==
-# "__main__":``, or inside the function that uses it, is not imported by a
+# "__main__":``, or inside a function the workers do not call, is not imported by a
 # ``spawn`` child, which runs the script as ``__mp_main__``. A worker that
 # itself uses the library (a ``DataLoader`` worker needs ``torch``) must
 # import it: there only fewer workers, or more room, help. ``app_guarded.py``
