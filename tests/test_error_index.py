@@ -680,9 +680,10 @@ def test_shutdown_without_waiting_closes_a_handle_in_use_before_3_9(
     python = python_3_7_or_3_8()
     failed = run_workaround(with_shutdown_nowait(tmp_path), start_method, python)
     assert "Exception in thread QueueManagerThread:" in failed.stderr, failed.stderr
-    assert re.search(r"^OSError: handle is closed$", failed.stderr, re.MULTILINE), (
-        failed.stderr
-    )
+    # Under forkserver the close now and then races a read: the page names both.
+    raced = r"|EOFError|OSError: \[Errno 9\] Bad file descriptor"
+    died_of = r"OSError: handle is closed" + (raced if start_method == "forkserver" else "")
+    assert re.search(rf"^(?:{died_of})$", failed.stderr, re.MULTILINE), failed.stderr
     assert RESULT_LINE.findall(failed.stdout) == ["none within 3 s"], failed.stdout
     fixed = run_workaround(SHUTDOWN_NOWAIT, start_method, python)
     assert fixed.returncode == 0, fixed.stderr

@@ -167,7 +167,8 @@ if __name__ == "__main__":
 # position 0: the row the cursor is on. Each update is a carriage return and
 # the whole bar (``tqdm.status_printer``), so each worker redraws the same row
 # over the others' bars; a bar that ends writes a newline, and the bars still
-# running move down to the next row.
+# running move down to the next row (not seen here: the three bars end
+# together).
 #
 # The lock: ``tqdm.get_lock()`` makes a ``TqdmDefaultWriteLock`` the first
 # time a process calls it, with a ``multiprocessing.RLock`` of its own

@@ -15,9 +15,11 @@ from _producer import report, start_context
 
 
 def close_stdin():
-    """billiard's processes replace stdin with a file on os.devnull that they
-    leave to the garbage collector, which ``-X dev`` reports as unclosed: it
-    is closed here, so that the run checks for this program's own leaks."""
+    """billiard's processes replace stdin with a file on os.devnull that
+    nothing closes (``_bootstrap`` in billiard/process.py); one that ended
+    through the interpreter's shutdown, not ``os._exit``, would report it
+    under ``-X dev``. Closed here, so that the run checks this program's own
+    leaks only."""
     sys.stdin.close()
 
 
