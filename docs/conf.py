@@ -127,8 +127,8 @@ mpguide_example_timeout = 120
 # forkserver on every CPython found. Those interpreters have the standard
 # library alone, so the NumPy pages (memory 02, inherit 04), the joblib page
 # (pools 12), the coverage.py page (environment 10), the Django page
-# (environment 11) and the tqdm page (inherit 07) run on each version in the
-# docs builds and the tests instead.
+# (environment 11), the tqdm page (inherit 07) and the billiard page (pools 14)
+# run on each version in the docs builds and the tests instead.
 mpguide_matrix_examples = [
     "../examples/pitfalls/plot_*.py",
     "../examples/pools/plot_0*.py",

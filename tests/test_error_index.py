@@ -384,7 +384,9 @@ def test_a_worker_that_writes_where_no_page_can_be_had_dies_of_sigbus(
     ), message
 
 
-QUOTED = re.compile(r"^:::\{error-quoted\} .*\n((?::[\w-]+: .*\n)+):::$", re.MULTILINE)
+QUOTED_BLOCK = re.compile(
+    r"^:::\{error-quoted\} .*\n((?::[\w-]+: .*\n)+):::$", re.MULTILINE
+)
 
 
 def test_each_quoted_line_is_in_this_python_s_standard_library() -> None:
@@ -394,7 +396,7 @@ def test_each_quoted_line_is_in_this_python_s_standard_library() -> None:
     minor = f"{sys.version_info.major}.{sys.version_info.minor}"
     quotes = [
         dict(re.findall(r"^:([\w-]+): (.*)$", block, re.M))
-        for block in QUOTED.findall(page)
+        for block in QUOTED_BLOCK.findall(page)
     ]
     assert len(quotes) == page.count(":::{error-quoted}")
     for options in quotes:
@@ -598,26 +600,6 @@ def test_a_message_of_2_gib_fails_its_header_before_3_8() -> None:
 
 def test_a_message_of_2_gib_gets_a_long_header_where_python_has_the_fix() -> None:
     assert probe_header(sys.executable) == "headers: [(-1,), (2147483648,)]"
-
-
-CELERY_PRODUCER = ROOT / "docs" / "reference" / "errors" / "celery_worker_process.py"
-
-
-def test_a_celery_worker_is_multiprocessing_s_daemonic_current_process(
-    start_method: str,
-) -> None:
-    """What the Celery section says the run shows: in a worker of billiard's
-    pool, multiprocessing's current process is billiard's daemonic process, so
-    multiprocessing refuses to start a child there; billiard's Process starts
-    and exits with code 0."""
-    output = run_example_ok(CELERY_PRODUCER, start_method)
-    lines = dict(line.split(": ", 1) for line in output.splitlines() if ": " in line)
-    assert lines["current process"].startswith("billiard."), output
-    assert lines["its daemon flag"] == "True", output
-    refused = "daemonic processes are not allowed to have children"
-    assert lines["multiprocessing.Process"] == refused, output
-    assert lines["billiard.Process exit code"] == "0", output
-    assert Run.parse(output).messages == (f"AssertionError: {refused}",), output
 
 
 def test_a_plugin_imported_by_name_reaches_the_worker(start_method: str) -> None:

@@ -478,3 +478,19 @@ def test_a_killed_joblib_worker_loses_every_result_and_shared_arrays_use_less_me
     assert line_after("the two runs had separate workers:", output) == "True"
     assert outcome.reproduced and outcome.fixed
     assert outcome.reason is None and outcome.version_reason is None
+
+
+def test_a_celery_worker_is_multiprocessing_s_daemonic_current_process(
+    start_method: str,
+) -> None:
+    """What the Celery page says its run shows: in a worker of billiard's pool,
+    multiprocessing's current process is billiard's daemonic process, so
+    multiprocessing refuses to start a child there, under every start method
+    of the child; billiard's Process starts and exits with code 0."""
+    output = run_example_ok(POOLS / "plot_14_celery_prefork_worker.py", start_method)
+    assert line_after("current process:", output).startswith("billiard.")
+    assert line_after("its daemon flag:", output) == "True"
+    assert line_after("multiprocessing.Process:", output) == (
+        "AssertionError: daemonic processes are not allowed to have children"
+    )
+    assert line_after("billiard.Process exit code:", output) == "0"

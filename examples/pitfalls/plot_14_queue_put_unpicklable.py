@@ -248,6 +248,16 @@ if __name__ == "__main__":
 # ``SimpleQueue`` writes the item into its pipe before ``put()`` returns, so
 # in the process that put it, ``empty()`` is ``False`` once ``put()`` has
 # returned; across processes it is still only a hint.
+#
+# What ``put()`` does wait for is a free slot. A ``Queue`` counts its free
+# slots with a ``BoundedSemaphore(maxsize)``: ``put()`` acquires one
+# (``self._sem.acquire(block, timeout)``) before it hands the item to the
+# feeder thread, and raises ``queue.Full`` when none came free within its
+# ``timeout``; ``get()`` releases one (``multiprocessing/queues.py``, 3.11 to
+# 3.13). A ``Queue()`` given no ``maxsize`` takes ``SEM_VALUE_MAX``, the
+# platform's largest semaphore value: ``queue.Full`` in the error index
+# (:ref:`error-queue-full`) shows this platform's, and macOS's is 32767, which
+# a larger ``maxsize`` exceeds (:ref:`error-queue-maxsize-macos`).
 
 if __name__ == "__main__":
     simple_items = context.SimpleQueue()

@@ -110,7 +110,7 @@ if __name__ == "__main__":
 # make a nested pool safe, it only removes the check.
 # A Celery prefork worker is such a daemonic process (billiard's), and the same
 # check stops a task that starts a ``multiprocessing.Process``:
-# :ref:`error-celery-authkey`.
+# :ref:`sphx_glr_gallery_pools_plot_14_celery_prefork_worker.py`.
 #
 # Fix: one level of processes
 # ---------------------------

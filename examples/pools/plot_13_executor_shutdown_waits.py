@@ -280,8 +280,10 @@ if __name__ == "__main__":
 #
 # - ``shutdown(wait=False)`` closed pipes the manager thread still needed: a
 #   task that failed to pickle never got its result (bpo-39104, pull request
-#   17670, fixed in 3.9). The interpreter could also hang at exit after
-#   ``shutdown(wait=False)`` with tasks running (gh-83386); when its test was
+#   17670, fixed in 3.9), and a pending task killed that thread with
+#   ``OSError: handle is closed`` (:ref:`error-executor-handle-is-closed`).
+#   The interpreter could also hang at exit after ``shutdown(wait=False)``
+#   with tasks running (gh-83386); when its test was
 #   enabled in 2026 it passed, the fix probably being the same 3.9 rewrite.
 # - The manager thread, holding the executor's ``_shutdown_lock``, joins the
 #   call queue's feeder thread (``join_executor_internals``), which takes the

@@ -245,7 +245,9 @@ if __name__ == "__main__":
 
 # %%
 # In the error index: :ref:`error-not-the-same-object`, :ref:`error-generator`,
-# :ref:`error-class-defined-again`.
+# :ref:`error-class-defined-again`, and a class from a module loaded from its
+# file's path, which pickles by a module name no process can import:
+# :ref:`error-dynamically-loaded-module`.
 
 # %%
 # What happened
