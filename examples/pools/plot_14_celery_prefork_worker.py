@@ -115,6 +115,24 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     lines = dict(line.split(": ", 1) for line in seen)
+    from mpguide.figures import Observation, draw_outcome
+
+    refused = lines["multiprocessing.Process"].startswith("AssertionError")
+    draw_outcome(
+        "A task in a Celery prefork worker starts a process",
+        [
+            Observation(
+                label="multiprocessing.Process",
+                result="refused: daemonic worker" if refused else "started",
+                ok=not refused,
+            ),
+            Observation(
+                label="billiard.Process",
+                result=f"exit code {lines['billiard.Process exit code']}",
+                ok=lines["billiard.Process exit code"] == "0",
+            ),
+        ],
+    )
     assert lines["current process"].startswith("billiard."), seen
     assert lines["its daemon flag"] == "True", seen
     assert lines["multiprocessing.Process"] == (
