@@ -253,11 +253,13 @@ if __name__ == "__main__":
 # slots with a ``BoundedSemaphore(maxsize)``: ``put()`` acquires one
 # (``self._sem.acquire(block, timeout)``) before it hands the item to the
 # feeder thread, and raises ``queue.Full`` when none came free within its
-# ``timeout``; ``get()`` releases one (``multiprocessing/queues.py``, 3.11 to
-# 3.13). A ``Queue()`` given no ``maxsize`` takes ``SEM_VALUE_MAX``, the
+# ``timeout``; ``get()`` releases one, and so does the feeder thread when the
+# item fails to pickle (``_feed``; all in ``multiprocessing/queues.py``, 3.11
+# to 3.13). A ``Queue()`` given no ``maxsize`` takes ``SEM_VALUE_MAX``, the
 # platform's largest semaphore value: ``queue.Full`` in the error index
-# (:ref:`error-queue-full`) shows this platform's, and macOS's is 32767, which
-# a larger ``maxsize`` exceeds (:ref:`error-queue-maxsize-macos`).
+# (:ref:`error-queue-full`) shows Linux's, 2147483647; macOS's is 32767, and
+# there a ``Queue(maxsize)`` above it fails with ``OSError: [Errno 22]``, as
+# ``sem_open`` refuses the value (:ref:`error-queue-maxsize-macos`).
 
 if __name__ == "__main__":
     simple_items = context.SimpleQueue()

@@ -280,8 +280,9 @@ if __name__ == "__main__":
 #
 # - ``shutdown(wait=False)`` closed pipes the manager thread still needed: a
 #   task that failed to pickle never got its result (bpo-39104, pull request
-#   17670, fixed in 3.9), and a pending task killed that thread with
-#   ``OSError: handle is closed`` (:ref:`error-executor-handle-is-closed`).
+#   17670, fixed in 3.9), and, with a task pending, the manager thread died on
+#   the closed pipe with ``OSError: handle is closed`` (3.7 and 3.8; under
+#   forkserver sometimes another error: :ref:`error-executor-handle-is-closed`).
 #   The interpreter could also hang at exit after ``shutdown(wait=False)``
 #   with tasks running (gh-83386); when its test was
 #   enabled in 2026 it passed, the fix probably being the same 3.9 rewrite.

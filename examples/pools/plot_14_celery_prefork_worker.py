@@ -17,9 +17,10 @@ CPython and billiard, and starts the task's process the way that works.
 # ---------
 # Celery's prefork pool (``AsynPool`` in ``celery/concurrency/asynpool.py``)
 # is a ``Pool`` of billiard, Celery's fork of ``multiprocessing``. The page
-# starts billiard's pool as Celery does on Linux, with billiard's default
-# start method, ``fork``; the task's own ``Process`` uses the page's start
-# method. The task reports what ``multiprocessing.current_process()`` is in
+# starts billiard's ``Pool``, whose way of creating workers ``AsynPool``
+# inherits, with billiard's default start method, ``fork``, which Celery's
+# prefork pool keeps on Linux; the task's own ``Process`` uses the page's
+# start method. The task reports what ``multiprocessing.current_process()`` is in
 # the worker, then starts a ``Process`` of the standard library's.
 
 import multiprocessing
@@ -36,10 +37,10 @@ method = method.get_start_method()
 
 def close_stdin():
     """billiard's processes replace stdin with a file on os.devnull that
-    nothing closes (``_bootstrap`` in billiard/process.py); one that ended
-    through the interpreter's shutdown, not ``os._exit``, would report it
-    under ``-X dev``. Closed here, so that the run checks this page's own
-    leaks only."""
+    nothing closes (``_bootstrap`` in billiard/process.py). These fork
+    children end with ``os._exit``, so ``-X dev`` never reports it here;
+    closed anyway, in case a process ends through the interpreter's
+    shutdown."""
     sys.stdin.close()
 
 
@@ -96,8 +97,10 @@ if __name__ == "__main__":
 # 2.7, where ``Process.__init__`` read ``_current_process._authkey``, which
 # billiard's process class did not have until billiard 3.5.0.3
 # (celery/celery#3634 ran Celery 4.0.0 with billiard 3.5.0.2, #4297 Celery
-# 4.0.2; the fix is celery/billiard#202, which also made ``_daemonic``, what
-# 2.7's ``start()`` checks, an alias of the worker's daemon flag). That
+# 4.0.2; billiard's commit that added the ``_authkey`` alias closes #3634,
+# and celery/billiard#202, in the same release, added ``_daemonic`` as an
+# alias of the daemon flag, for 2.7's check that a daemonic process starts
+# no children). That
 # message is quoted from the reports, not produced here, where no Python 2.7
 # runs; celery/billiard#168 shows the same cause on Python 3.4 as
 # ``'Worker' object has no attribute '_config'``.
@@ -109,7 +112,8 @@ if __name__ == "__main__":
 # no such check, and above, the ``billiard.Process`` the same task started
 # exited with code 0. Join them before the task returns: the check exists
 # because a daemonic worker is terminated when its parent ends, and whatever
-# it started would be left running. Or run such tasks in a worker whose pool
+# it started would be left running; and the ``billiard.Process`` copies the
+# worker's settings, so it is daemonic itself. Or run such tasks in a worker whose pool
 # starts no processes (``--pool solo`` or ``--pool threads``), which, Celery's
 # documentation says, gives up ``soft_timeout`` and ``max_tasks_per_child``.
 

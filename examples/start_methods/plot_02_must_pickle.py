@@ -246,7 +246,8 @@ if __name__ == "__main__":
 # %%
 # In the error index: :ref:`error-not-the-same-object`, :ref:`error-generator`,
 # :ref:`error-class-defined-again`, and a class from a module loaded from its
-# file's path, which pickles by a module name no process can import:
+# file's path, which does not pickle at all: pickle saves it by a module name
+# that no process, the sender included, can import:
 # :ref:`error-dynamically-loaded-module`.
 
 # %%
