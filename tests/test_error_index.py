@@ -571,14 +571,25 @@ reader.close()
 SEND_OVER_2GIB = "struct.error: 'i' format requires -2147483648 <= number <= 2147483647"
 
 
-def python_before_3_8() -> str:
-    """A CPython 3.6 or 3.7 that pyenv has, which the quoted message belongs to."""
+def older_python(first: int, last: int) -> str:
+    """The newest CPython 3.``first`` to 3.``last`` that pyenv has, which a quoted
+    message belongs to; the test is skipped, saying so, where there is none."""
     versions = subprocess.run(
         ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
     ).stdout.split()
-    old = sorted((v for v in versions if re.fullmatch(r"3\.[67]\.\d+", v)), key=version_key)
+    minors = {str(minor) for minor in range(first, last + 1)}
+    old = sorted(
+        (
+            v
+            for v in versions
+            if re.fullmatch(r"3\.\d+\.\d+", v) and v.split(".")[1] in minors
+        ),
+        key=version_key,
+    )
     if not old:
-        pytest.skip("no CPython 3.6 or 3.7 under pyenv: the quote is not run here")
+        pytest.skip(
+            f"no CPython 3.{first} to 3.{last} under pyenv: the quote is not run here"
+        )
     prefix = subprocess.run(
         ["pyenv", "prefix", old[-1]], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -595,7 +606,7 @@ def probe_header(python: str) -> str:
 
 
 def test_a_message_of_2_gib_fails_its_header_before_3_8() -> None:
-    assert probe_header(python_before_3_8()) == SEND_OVER_2GIB
+    assert probe_header(older_python(6, 7)) == SEND_OVER_2GIB
 
 
 def test_a_message_of_2_gib_gets_a_long_header_where_python_has_the_fix() -> None:
@@ -623,20 +634,6 @@ SHUTDOWN_NOWAIT = (
 RESULT_LINE = re.compile(r"^the task's result after shutdown\(\): (.+)$", re.MULTILINE)
 
 
-def python_3_7_or_3_8() -> str:
-    """A CPython 3.7 or 3.8 that pyenv has, which the quoted message belongs to."""
-    versions = subprocess.run(
-        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    old = sorted((v for v in versions if re.fullmatch(r"3\.[78]\.\d+", v)), key=version_key)
-    if not old:
-        pytest.skip("no CPython 3.7 or 3.8 under pyenv: the quote is not run here")
-    prefix = subprocess.run(
-        ["pyenv", "prefix", old[-1]], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return str(Path(prefix) / "bin" / "python")
-
-
 def with_shutdown_nowait(tmp_path: Path) -> Path:
     """The program with ``shutdown(wait=False)`` on every version, ending at
     exit the workers that the executor's dead thread leaves."""
@@ -659,7 +656,7 @@ def with_shutdown_nowait(tmp_path: Path) -> Path:
 def test_shutdown_without_waiting_closes_a_handle_in_use_before_3_9(
     start_method: str, tmp_path: Path
 ) -> None:
-    python = python_3_7_or_3_8()
+    python = older_python(7, 8)
     failed = run_workaround(with_shutdown_nowait(tmp_path), start_method, python)
     assert "Exception in thread QueueManagerThread:" in failed.stderr, failed.stderr
     # Under forkserver the close now and then races a read: the page names both.
