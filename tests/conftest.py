@@ -181,6 +181,20 @@ def processes_with_marker(marker: str) -> dict[int, str]:
     return found
 
 
+def processes_in_group(group: int) -> dict[int, str]:
+    """The live processes of process group ``group``, as pid -> command line."""
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            state, _, pgrp = (entry / "stat").read_text().rsplit(") ", 1)[1].split()[:3]
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # gone meanwhile
+            continue
+        if int(pgrp) == group and state != "Z":
+            found[int(entry.name)] = command.decode(errors="replace").strip()
+    return found
+
+
 def own_helpers(processes: dict[int, str]) -> set[int]:
     """This process's forkserver and resource tracker: they end when it does."""
     helpers = set()

@@ -21,10 +21,13 @@ behaviour under every method is what the tests of the scripts check.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import sys
+import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -34,7 +37,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import ROOT, START_METHODS, run_example_ok
+from conftest import ROOT, START_METHODS, processes_in_group, run_example_ok
 from nbclient import NotebookClient
 from nbclient.util import run_sync
 
@@ -53,6 +56,7 @@ NOTEBOOKS = sorted(
     for path in EXAMPLES.glob("*/plot_*.py")
 )
 ENDS_IN_ERROR = {"tutorial/plot_01_reproduce.ipynb": "KeyError"}
+TRACKER_WAIT = 10.0  # seconds for a resource tracker to unlink what it holds and exit
 
 
 def notebook_runs(version: tuple[int, int]) -> list[tuple[str, str]]:
@@ -151,8 +155,31 @@ class Kernel:
     def restart(self) -> None:
         """A new kernel process: nothing one notebook did reaches the next."""
         self.kc.stop_channels()
+        self.end_processes()
         run_sync(self.km.restart_kernel)(now=True)
         self.connect()
+
+    def end_processes(self) -> None:
+        """SIGKILL the kernel and what it started, its resource trackers last.
+
+        A restart ``now`` kills the kernel's process group at once, trackers
+        included, and a tracker killed with the processes it serves leaves their
+        semaphores in ``/dev/shm`` for good; once they have ended, it unlinks
+        them and exits by itself.
+        """
+        group = self.km.provisioner.pgid  # the kernel leads a session of its own
+        members = processes_in_group(group)
+        trackers = {pid for pid, line in members.items() if "resource_tracker" in line}
+        for pid in set(members) - trackers:
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + TRACKER_WAIT
+        while set(processes_in_group(group)) & trackers:
+            assert time.monotonic() < deadline, (
+                f"the kernel's resource tracker was still running {TRACKER_WAIT:.0f} s "
+                "after the processes it serves had been killed"
+            )
+            time.sleep(0.02)
 
     def run(self, path: Path) -> tuple[str, list[tuple[int, str, str]]]:
         """Run the notebook at ``path`` from a fresh namespace.
@@ -208,6 +235,32 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelPerMetho
     finally:
         for kernel in started.values():
             kernel.shutdown()
+
+
+# Semaphores that a spawn context does not unlink at once: a resource tracker
+# holds them until the kernel that made them has ended.
+SEMAPHORES_CELL = """
+import multiprocessing
+locks = [multiprocessing.get_context("spawn").Lock() for _ in range(16)]
+print(*(lock._semlock.name for lock in locks))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="semaphores in /dev/shm")
+def test_a_restart_between_notebooks_leaves_no_semaphore_behind(tmp_path: Path) -> None:
+    path = tmp_path / "locks.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SEMAPHORES_CELL)])
+    nbformat.write(notebook, path)
+    kernel = Kernel("spawn", tmp_path)
+    try:
+        printed, errors = kernel.run(path)
+        assert errors == [], errors
+        files = [Path("/dev/shm") / f"sem.{name.lstrip('/')}" for name in printed.split()]
+        assert len(files) == 16 and all(file.exists() for file in files), printed
+        kernel.restart()
+        assert [file.name for file in files if file.exists()] == []
+    finally:
+        kernel.shutdown()
 
 
 @WAITS_FOR_THE_SITE
