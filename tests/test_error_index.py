@@ -613,6 +613,31 @@ def test_a_message_of_2_gib_gets_a_long_header_where_python_has_the_fix() -> Non
     assert probe_header(sys.executable) == "headers: [(-1,), (2147483648,)]"
 
 
+def test_a_client_made_in_each_worker_serves_the_tasks_its_pickle_could_not(
+    start_method: str,
+) -> None:
+    output = run_example_ok(PRODUCERS_DIR / "ssl_context_argument.py", start_method)
+    assert Run.parse(output) == Run(("TypeError: cannot pickle 'SSLContext' object",), None)
+    fetched = line_after("each worker's own client fetched:", output)
+    assert fetched == str(
+        [
+            (f"https://api.example.com{path}", "SSLContext")
+            for path in ("/items", "/users", "/orders")
+        ]
+    )
+
+
+def test_a_forwarding_getattr_fails_the_receiver_and_the_guarded_one_arrives(
+    start_method: str,
+) -> None:
+    output = run_example_ok(PRODUCERS_DIR / "getattr_forwarding_wrapper.py", start_method)
+    run = Run.parse(output)
+    assert len(run.messages) == 1
+    assert run.messages[0].startswith("RecursionError: maximum recursion depth exceeded")
+    assert line_after("a worker sent it as a task:", output) == "BrokenProcessPool"
+    assert line_after("the fixed wrapper arrives:", output) == "b'payload' b'PAYLOAD'"
+
+
 def test_a_plugin_imported_by_name_reaches_the_worker(start_method: str) -> None:
     output = run_example_ok(
         ROOT / "docs" / "reference" / "errors" / "dynamically_loaded_module.py",
