@@ -638,6 +638,19 @@ def test_a_forwarding_getattr_fails_the_receiver_and_the_guarded_one_arrives(
     assert line_after("the fixed wrapper arrives:", output) == "b'payload' b'PAYLOAD'"
 
 
+def test_a_reader_terminated_in_get_keeps_the_lock_and_a_sentinel_stop_does_not(
+    start_method: str,
+) -> None:
+    output = run_example_ok(PRODUCERS_DIR / "queue_reader_terminated.py", start_method)
+    assert Run.parse(output) == Run(("_queue.Empty",), None)
+    waited = float(line_after("get(timeout=1.0) gave up after", output).removesuffix(" s"))
+    assert waited >= 0.95  # it waited for the lock, not for an item
+    assert line_after("items in the queue:", output) == "1"
+    assert line_after("after a consumer stopped by a sentinel, get() returns:", output) == (
+        "item"
+    )
+
+
 def test_a_plugin_imported_by_name_reaches_the_worker(start_method: str) -> None:
     output = run_example_ok(
         ROOT / "docs" / "reference" / "errors" / "dynamically_loaded_module.py",
