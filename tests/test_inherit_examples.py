@@ -281,3 +281,25 @@ def test_a_fork_worker_runs_the_parent_s_sigterm_handler_and_an_owner_check_stop
         line_after("with the fix, the shutdown code ran in the worker:", output) == "False"
     )
     assert line_after("with the fix, the worker's exit code:", output) == "-15"
+
+
+def test_a_parent_that_ignores_sigchld_loses_exit_codes_and_stalls_a_pool_but_forkserver(
+    start_method: str,
+) -> None:
+    name = "plot_09_sigchld_ignored.py"
+    output = run_example_ok(PAGES / name, start_method)
+    outcome = Outcome.parse(output, name)
+    lost = start_method != "forkserver"
+    assert outcome.reproduced == lost and outcome.fixed, outcome
+    assert (outcome.reason is None) == lost, outcome
+    ignored, default = output.split("with SIGCHLD ignored:\n")[1].split(
+        "with SIGCHLD at its default:\n"
+    )
+    assert line_after("  exitcode:", ignored) == ("None" if lost else "0")
+    assert line_after("  is_alive():", ignored) == str(lost)
+    assert line_after("  pool results:", ignored) == (
+        "none in 2 s" if lost else "[6, 5, 4, 3, 2, 1]"
+    )
+    assert line_after("  left in active_children():", ignored) == ("3" if lost else "0")
+    assert line_after("  exitcode:", default) == "0"
+    assert line_after("  pool results:", default) == "[6, 5, 4, 3, 2, 1]"
