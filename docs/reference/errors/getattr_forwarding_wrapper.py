@@ -28,17 +28,17 @@ class FixedWrapper(Wrapper):
 
 if __name__ == "__main__":
     context = start_context()
+    with ProcessPoolExecutor(1, mp_context=context) as executor:
+        try:
+            executor.submit(len, Wrapper(b"payload")).result(timeout=60)
+        except Exception as error:
+            print("a worker sent it as a task:", type(error).__name__)
     queue = context.Queue()
     queue.put(Wrapper(b"payload"))
     try:
         queue.get(timeout=WAIT)
     except RecursionError as error:
         report(error)
-    with ProcessPoolExecutor(1, mp_context=context) as executor:
-        try:
-            executor.submit(len, Wrapper(b"payload")).result(timeout=60)
-        except Exception as error:
-            print("a worker sent it as a task:", type(error).__name__)
     queue.put(FixedWrapper(b"payload"))
     received = queue.get(timeout=WAIT)
     print("the fixed wrapper arrives:", received.wrapped, received.upper())
