@@ -245,8 +245,10 @@ if __name__ == "__main__":
 # producer) or on a count of the items expected, as
 # :ref:`sphx_glr_gallery_alternatives_plot_03_message_passing.py` does; the
 # cost is a wait of up to ``timeout`` when something did go wrong. Stop a
-# consumer that way too, not with ``terminate()``: one ended inside ``get()``
-# keeps the queue's read lock for good (:ref:`error-queue-reader-terminated`). A
+# consumer that way too, not with ``terminate()``: a consumer ended inside
+# ``get()`` leaves the queue's read lock taken for good, and every later
+# ``get()`` on that queue fails with ``queue.Empty`` or waits for ever
+# (:ref:`error-queue-reader-terminated`). A
 # ``SimpleQueue`` writes the item into its pipe before ``put()`` returns, so
 # in the process that put it, ``empty()`` is ``False`` once ``put()`` has
 # returned; across processes it is still only a hint.

@@ -44,7 +44,7 @@ if __name__ == "__main__":
     except queue.Empty as error:
         print(f"get(timeout={WAIT}) gave up after {time.monotonic() - began:.1f} s")
         report(error)
-    print("items in the queue:", items.qsize())
+    print("empty() says:", items.empty())  # it reads the pipe: the item is there
     items.close()
     items.join_thread()  # its item is in the pipe: the feeder thread has ended
 
