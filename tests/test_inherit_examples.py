@@ -303,3 +303,6 @@ def test_a_parent_that_ignores_sigchld_loses_exit_codes_and_stalls_a_pool_but_fo
     assert line_after("  left in active_children():", ignored) == ("3" if lost else "0")
     assert line_after("  exitcode:", default) == "0"
     assert line_after("  pool results:", default) == "[6, 5, 4, 3, 2, 1]"
+    zombies = "0" if start_method == "forkserver" else "3"
+    assert line_after("zombies once the three had ended:", output) == zombies
+    assert line_after("zombies after active_children():", output) == "0"

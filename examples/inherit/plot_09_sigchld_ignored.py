@@ -5,12 +5,15 @@ A parent that ignores ``SIGCHLD`` never learns that its workers ended
 Servers and daemons often set ``signal.signal(signal.SIGCHLD,
 signal.SIG_IGN)`` so that children they start never linger as zombies, or
 install a ``SIGCHLD`` handler that reaps every child that ends. In such a
-process, multiprocessing cannot read its own workers' exit statuses: a
-finished ``Process`` has ``exitcode`` ``None`` and ``is_alive()`` ``True``
-for ever, and a ``Pool`` that should replace the workers that retire waits
-for ever instead. This page reproduces both, shows why from CPython's code,
-and fixes them by leaving ``SIGCHLD`` alone where workers start. POSIX only:
-Windows has no ``SIGCHLD``.
+process, under the ``fork`` and ``spawn`` start methods, multiprocessing
+cannot read its own workers' exit statuses: with ``SIG_IGN`` a finished
+``Process`` has ``exitcode`` ``None`` and ``is_alive()`` ``True`` for ever,
+and a ``Pool`` that should replace the workers that retire never runs the
+rest of its tasks (with a reaping handler, now and then). This page
+reproduces both, shows why from CPython's code, fixes them by leaving
+``SIGCHLD`` alone where workers start, and counts the zombies a program
+sees until multiprocessing reaps them by itself. POSIX only: Windows has no
+``SIGCHLD``.
 """
 
 # %%
@@ -95,49 +98,68 @@ if __name__ == "__main__":
 # the kernel removes ended children itself, at once, and keeps no status:
 # ``waitpid()`` for one of them fails with ``ECHILD`` ("No child processes";
 # POSIX.1-2001, and Linux's ``wait(2)``). A handler that reaps every child
-# (``os.waitpid(-1, os.WNOHANG)`` in a loop) takes the statuses first, with
-# the same result for whoever asks next; once no child is left at all, its own
-# next ``os.waitpid(-1, ...)`` raises ``ChildProcessError: [Errno 10] No child
-# processes`` (``OSError`` on Python 2), the message such programs report.
+# (``os.waitpid(-1, os.WNOHANG)`` in a loop) races multiprocessing for each
+# status: whichever calls ``waitpid()`` first gets it, so some exit codes are
+# lost and some are not, and a pool stalls in one run and finishes in the
+# next. Once no child is left at all, the handler's own next
+# ``os.waitpid(-1, ...)`` raises ``ChildProcessError: [Errno 10] No child
+# processes`` (``OSError`` on Python 2) out of whatever the main thread was
+# doing (``start()``, ``join()``, ``AsyncResult.get()``): the message such
+# programs report.
 #
 # - ``fork`` and ``spawn``: the worker is the parent's own child, and
 #   ``Popen.poll`` asks ``os.waitpid(self.pid, flag)`` for its status; it
 #   takes any ``OSError`` to mean that the child has not been created yet and
 #   returns ``None`` (``multiprocessing/popen_fork.py``, whose ``Popen`` the
-#   spawn one subclasses; 3.11 to 3.13). ``join()`` first waits for the
-#   process's sentinel, which the child's end closes, so it returns on time;
-#   but ``exitcode`` stays ``None``, ``is_alive()`` stays ``True``
+#   spawn one subclasses; 3.11 to 3.13). ``join(timeout)`` first waits for
+#   the process's sentinel, which becomes readable when the child ends, then
+#   polls; a ``join()`` with no timeout calls a blocking ``waitpid()``, which
+#   fails with ``ECHILD`` once the child has ended. Either way it returns on
+#   time, but ``exitcode`` stays ``None``, ``is_alive()`` stays ``True``
 #   (``BaseProcess.is_alive`` in ``multiprocessing/process.py`` calls
 #   ``poll()``), and the process stays in ``active_children()``, as do the
 #   pool's two workers, whose ``join()`` fares no better. A ``Pool``
 #   replaces a worker only once its ``exitcode`` is not ``None``
 #   (``Pool._join_exited_workers`` in ``multiprocessing/pool.py``, 3.11 to
 #   3.13): the two workers retire after their first task, none replaces them,
-#   and the other four tasks wait for ever.
+#   and the other four tasks are never run. Meanwhile the pool's
+#   worker-handler thread keeps waking on the retired workers' sentinels, and
+#   spins until the pool is terminated.
 # - ``forkserver``: the workers are children of the fork server, which reaps
-#   them with its own ``SIGCHLD`` handler and writes each exit code to the
-#   parent through the worker's sentinel pipe; the parent's ``Popen.poll``
-#   reads it from there (``main`` in ``multiprocessing/forkserver.py`` and
+#   them in its main loop (its ``SIGCHLD`` handler only wakes that loop,
+#   through ``signal.set_wakeup_fd``) and writes each exit code to the parent
+#   through the worker's sentinel pipe; the parent's ``Popen.poll`` reads it
+#   from there (``main`` in ``multiprocessing/forkserver.py`` and
 #   ``Popen.poll`` in ``popen_forkserver.py``, 3.11 to 3.13). The parent's
 #   ``SIGCHLD`` setting does not matter: this is one thing that works under
 #   Python 3.14's default on Linux and breaks under ``fork`` and ``spawn``,
 #   the defaults before it and on macOS.
+#
+# Under every start method the workers inherit ``SIG_IGN`` itself: a fork
+# child copies it, ``exec`` keeps an ignored signal ignored in a spawned
+# interpreter, and the fork server gives each child the dispositions it
+# inherited (``_serve_one``). A worker that starts processes of its own has
+# the same problem with them.
 
 # %%
 # Fix: leave ``SIGCHLD`` alone in a process that starts workers
 # -------------------------------------------------------------
-# multiprocessing reaps its own children: ``join()`` does, and so does every
-# ``start()`` and ``active_children()`` for the ones that have ended
-# (``_cleanup`` in ``multiprocessing/process.py``, 3.11 to 3.13); a pool
-# reaps its workers. No zombie outlives the next of those calls, so the
-# parent needs no ``SIGCHLD`` setting to avoid them. Put the default back
-# (``signal.SIG_DFL``) before starting workers when a framework or a library
-# changed it. A ``SIGCHLD`` handler whose job is to remove zombies can call
+# multiprocessing reaps its own children: ``start()`` and
+# ``active_children()`` reap every ended process it started (``_cleanup`` in
+# ``multiprocessing/process.py``, 3.11 to 3.13), and ``join()``,
+# ``is_alive()`` and ``exitcode`` reap the one they are called on; a pool
+# reaps its workers. The parent needs no ``SIGCHLD`` setting to avoid
+# zombies (the next section counts them). Put the default back
+# (``signal.SIG_DFL``) before starting workers, and keep it while they run,
+# when a framework or a library changed it. A ``SIGCHLD`` handler whose job is
+# to remove zombies can call
 # ``multiprocessing.active_children()``, which reaps the ended processes
 # multiprocessing started and keeps their exit codes; children the program
 # starts by other means it reaps by pid (``os.waitpid(pid, os.WNOHANG)`` for
-# each), never with ``-1``. Or use ``forkserver``, as the run above shows. Cost:
-# none; a zombie lasts until the next ``join()`` or ``start()``. Under
+# each), never with ``-1``. Or use ``forkserver``, as this page's run under
+# forkserver shows (see the start-method matrix). Cost: a process that has
+# ended stays a zombie until the next of those calls that covers it, or until
+# the program exits. Under
 # ``fork``, Python 3.12 and later also warn here, in development mode
 # (``-X dev``), that the pool forks its replacement workers from a process
 # with threads: the pool's own (a ``DeprecationWarning``, gh-100228).
@@ -146,6 +168,65 @@ if __name__ == "__main__":
     print("with SIGCHLD at its default:")
     default = run_one_process_and_a_pool(context)
     show(default)
+
+# %%
+# Zombies: what multiprocessing reaps, and when
+# ---------------------------------------------
+# A process that has ended stays in the process table as a zombie (``Z`` in
+# ``ps``) until its parent reaps it. With ``SIGCHLD`` at its default, the
+# parent starts three processes, lets them end together once all three have
+# started (a ``start()`` would reap one that ended before it), waits until
+# each has ended without reaping any, and counts the zombies with ``ps``;
+# then it calls ``active_children()`` and counts again.
+
+import subprocess
+from multiprocessing.connection import wait
+
+
+def wait_for(go):
+    go.wait(WAIT)
+
+
+def states(pids):
+    """Each listed pid's state letter from ps ('Z': a zombie); a reaped pid
+    is not listed."""
+    listing = subprocess.run(
+        ["ps", "-o", "pid=,stat=", "-p", ",".join(map(str, pids))],
+        capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+    return {int(pid): stat[0] for pid, stat in map(str.split, listing.splitlines())}
+
+
+def zombies_until_reaped(context):
+    go = context.Event()
+    processes = [context.Process(target=wait_for, args=(go,)) for _ in range(3)]
+    for process in processes:
+        process.start()
+    go.set()
+    pids = [process.pid for process in processes]
+    deadline = time.monotonic() + WAIT
+    ended = wait([process.sentinel for process in processes], WAIT)
+    while len(ended) < 3 and time.monotonic() < deadline:
+        ended = wait([process.sentinel for process in processes], WAIT)
+    # An ended child's sentinel is readable a moment before it is a zombie.
+    while set(states(pids).values()) - {"Z"} and time.monotonic() < deadline:
+        time.sleep(0.01)
+    zombies = list(states(pids).values()).count("Z")
+    multiprocessing.active_children()
+    return zombies, list(states(pids).values()).count("Z")
+
+
+if __name__ == "__main__":
+    zombies, zombies_after = zombies_until_reaped(context)
+    print("zombies once the three had ended:", zombies)
+    print("zombies after active_children():", zombies_after)
+
+# %%
+# Under ``fork`` and ``spawn`` the three stay zombies, each holding its pid,
+# until one of the calls above; a program that
+# starts processes in a loop and never joins them still has at most the ones
+# that ended since its last ``start()``. Under ``forkserver`` the fork server
+# is their parent and reaps each as it ends, so the program never sees them.
 
 # %%
 # What happened
@@ -197,4 +278,5 @@ if __name__ == "__main__":
     assert ignored["left in active_children()"] == (3 if lost else 0)
     assert parent.exitcode == 0
     assert fixed
+    assert (zombies, zombies_after) == ((0 if method == "forkserver" else 3), 0)
     assert not multiprocessing.active_children()
