@@ -6,7 +6,8 @@ Servers and daemons often set ``signal.signal(signal.SIGCHLD,
 signal.SIG_IGN)`` so that children they start never linger as zombies, or
 install a ``SIGCHLD`` handler that reaps every child that ends. In such a
 process, under the ``fork`` and ``spawn`` start methods, multiprocessing
-cannot read its own workers' exit statuses: with ``SIG_IGN`` a finished
+loses its own workers' exit statuses, all of them with ``SIG_IGN`` and some
+with a reaping handler: with ``SIG_IGN`` a finished
 ``Process`` has ``exitcode`` ``None`` and ``is_alive()`` ``True`` for ever,
 and a ``Pool`` that should replace the workers that retire never runs the
 rest of its tasks (with a reaping handler, now and then). This page
@@ -138,8 +139,11 @@ if __name__ == "__main__":
 # Under every start method the workers inherit ``SIG_IGN`` itself: a fork
 # child copies it, ``exec`` keeps an ignored signal ignored in a spawned
 # interpreter, and the fork server gives each child the dispositions it
-# inherited (``_serve_one``). A worker that starts processes of its own has
-# the same problem with them.
+# inherited when it was launched (``_serve_one``): under forkserver, what
+# counts is the disposition at the first forkserver ``start()``, which
+# launches the server. A worker that starts processes of its own under fork or
+# spawn has the same problem with them (under forkserver it launches a fork
+# server of its own, which reaps them).
 
 # %%
 # Fix: leave ``SIGCHLD`` alone in a process that starts workers
@@ -148,15 +152,19 @@ if __name__ == "__main__":
 # ``active_children()`` reap every ended process it started (``_cleanup`` in
 # ``multiprocessing/process.py``, 3.11 to 3.13), and ``join()``,
 # ``is_alive()`` and ``exitcode`` reap the one they are called on; a pool
-# reaps its workers. The parent needs no ``SIGCHLD`` setting to avoid
-# zombies (the next section counts them). Put the default back
-# (``signal.SIG_DFL``) before starting workers, and keep it while they run,
-# when a framework or a library changed it. A ``SIGCHLD`` handler whose job is
+# reaps each worker that exits while it runs (``Pool._join_exited_workers``)
+# and the rest in ``terminate()`` or ``join()`` (``_terminate_pool``). The
+# parent needs no ``SIGCHLD`` setting to keep zombies from piling up (the next
+# section counts them). Put the default back (``signal.SIG_DFL``) before
+# starting workers (under forkserver, before the first ``start()``), and keep
+# it while they run, when a framework or a library changed it: the kernel
+# looks at it when a child ends. A ``SIGCHLD`` handler whose job is
 # to remove zombies can call
 # ``multiprocessing.active_children()``, which reaps the ended processes
 # multiprocessing started and keeps their exit codes; children the program
 # starts by other means it reaps by pid (``os.waitpid(pid, os.WNOHANG)`` for
-# each), never with ``-1``. Or use ``forkserver``, as this page's run under
+# each, and a ``subprocess.Popen`` with its own ``poll()``), never with
+# ``-1``. Or use ``forkserver``, as this page's run under
 # forkserver shows (see the start-method matrix). Cost: a process that has
 # ended stays a zombie until the next of those calls that covers it, or until
 # the program exits. Under
@@ -191,7 +199,7 @@ def states(pids):
     """Each listed pid's state letter from ps ('Z': a zombie); a reaped pid
     is not listed."""
     listing = subprocess.run(
-        ["ps", "-o", "pid=,stat=", "-p", ",".join(map(str, pids))],
+        ["ps", "-o", "pid=", "-o", "stat=", "-p", ",".join(map(str, pids))],
         capture_output=True, text=True, check=False,
     ).stdout  # fmt: skip
     return {int(pid): stat[0] for pid, stat in map(str.split, listing.splitlines())}
@@ -208,7 +216,8 @@ def zombies_until_reaped(context):
     ended = wait([process.sentinel for process in processes], WAIT)
     while len(ended) < 3 and time.monotonic() < deadline:
         ended = wait([process.sentinel for process in processes], WAIT)
-    # An ended child's sentinel is readable a moment before it is a zombie.
+    # Under fork and spawn, an ended child's sentinel is readable a moment
+    # before the child is a zombie.
     while set(states(pids).values()) - {"Z"} and time.monotonic() < deadline:
         time.sleep(0.01)
     zombies = list(states(pids).values()).count("Z")
@@ -223,10 +232,15 @@ if __name__ == "__main__":
 
 # %%
 # Under ``fork`` and ``spawn`` the three stay zombies, each holding its pid,
-# until one of the calls above; a program that
-# starts processes in a loop and never joins them still has at most the ones
-# that ended since its last ``start()``. Under ``forkserver`` the fork server
-# is their parent and reaps each as it ends, so the program never sees them.
+# until one of the calls listed under the fix, or until the program exits
+# (multiprocessing's exit handler joins every child). Dropping the
+# ``Process`` objects changes nothing: multiprocessing keeps every process it
+# started in a set until it has reaped it (``_children`` in
+# ``multiprocessing/process.py``). So a program that starts processes in a
+# loop and never joins them has at most the ones that ended since its last
+# ``start()`` began. Under ``forkserver`` the fork server is their parent: it
+# reaps each as it ends, before it writes the exit code that makes the
+# sentinel readable, so the program has none to reap.
 
 # %%
 # What happened
