@@ -6,6 +6,7 @@ import importlib.util
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -649,6 +650,44 @@ def test_a_reader_terminated_in_get_keeps_the_lock_and_a_sentinel_stop_does_not(
     assert line_after("after a consumer stopped by a sentinel, get() returns:", output) == (
         "item"
     )
+
+
+# Locks made until sem_open() fails, then a Queue, which holds one.
+SEMAPHORES_UNTIL_FULL = """
+import multiprocessing, sys
+context = multiprocessing.get_context(sys.argv[1])
+locks = []
+try:
+    while len(locks) < 1000:
+        locks.append(context.Lock())
+except OSError as error:
+    print(len(locks), "locks, then", f"{type(error).__name__}: {error}")
+try:
+    context.Queue()
+except OSError as error:
+    print("Queue():", f"{type(error).__name__}: {error}")
+"""
+
+
+def test_a_full_dev_shm_refuses_the_next_semaphore(start_method: str) -> None:
+    if sys.platform != "linux" or not shutil.which("unshare"):
+        pytest.skip("needs Linux's unshare to mount a /dev/shm of its own")
+    page = os.sysconf("SC_PAGE_SIZE")
+    mount = f"mount -t tmpfs -o size={4 * page} tmpfs /dev/shm"
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", mount],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a /dev/shm of its own here: {probe.stderr.strip()}")
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f'{mount} && exec "$0" -c "$1" "$2"',
+         sys.executable, SEMAPHORES_UNTIL_FULL, start_method],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    quoted = "OSError: [Errno 28] No space left on device"
+    assert done.stdout.splitlines() == [f"4 locks, then {quoted}", f"Queue(): {quoted}"]
 
 
 def test_a_plugin_imported_by_name_reaches_the_worker(start_method: str) -> None:
