@@ -322,7 +322,10 @@ if __name__ == "__main__" and sys.platform == "linux":
 # with it the host's ``/dev/shm``; with PyTorch, fewer ``num_workers`` or
 # smaller batches put less in it at once, and ``num_workers=0`` none (the
 # batches are made in the main process, at the cost of the parallel loading).
-# Check the room with ``df -h /dev/shm`` inside the container. For your own
+# Check the room with ``df -h /dev/shm`` inside the container. The
+# semaphores behind every multiprocessing lock, queue and pool are files there
+# too, a page each: when it is full, they fail to be made
+# (:ref:`error-semaphore-no-space`). For your own
 # blocks, ``os.posix_fallocate(fd, 0, size)`` right after creating one
 # allocates every page at once: a block that does not fit then fails in its
 # creator with ``OSError`` ``ENOSPC`` (posix_fallocate(3)), not later as a
