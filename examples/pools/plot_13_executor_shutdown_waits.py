@@ -99,7 +99,17 @@ if __name__ == "__main__":
 # and which ends in one of three ways: without a call to ``shutdown()``, with
 # ``shutdown(wait=False)``, or with ``shutdown(wait=False,
 # cancel_futures=True)``. The page counts the files once the program has
-# exited.
+# exited. Its main program ends once a worker has started a task: on
+# Python 3.12.0 to 3.12.2 a program that ends before then can lose every
+# task. The executor's thread hands the first task to the workers through a
+# queue whose feeder thread it starts then (``Queue.put`` in
+# ``multiprocessing/queues.py``), and those versions refuse to start a thread
+# once the main thread has ended, although non-daemon threads still run
+# (gh-113964, fixed in 3.12.3); the executor's thread then marks the pool
+# broken (gh-109047, ``_ExecutorManagerThread.run`` in
+# ``concurrent/futures/process.py``), and the program exits with status 0
+# and no task run. This machine's 3.12 is 3.12.1, where a run of this page
+# lost all ten tasks that way before it waited.
 
 PROGRAM = f"""
 import multiprocessing, os, sys, threading, time
@@ -108,6 +118,7 @@ from pathlib import Path
 
 
 def recorded_task(number):
+    Path(f"started-{{number}}").touch()
     time.sleep({TASK_SECONDS})
     Path(f"done-{{number}}").touch()
 
@@ -121,6 +132,13 @@ def shown(error):
     return type(error).__name__ if error else "no error"
 
 
+def wait_for_a_worker_to_make(pattern):
+    for _ in range(6000):  # at most 60 s
+        if any(Path().glob(pattern)):
+            return
+        time.sleep(0.01)
+
+
 if __name__ == "__main__":
     context = multiprocessing.get_context(os.environ["MPGUIDE_START_METHOD"])
     ending = sys.argv[1]
@@ -131,9 +149,11 @@ if __name__ == "__main__":
         executor = ProcessPoolExecutor({WORKERS}, mp_context=context)
         if ending.startswith("a stuck task"):
             stuck = executor.submit(stuck_task)
+            wait_for_a_worker_to_make("worker-*")
         else:
             for number in range({TASKS}):
                 executor.submit(recorded_task, number)
+            wait_for_a_worker_to_make("started-*")
         if ending != "no shutdown()":
             executor.shutdown(wait=False, cancel_futures="cancel" in ending)
     Path("main-ended").touch()
