@@ -99,17 +99,24 @@ if __name__ == "__main__":
 # and which ends in one of three ways: without a call to ``shutdown()``, with
 # ``shutdown(wait=False)``, or with ``shutdown(wait=False,
 # cancel_futures=True)``. The page counts the files once the program has
-# exited. Its main program ends once a worker has started a task: on
-# Python 3.12.0 to 3.12.2 a program that ends before then can lose every
-# task. The executor's thread hands the first task to the workers through a
-# queue whose feeder thread it starts then (``Queue.put`` in
-# ``multiprocessing/queues.py``), and those versions refuse to start a thread
-# once the main thread has ended, although non-daemon threads still run
-# (gh-113964, fixed in 3.12.3); the executor's thread then marks the pool
-# broken (gh-109047, ``_ExecutorManagerThread.run`` in
-# ``concurrent/futures/process.py``), and the program exits with status 0
-# and no task run. This machine's 3.12 is 3.12.1, where a run of this page
-# lost all ten tasks that way before it waited.
+# exited. Its main program goes on to its end only once a worker has started
+# a task (a file the task makes). On Python 3.12.0 to 3.12.2, a program whose
+# main thread ends before its executor has put the first task on its call
+# queue can lose every task. The executor's manager thread hands tasks to the
+# workers through a ``multiprocessing`` queue whose feeder thread the first
+# ``put()`` starts (``Queue.put`` in ``multiprocessing/queues.py``), and from
+# 3.12.0 (gh-104690) to 3.12.2, CPython refuses to start a thread
+# (``RuntimeError: can't create new thread at interpreter shutdown``) as soon
+# as the main thread has ended, although non-daemon threads such as the
+# manager thread still run (gh-113964, fixed in 3.12.3). On 3.12.1 and 3.12.2
+# the manager thread catches that error and marks the pool broken
+# (gh-109047, ``_ExecutorManagerThread.run`` in
+# ``concurrent/futures/process.py``): the program exits with status 0, prints
+# nothing and runs no task. On 3.12.0, which lacks that catch, the thread dies
+# with a traceback and the exit then waits for ever for the idle workers.
+# This machine's 3.12 is 3.12.1, where one run of this page in the tests lost
+# all ten tasks that way before the program waited. A task that has started
+# proves the feeder thread runs, and no later hand-over needs a new thread.
 
 PROGRAM = f"""
 import multiprocessing, os, sys, threading, time
@@ -137,6 +144,7 @@ def wait_for_a_worker_to_make(pattern):
         if any(Path().glob(pattern)):
             return
         time.sleep(0.01)
+    sys.exit(f"no worker made {{pattern}} in 60 s")
 
 
 if __name__ == "__main__":
@@ -203,7 +211,8 @@ if __name__ == "__main__":
 # -------------------------
 # Now one task waits for ever (on a ``threading.Event`` nobody sets). The
 # program ends with the ``with`` block, or with ``shutdown(wait=False,
-# cancel_futures=True)``. The page waits ``HANG_SECONDS`` for the program to
+# cancel_futures=True)``, called once the task has started (its main waits
+# for the task's file, as above). The page waits ``HANG_SECONDS`` for the program to
 # exit; when it has not, it ends the stuck worker with ``SIGTERM`` (the task
 # wrote its pid to a file), the way Python 3.14's ``terminate_workers()``
 # would, and then waits for the program to exit.
