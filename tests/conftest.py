@@ -167,12 +167,36 @@ def assert_no_leaks(
     assert not signs, f"{what} leaked: {signs}"
 
 
+PF_KTHREAD = 0x00200000  # a kernel thread, in the flags of /proc/PID/stat
+
+
+def settled_environ(entry: Path, seconds: float = 2) -> bytes:
+    """The environment of process ``entry``, waiting out an ``exec`` under way.
+
+    ``Popen`` returns once ``exec`` has closed its pipe, before the kernel has
+    set up the new environment: until then the process (neither a zombie nor a
+    kernel thread, whose environment is empty for good) shows an empty one. On
+    a loaded machine that lasts long enough for a check to miss a process just
+    started (measured here: 426 reads right after ``Popen`` of 500 empty, with
+    four busy loops on two CPUs).
+    """
+    deadline = time.monotonic() + seconds
+    while not (environ := (entry / "environ").read_bytes()):
+        fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        if fields[0] in "ZX" or int(fields[6]) & PF_KTHREAD:
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    return environ
+
+
 def processes_with_marker(marker: str) -> dict[int, str]:
     """Other processes whose environment holds ``marker``, as pid -> command line."""
     found = {}
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+            if marker.encode() in settled_environ(entry).split(b"\0"):
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
                 found[int(entry.name)] = command.decode(errors="replace").strip()
         except OSError:  # gone, or not ours to read
