@@ -135,6 +135,7 @@ mpguide_matrix_examples = [
     "../examples/pools/plot_1[013]_*.py",
     "../examples/memory/plot_0[134]_*.py",
     "../examples/inherit/plot_0[1-35-689]_*.py",
+    "../examples/inherit/plot_1*.py",
     "../examples/environment/plot_0[1-9]_*.py",
 ]
 mpguide_matrix_output = "explanation/_generated/start-method-matrix.md"

@@ -301,3 +301,27 @@ def test_a_parent_that_ignores_sigchld_loses_exit_codes_and_stalls_a_pool_but_fo
     zombies = "0" if start_method == "forkserver" else "3"
     assert line_after("zombies once the three had ended:", output) == zombies
     assert line_after("zombies after active_children():", output) == "0"
+
+
+def test_an_asyncio_services_sigterm_handler_makes_fork_workers_ignore_terminate(
+    start_method: str,
+) -> None:
+    """Under fork the worker ignores terminate() and a pool's terminate()
+    waits past its tasks' end; up to 3.11 the three signals also ran the
+    service's shutdown. The reset in the worker fixes all three."""
+    forked = start_method == "fork"
+    output, _ = run_page("plot_10_asyncio_signal_handlers.py", start_method, forked)
+    workers = re.findall(r"^Process\.terminate\(\): (.*)$", output, re.M)
+    pools = re.findall(r"^Pool\.terminate\(\): (.*)$", output, re.M)
+    shutdowns = re.findall(
+        r"^the service's own SIGTERM handler ran: (\d+) times$", output, re.M
+    )
+    killed = "the worker ended, exit code -15"
+    if forked:
+        assert workers == ["the worker still runs 1.0 s later", killed]
+        assert pools == ["still waits 3.0 s later, its tasks took 1.0 s", "returned"]
+        assert shutdowns == ["3" if sys.version_info < (3, 12) else "0", "0"]
+    else:
+        assert workers == [killed, killed]
+        assert pools == ["returned", "returned"]
+        assert shutdowns == ["0", "0"]
