@@ -255,8 +255,8 @@ if __name__ == "__main__":
     )
     if method != "fork":
         print(
-            "depends on the start method: spawn and forkserver workers are new "
-            "interpreters, with SIGTERM's default action"
+            "depends on the start method: spawn and forkserver workers are not "
+            "forked from the service, and start with SIGTERM's default action"
         )
     works = fixed == {
         "Process.terminate()": f"the worker ended, exit code {-signal.SIGTERM}",
