@@ -10,8 +10,9 @@ code, in the worker, and exits as that code says instead of being killed.
 This page reproduces it, shows why from CPython's code, and fixes it with a
 handler that acts only in the process that installed it. POSIX only: Windows
 has no ``fork``, and its ``terminate()`` runs no handler. An asyncio program's
-``loop.add_signal_handler`` makes fork workers ignore ``terminate()`` (and,
-up to 3.11, run the program's own callback):
+``loop.add_signal_handler`` makes ``fork`` workers ignore ``terminate()``
+(and, up to 3.11, a ``SIGTERM`` sent to a worker runs the program's own
+callback, in the program):
 :ref:`sphx_glr_gallery_inherit_plot_10_asyncio_signal_handlers.py`.
 """
 

@@ -6,9 +6,9 @@ A service built on ``asyncio`` (a web application, a bot, a consumer) shuts
 down cleanly on ``SIGTERM`` with ``loop.add_signal_handler``, and starts
 workers with ``multiprocessing``. Under ``fork``, ``terminate()`` then no
 longer stops a worker, a pool's ``terminate()`` (and so the end of a ``with
-Pool()`` block) waits for ever while its workers run tasks, and on Python
-3.11 the ``SIGTERM`` sent to a worker runs the service's own shutdown, in the
-service. This page reproduces
+Pool()`` block) waits for ever if any of its workers is running a task when
+it is called, and up to Python 3.11 the ``SIGTERM`` sent to a worker runs the
+service's own shutdown, in the service. This page reproduces
 all three, shows why from CPython's code, and fixes them. POSIX only: Windows
 has no ``fork`` and no ``add_signal_handler``. A handler installed with
 ``signal.signal`` is inherited too, and runs in the worker:
@@ -162,7 +162,8 @@ def run_service(method, *arguments):
 if __name__ == "__main__":
     context = multiprocessing.get_context(os.environ.get("MPGUIDE_START_METHOD"))
     method = context.get_start_method()
-    print("start method:", method, "on Python", sys.version.split()[0])
+    print("start method:", method)
+    print("Python", sys.version.split()[0])
     seen = run_service(method)
 
 # %%
@@ -177,8 +178,9 @@ if __name__ == "__main__":
 # the wakeup fd (``trip_signal`` in ``Modules/signalmodule.c``); the loop
 # reads it from the other end (``_read_from_self`` in
 # ``asyncio/selector_events.py``) and runs the callback
-# (``_process_self_data``). A ``fork`` worker is a copy of the service: it
-# has the same handler, and the same socket, shared with the parent.
+# (``_process_self_data`` in ``asyncio/unix_events.py``). A ``fork`` worker is
+# a copy of the service: it has the same handler, and the same socket, shared
+# with the parent.
 #
 # - ``terminate()`` sends ``SIGTERM`` (``Popen._send_signal`` in
 #   ``multiprocessing/popen_fork.py``). In a ``fork`` worker the do-nothing
@@ -191,13 +193,18 @@ if __name__ == "__main__":
 #   worker that ignores the signal finishes its task and waits for that lock:
 #   the join, and the pool's ``terminate()``, wait for ever. Workers idle at
 #   that moment are blocked reading the task queue, one of them holding the
-#   lock: the parent's ``acquire()`` waits behind them, and each reads the
-#   ``None`` that the pool's task handler sends every worker when it stops,
-#   and exits with code 0. So ``terminate()`` returns only if every worker
-#   that ignores ``SIGTERM`` gets its ``None`` before the parent gets the
-#   lock: with any worker busy, it never does. The same wait comes at exit,
-#   where multiprocessing's exit handler terminates what is left of a pool
-#   and joins the workers (``_exit_function`` in ``multiprocessing/util.py``).
+#   lock, and the parent's ``acquire()`` competes with them for it: each idle
+#   worker that gets the lock before the parent reads the ``None`` that the
+#   pool's task handler sends every worker when it stops, and exits with code
+#   0. A worker still running its task once the parent holds the lock never
+#   gets its ``None``. If every worker is busy, as here, that happens every
+#   time; if some are idle, a task that ends within a millisecond or two can
+#   still win the race. The same wait can come later: when a pool that was
+#   never terminated is garbage-collected, or at exit, where
+#   multiprocessing's exit handler runs the pool's finalizer
+#   (``_terminate_pool``) and then sends ``SIGTERM`` to every daemon child
+#   and joins each with no time limit (``_exit_function`` in
+#   ``multiprocessing/util.py``).
 # - Up to 3.11, the worker's C handler writes the signal's number to the
 #   socket it shares with the service, and the service's loop runs its
 #   shutdown callback, once per worker signalled. From 3.12.0, asyncio resets
@@ -205,11 +212,14 @@ if __name__ == "__main__":
 #   it (``on_fork`` in ``asyncio/events.py``, gh-66285; not in 3.11), so the
 #   service is safe; the worker keeps the do-nothing handler, and the first
 #   two failures remain.
-# - ``asyncio.run`` also installs a ``SIGINT`` handler of its own, with
+# - ``asyncio.run``, called in the main thread with ``SIGINT``'s default
+#   handler in place, installs a ``SIGINT`` handler of its own with
 #   ``signal.signal`` (``Runner.run`` in ``asyncio/runners.py``, 3.11 to
-#   3.13), and a ``fork`` worker inherits it: a first ``Ctrl+C``, which goes to
-#   every process of the terminal's group, cancels the worker's copy of the
-#   main task instead of raising ``KeyboardInterrupt`` in the worker.
+#   3.13), and a ``fork`` worker inherits it. A first ``Ctrl+C``, which goes
+#   to every process of the terminal's foreground group, only asks for the
+#   worker's copy of the main task to be cancelled; the worker never runs that
+#   task, so it carries on, and only a second ``Ctrl+C`` raises
+#   ``KeyboardInterrupt`` in it.
 # - Under ``spawn`` a worker is a new interpreter. Under ``forkserver`` it is
 #   forked from the fork server, a new interpreter that never ran the
 #   service's loop, and that puts the handlers it changed for itself back in
@@ -224,12 +234,16 @@ if __name__ == "__main__":
 # -------------------------------------------------
 # First thing in the worker (the target's first lines, or the pool's
 # ``initializer``), ``forget_the_loops_signals()`` in the service above puts
-# back ``SIGTERM``'s default action and ``SIGINT``'s ``KeyboardInterrupt``,
-# and stops the signals' writes to the parent's socket: three calls, listed
-# in it. Add any other signal the service hands to its loop. Until those
-# lines have run, the worker still ignores ``SIGTERM`` (and on 3.11 passes
-# it to the service), which is why the service waits for its workers to have
-# started. A start method that does not fork the service has no such window:
+# back ``SIGTERM``'s default action and ``SIGINT``'s ``KeyboardInterrupt``
+# (what a ``spawn`` worker has), and stops the signals' writes to the parent's
+# socket: three calls, listed in it. A service started with ``SIGINT`` ignored
+# (a command started with ``&`` from a script) gets no handler from
+# ``asyncio.run``: record ``signal.getsignal(signal.SIGINT)`` before
+# ``asyncio.run`` and restore that instead. Add any other signal the service
+# hands to its loop. Until those lines have run, the worker still ignores
+# ``SIGTERM`` (and up to 3.11 passes it to the service), which is why the
+# service waits for its workers to have started. A start method that does not
+# fork the service has no such window:
 # ``multiprocessing.get_context("forkserver")`` (or ``"spawn"``) for the
 # workers of an asyncio program. Cost: three calls per worker; a worker that
 # starts a new interpreter takes longer to start, as
