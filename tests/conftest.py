@@ -170,6 +170,13 @@ def assert_no_leaks(
 PF_KTHREAD = 0x00200000  # a kernel thread, in the flags of /proc/PID/stat
 
 
+def stat_fields(entry: Path) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command's name, from the
+    state (``fields[0]``), the parent (1) and the process group (2) on; the
+    name, in parentheses, may itself hold spaces and parentheses."""
+    return (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+
+
 def settled_environ(entry: Path, seconds: float = 2) -> bytes:
     """The environment of process ``entry``, waiting out an ``exec`` under way.
 
@@ -182,10 +189,9 @@ def settled_environ(entry: Path, seconds: float = 2) -> bytes:
     """
     deadline = time.monotonic() + seconds
     while not (environ := (entry / "environ").read_bytes()):
-        fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
-        if fields[0] in "ZX" or int(fields[6]) & PF_KTHREAD:
-            break
-        if time.monotonic() > deadline:
+        fields = stat_fields(entry)
+        gone_for_good = fields[0] in "ZX" or int(fields[6]) & PF_KTHREAD
+        if gone_for_good or time.monotonic() > deadline:
             break
         time.sleep(0.01)
     return environ
@@ -210,7 +216,7 @@ def processes_in_group(group: int) -> dict[int, str]:
     found = {}
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            state, _, pgrp = (entry / "stat").read_text().rsplit(") ", 1)[1].split()[:3]
+            state, _, pgrp = stat_fields(entry)[:3]
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:  # gone meanwhile
             continue
@@ -224,9 +230,7 @@ def own_helpers(processes: dict[int, str]) -> set[int]:
     helpers = set()
     for pid, command in processes.items():
         try:
-            parent = int(
-                (Path("/proc") / str(pid) / "stat").read_text().split(") ")[1].split()[1]
-            )
+            parent = int(stat_fields(Path("/proc") / str(pid))[1])
         except (OSError, IndexError, ValueError):
             continue
         if parent == os.getpid() and (

@@ -99,11 +99,11 @@ async def terminate_a_worker(context, fixed):
 
 
 async def terminate_a_pool(context, fixed):
-    running = context.Semaphore(0)
-    pool = context.Pool(2, initializer=start_pool_worker, initargs=(running, fixed))
+    tasks_running = context.Semaphore(0)
+    pool = context.Pool(2, initializer=start_pool_worker, initargs=(tasks_running, fixed))
     pool.map_async(task, [{GRACE}] * 2, chunksize=1)
     for _ in range(2):
-        assert await until(lambda: running.acquire(False), {WAIT})
+        assert await until(lambda: tasks_running.acquire(False), {WAIT})
     workers = multiprocessing.active_children()
     stopping = threading.Thread(target=pool.terminate)  # a thread, to time it
     stopping.start()

@@ -114,8 +114,8 @@ if __name__ == "__main__":
 # ``concurrent/futures/process.py``): the program exits with status 0, prints
 # nothing and runs no task. On 3.12.0, which lacks that catch, the thread dies
 # with a traceback and the exit then waits for ever for the idle workers.
-# This machine's 3.12 is 3.12.1, where one run of this page in the tests lost
-# all ten tasks that way before the program waited. A task that has started
+# One run of this page in this project's tests, on 3.12.1, lost all ten
+# tasks that way before the program waited. A task that has started
 # proves the feeder thread runs, and no later hand-over needs a new thread.
 
 PROGRAM = f"""
